@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from vision import LabelRead, read_label
+from vision.synth import random_truth, render_label
+
+
+def test_clean_labels_read_by_barcode(rng):
+    for _ in range(20):
+        truth = random_truth(rng)
+        result = read_label(render_label(truth, rng, tier="clean"))
+        assert isinstance(result, LabelRead)
+        assert result.waybills == (truth.waybill,), result
+        assert result.courier == truth.courier
+        assert result.sources["waybill"] in ("barcode", "barcode+text")
+        assert result.no_read_reason is None
+
+
+def test_two_labels_are_a_multi_read(rng):
+    a, b = random_truth(rng), random_truth(rng)
+    img = np.concatenate([render_label(a, rng), render_label(b, rng)], axis=1)
+    result = read_label(img, budget_ms=500)
+    assert result.waybills == tuple(sorted({a.waybill, b.waybill}))
+    assert result.is_multi_read
+
+
+def test_blank_frame_is_a_no_read_with_reason():
+    result = read_label(np.full((1024, 1280), 128, np.uint8))
+    assert result.waybills == () and result.routing_code is None
+    assert result.no_read_reason
+
+
+@pytest.mark.parametrize("bad", [
+    b"", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, b"not an image at all", np.zeros((0, 0)),
+    np.zeros((5, 5), np.uint8), np.zeros((64, 64, 7), np.uint8), np.zeros((8, 8, 8, 8)),
+    np.array([["a", "b"]] * 20), "/nonexistent/frame.png", 12345, None,
+    np.full((300, 300), np.nan, np.float64),
+])
+def test_bad_input_is_a_no_read_never_an_exception(bad):
+    result = read_label(bad)
+    assert result.waybills == ()
+    assert result.no_read_reason
+
+
+def test_truncated_encoded_frame(rng, tmp_path):
+    import cv2
+    ok, png = cv2.imencode(".png", render_label(random_truth(rng), rng))
+    path = tmp_path / "cut.png"
+    path.write_bytes(png.tobytes()[: len(png) // 3])
+    result = read_label(str(path))
+    assert result.waybills == () and result.no_read_reason
+
+
+@pytest.mark.parametrize("shape", [(1024, 1280, 3), (1024, 1280, 4), (1024, 1280, 1)])
+def test_channel_counts_and_dtypes(rng, shape):
+    truth = random_truth(rng)
+    gray = render_label(truth, rng)
+    img = np.repeat(gray[:, :, None], shape[2], axis=2)
+    assert read_label(img).waybills == (truth.waybill,)
+    assert read_label(gray.astype(np.float32) / 255.0).waybills == (truth.waybill,)
+    assert read_label(gray.astype(np.uint16) * 257).waybills == (truth.waybill,)
+
+
+def test_budget_is_respected_roughly(rng):
+    img = render_label(random_truth(rng), rng, tier="damaged")
+    result = read_label(img, budget_ms=1.0)
+    assert result.elapsed_ms < 60

@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from vision.waybill import COURIERS, check_waybill, is_routing_code, random_waybill, s10_check_digit
+
+
+def test_s10_check_digit_matches_upu_example():
+    # UPU S10 standard example: RR 47312482 9 GB.
+    assert s10_check_digit("47312482") == 9
+    assert check_waybill("RR473124829GB").courier == "EMS"
+    assert check_waybill("RR473124828GB").valid is False
+
+
+@pytest.mark.parametrize("courier", COURIERS)
+def test_random_waybills_validate_as_their_courier(courier):
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        number = random_waybill(rng, courier)
+        assert check_waybill(number).courier == courier, number
+
+
+@pytest.mark.parametrize("text, courier", [
+    ("SF1234567890123", "SF"), ("SF123456789012", "SF"), ("YT1234567890123", "YTO"),
+    ("JT0012345678901", "JT"), ("JDX123456789012", "JD"), ("JDVB12345678901", "JD"),
+    ("731234567890", "ZTO"), ("3112345678901", "Yunda"), ("771234567890123", "STO"),
+    ("9812345678901", "EMS"),
+])
+def test_known_formats(text, courier):
+    assert check_waybill(text).courier == courier
+
+
+@pytest.mark.parametrize("text", [
+    "", "SF12345", "XX1234567890123", "SF1234567890123\x00", "SF" + "1" * 40, "1234", "ЅF1234567890123",
+    "SF 1234567890123", "JDA123456789012", "601234567890",
+])
+def test_not_waybills(text):
+    assert check_waybill(text).valid is False
+
+
+def test_routing_codes():
+    assert is_routing_code("571-J25-03")
+    assert is_routing_code("100-200-30-04")
+    assert not is_routing_code("571J2503")
+    assert not is_routing_code("571-J25-03-04-05")

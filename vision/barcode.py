@@ -1,0 +1,111 @@
+"""Code 128 reading: zxing-cpp on the frame, then on crops that OpenCV locates and straightens.
+
+OpenCV's BarcodeDetector finds Code 128 symbols but decodes none (it decodes EAN/UPC only), so
+it is used only to locate; zxing-cpp decodes. zxing is always restricted to Code 128: reading all
+formats is several times slower and invites garbage decodes from other symbologies.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from vision.waybill import check_waybill
+
+MAX_DECODE_SIDE = 1600
+
+
+@dataclass(frozen=True)
+class BarcodeHit:
+    text: str
+    courier: str | None   # None: decoded, but not a waybill format of any courier
+
+
+@functools.lru_cache(maxsize=1)
+def _zxing():
+    import zxingcpp
+    return zxingcpp
+
+
+def _clean_text(raw) -> str | None:
+    if not isinstance(raw, str) or not raw or len(raw) > 64:
+        return None
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in raw):
+        return None
+    return raw
+
+
+def zxing_code128(gray: np.ndarray) -> list[BarcodeHit]:
+    zx = _zxing()
+    hits = []
+    try:
+        results = zx.read_barcodes(gray, formats=zx.BarcodeFormat.Code128)
+    except (ValueError, RuntimeError):
+        return hits
+    for res in results:
+        if not res.valid:
+            continue
+        text = _clean_text(res.text)
+        if text is None:
+            continue
+        hits.append(BarcodeHit(text, check_waybill(text).courier))
+    return hits
+
+
+def downscaled(gray: np.ndarray, max_side: int) -> np.ndarray:
+    import cv2
+    h, w = gray.shape
+    factor = max_side / max(h, w)
+    if factor >= 1.0:
+        return gray
+    return cv2.resize(gray, (int(w * factor), int(h * factor)), interpolation=cv2.INTER_AREA)
+
+
+_detector_local = threading.local()
+
+
+def _detector():
+    det = getattr(_detector_local, "det", None)
+    if det is None:
+        import cv2
+        det = _detector_local.det = cv2.barcode.BarcodeDetector()
+    return det
+
+
+def locate(gray: np.ndarray) -> list[np.ndarray]:
+    """Corner quads (4x2 float32) of barcode-like regions found by OpenCV."""
+    import cv2
+    try:
+        ok, points = _detector().detect(gray)
+    except cv2.error:
+        return []
+    if not ok or points is None:
+        return []
+    return [np.asarray(p, np.float32).reshape(4, 2) for p in np.asarray(points).reshape(-1, 4, 2)]
+
+
+def straighten(gray: np.ndarray, quad: np.ndarray, target_module_px: float = 3.0) -> np.ndarray:
+    """Crop `quad`, rotate it so bars are vertical, add a quiet zone and upscale."""
+    import cv2
+    q = quad.astype(np.float32)
+    edges = [np.linalg.norm(q[(i + 1) % 4] - q[i]) for i in range(4)]
+    # The long side of a 1D barcode's box runs across the bars.
+    start = int(np.argmax([edges[0] + edges[2], edges[1] + edges[3]]))
+    ordered = np.roll(q, -start, axis=0)
+    length = max(edges[start], edges[(start + 2) % 4])
+    height = max(edges[(start + 1) % 4], edges[(start + 3) % 4])
+    scale = float(np.clip(target_module_px * 160.0 / max(length, 1.0), 1.0, 3.0))
+    out_w, out_h = int(length * scale), int(max(height * scale, 24))
+    pad = int(out_h * 0.2) + 12
+    dst = np.array([[pad, pad], [pad + out_w, pad], [pad + out_w, pad + out_h], [pad, pad + out_h]],
+                   np.float32)
+    m = cv2.getPerspectiveTransform(ordered, dst)
+    return cv2.warpPerspective(gray, m, (out_w + 2 * pad, out_h + 2 * pad), flags=cv2.INTER_CUBIC,
+                               borderMode=cv2.BORDER_REPLICATE)
+
+
+def grow(quad: np.ndarray, factor: float) -> np.ndarray:
+    center = quad.mean(axis=0)
+    return (quad - center) * factor + center

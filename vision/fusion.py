@@ -1,0 +1,85 @@
+"""Combine barcode and printed-text evidence into one answer, refusing to guess.
+
+Rules: a barcode decode carries its own checksum and is trusted once it matches a courier format.
+A printed number read by the text model counts only above a confidence floor and when it too is a
+valid waybill. Where both exist they must agree: a printed number one or two characters away from
+a decoded barcode is a misread of the same label, so the parcel becomes a no read rather than a
+guess. A confident printed number far from every barcode is a second label: multi read.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vision.result import LabelRead
+from vision.waybill import check_waybill, is_routing_code
+
+TEXT_MIN_CONFIDENCE = 0.90
+ROUTING_MIN_CONFIDENCE = 0.90
+
+
+@dataclass(frozen=True)
+class TextHit:
+    kind: str          # "waybill" or "routing_code"
+    text: str
+    confidence: float
+
+
+def _distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def fuse(barcode_texts, text_hits, elapsed_ms: float, notes=()) -> LabelRead:
+    """`barcode_texts`: decoded Code 128 strings; `text_hits`: TextHit from the text model."""
+    barcodes = sorted({t for t in barcode_texts if check_waybill(t).valid})
+    printed = {}
+    for hit in text_hits:
+        if hit.kind == "waybill" and hit.confidence >= TEXT_MIN_CONFIDENCE and check_waybill(hit.text).valid:
+            printed[hit.text] = max(printed.get(hit.text, 0.0), hit.confidence)
+    routing = {}
+    for hit in text_hits:
+        if hit.kind == "routing_code" and hit.confidence >= ROUTING_MIN_CONFIDENCE and is_routing_code(hit.text):
+            routing[hit.text] = max(routing.get(hit.text, 0.0), hit.confidence)
+
+    for text in printed:
+        if text in barcodes:
+            continue
+        near = [b for b in barcodes if _distance(text, b) <= 2]
+        if near:
+            return LabelRead((), None, None, {}, 0.0, elapsed_ms,
+                             f"barcode {near[0]} and printed number {text} disagree")
+
+    waybills = tuple(sorted(set(barcodes) | set(printed)))
+    sources: dict = {}
+    confidence = 1.0
+    by_waybill = {}
+    for w in waybills:
+        in_b, in_t = w in barcodes, w in printed
+        by_waybill[w] = "barcode+text" if in_b and in_t else ("barcode" if in_b else "text")
+        if not in_b:
+            confidence = min(confidence, printed[w])
+    if waybills:
+        kinds = set(by_waybill.values())
+        sources["waybill"] = kinds.pop() if len(kinds) == 1 else "mixed"
+        if len(waybills) > 1:
+            sources["by_waybill"] = by_waybill
+    routing_code = None
+    if len(routing) == 1:
+        routing_code, conf = next(iter(routing.items()))
+        sources["routing_code"] = "text"
+        confidence = min(confidence, conf)
+    courier = None
+    if len(waybills) == 1:
+        courier = check_waybill(waybills[0]).courier
+
+    if not waybills and routing_code is None:
+        reason = "; ".join(notes) if notes else "no barcode and no printed number or routing code found"
+        if len(routing) > 1:
+            reason = f"several routing codes printed ({', '.join(sorted(routing))})"
+        return LabelRead((), None, None, {}, 0.0, elapsed_ms, reason)
+    return LabelRead(waybills, routing_code, courier, sources, round(confidence, 4), elapsed_ms, None)
