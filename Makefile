@@ -1,0 +1,39 @@
+# sortline: `make demo` for a short simulated shift, `make test` for the whole test suite.
+# Both create the virtual environment and build the routing core first.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+APT_PACKAGES := mbpoll
+
+.PHONY: demo test venv build os-packages clean
+
+demo: build
+	$(PY) -m edge.cli demo
+
+test: build os-packages
+	$(PY) -m pytest -q
+
+venv: $(STAMP)
+
+$(STAMP): setup.py pyproject.toml requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-build-isolation -e .
+	touch $@
+
+build: $(STAMP)
+	$(PY) setup.py -q build_ext --inplace
+
+# OS packages the tests use as independent protocol peers (root installs them; others are told).
+os-packages:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "install these OS packages first: sudo apt-get install$$missing"; exit 1; fi; \
+	fi
+
+clean:
+	rm -rf build $(VENV) fastpath/*.c fastpath/*.so *.egg-info

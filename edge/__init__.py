@@ -1,0 +1,1 @@
+"""The edge controller: decides a chute for every parcel before its deadline."""

@@ -1,0 +1,44 @@
+"""Wiring: from a checked line config to a running controller."""
+import asyncio
+import logging
+import signal
+
+from drivers import LinkSettings, open_link
+from drivers.regmap import RegisterMap
+
+log = logging.getLogger("sortline.edge")
+
+
+def link_settings(config) -> LinkSettings:
+    plc = config["plc"]
+    return LinkSettings(host=plc["host"], port=plc["port"], unit=plc["unit"],
+                        poll_interval_s=plc["poll_interval_ms"] / 1000, timeout_s=plc["timeout_ms"] / 1000,
+                        heartbeat_interval_s=plc["heartbeat_interval_ms"] / 1000,
+                        regmap=RegisterMap(plc["plc_base"], plc["edge_base"]))
+
+
+def build_controller(config):
+    from fastpath import load_plan
+
+    from .camera import FolderImages
+    from .controller import Controller
+    from .records import Records
+    plan = load_plan(config.resolve(config["plan"]["file"]), n_chutes=len(config.geometry.chutes))
+    link = open_link(config["plc"]["protocol"], link_settings(config))
+    records = Records(config.resolve(config["records"]["folder"]))
+    return Controller(config, plan, link, FolderImages(config["camera"]["folder"]), records)
+
+
+async def run_until_stopped(controller, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("controller running: line %s, plan %s, PLC %s", controller.config["line"]["name"],
+             controller.plan.version, controller.link.address)
+    try:
+        await controller.run(stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        controller.records.close()
