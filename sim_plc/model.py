@@ -110,7 +110,14 @@ class PlcModel:
             self._heartbeat = (self._heartbeat + 1) & 0xFFFF
             self._set(rm.PLC_HEARTBEAT, self._heartbeat)
             self._watch_edge_heartbeat()
+            self._publish_chute_state()
             await asyncio.sleep(HEARTBEAT_PERIOD_S)
+
+    def _publish_chute_state(self) -> None:
+        for offset, chutes in ((rm.PLC_CHUTE_FULL, self.full), (rm.PLC_CHUTE_FAULT, self.faulted),
+                               (rm.PLC_CHUTE_DISABLED, self.disabled_chutes())):
+            a = self.map.plc(offset)
+            self.regs[a:a + rm.CHUTE_BIT_WORDS] = rm.chute_bits(chutes)
 
     def _watch_edge_heartbeat(self) -> None:
         now = self._loop.time()
