@@ -1,0 +1,59 @@
+"""A Modbus client this project did not write reads and writes the documented interface."""
+import asyncio
+import re
+import shutil
+
+import pytest
+
+from drivers.regmap import DivertResult
+from sim_plc.model import PlcModel
+from sim_plc.modbus_server import ModbusPlcServer
+
+from .helpers import GEOMETRY, until
+
+pytestmark = [pytest.mark.timeout(30),
+              pytest.mark.skipif(shutil.which("mbpoll") is None, reason="mbpoll not installed: apt-get install mbpoll")]
+
+
+async def mbpoll(port, *args) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        "mbpoll", "-m", "tcp", "-p", str(port), "-a", "1", "-t", "4", "-0", "-1", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 10)
+    assert proc.returncode == 0, out.decode()
+    return out.decode()
+
+
+def registers(text: str) -> dict[int, int]:
+    return {int(a): int(v) for a, v in re.findall(r"^\[(\d+)\]:\s+(-?\d+)", text, re.M)}
+
+
+async def test_mbpoll_reads_heartbeat_and_scan_ring_and_writes_an_assignment(port):
+    server = ModbusPlcServer("127.0.0.1", port)
+    await server.start()
+    model = PlcModel(GEOMETRY, server.registers, server.map, heartbeat_timeout_s=5.0)
+    server.bind_model(model.on_edge_write)
+    model.start()
+    try:
+        # mbpoll plays the controller: a heartbeat first, so that the PLC accepts assignments.
+        await mbpoll(port, "-r", "300", "127.0.0.1", "1")
+        await until(model.edge_alive, 2.0)
+        p = model.scan()
+        head = registers(await mbpoll(port, "-r", "0", "-c", "22", "127.0.0.1"))
+        assert head[0] == 1                                   # interface version
+        assert (head[4] << 16 | head[5]) == 1                 # SCAN_SEQ
+        assert (head[18] << 16 | head[19]) == p.tracking      # slot 0: tracking
+        # aseq 1, tracking, chute 2, reason 2 into assignment slot 0 (registers 316-321).
+        await mbpoll(port, "-r", "316", "127.0.0.1", "0", "1", str(p.tracking >> 16), str(p.tracking & 0xFFFF),
+                     "2", "2")
+        await until(lambda: p.result is not None, 2.0)
+        assert (p.actual_chute, p.result) == (2, DivertResult.DIVERTED)
+        # The PLC block is read-only on the wire.
+        proc = await asyncio.create_subprocess_exec(
+            "mbpoll", "-m", "tcp", "-p", str(port), "-a", "1", "-t", "4", "-0", "-1", "-r", "1", "127.0.0.1", "9",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await asyncio.wait_for(proc.communicate(), 10)
+        assert proc.returncode != 0 or b"Illegal data address" in out
+    finally:
+        await model.stop()
+        await server.stop()
