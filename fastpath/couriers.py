@@ -1,0 +1,133 @@
+"""Courier detection from the waybill number, by formats a technician writes in the plan.
+
+A format is a template matched against the whole canonical waybill:
+    #        one digit            @        one letter A-Z
+    [XK]     one of the listed characters (ranges such as [0-4] allowed)
+    {13}     the element before, repeated 13 times
+    other    that character itself (0-9, A-Z, '-')
+e.g. "SF#{13}", "JD[XK]#{12}", "JDV@#{11}". A courier with `s10 = true` also takes UPU S10
+international numbers (two letters, eight digits, a mod-11 check digit, two letters) whose
+check digit is right. The first courier in file order with a matching format wins.
+
+Each template compiles to one 64-bit class mask per position (classes: digits 0..9,
+letters 10..35, '-' 36), which is what the compiled core matches; the pure twin uses a
+regular expression built from the same template.
+"""
+import re
+
+MAX_FORMAT_LEN = 32
+N_CLASSES = 37
+DIGITS_MASK = (1 << 10) - 1
+LETTERS_MASK = ((1 << 26) - 1) << 10
+S10_WEIGHTS = (8, 6, 4, 2, 3, 5, 9, 7)
+S10_MASKS = (LETTERS_MASK,) * 2 + (DIGITS_MASK,) * 9 + (LETTERS_MASK,) * 2
+
+
+class FormatError(ValueError):
+    """A template cannot be read; the message says which part."""
+
+
+def char_class(byte):
+    if 48 <= byte <= 57:
+        return byte - 48
+    if 65 <= byte <= 90:
+        return byte - 55
+    if byte == 45:
+        return 36
+    return -1
+
+
+def _literal_mask(ch):
+    c = char_class(ord(ch)) if len(ch) == 1 and ord(ch) < 128 else -1
+    if c < 0:
+        raise FormatError(f"character {ch!r} cannot appear in a waybill format; use 0-9, A-Z, '-', #, @ or [..]")
+    return 1 << c
+
+
+def _set_mask(body):
+    mask = 0
+    i = 0
+    while i < len(body):
+        if i + 2 < len(body) and body[i + 1] == "-":
+            lo, hi = _literal_mask(body[i]), _literal_mask(body[i + 2])
+            if hi < lo:
+                raise FormatError(f"range [{body[i]}-{body[i + 2]}] runs backwards")
+            mask |= (hi << 1) - lo
+            i += 3
+        else:
+            mask |= _literal_mask(body[i])
+            i += 1
+    if not mask:
+        raise FormatError("empty character set []")
+    return mask
+
+
+def compile_format(template):
+    """Tuple of per-position class masks for a template; raises FormatError."""
+    text = template.upper()
+    masks = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "#":
+            masks.append(DIGITS_MASK)
+            i += 1
+        elif ch == "@":
+            masks.append(LETTERS_MASK)
+            i += 1
+        elif ch == "[":
+            end = text.find("]", i)
+            if end < 0:
+                raise FormatError("'[' without its closing ']'")
+            masks.append(_set_mask(text[i + 1:end]))
+            i = end + 1
+        elif ch == "{":
+            end = text.find("}", i)
+            count = text[i + 1:end] if end > 0 else ""
+            if not masks or not count.isdigit() or not 1 <= int(count) <= MAX_FORMAT_LEN:
+                raise FormatError("'{n}' must follow an element and hold a number 1..32")
+            masks.extend([masks[-1]] * (int(count) - 1))
+            i = end + 1
+        else:
+            masks.append(_literal_mask(ch))
+            i += 1
+    if not masks:
+        raise FormatError("the format is empty")
+    if len(masks) > MAX_FORMAT_LEN:
+        raise FormatError(f"the format is {len(masks)} characters long; at most {MAX_FORMAT_LEN}")
+    return tuple(masks)
+
+
+def masks_to_regex(masks):
+    parts = []
+    for mask in masks:
+        chars = [c for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-" if mask >> char_class(ord(c)) & 1]
+        parts.append("[" + re.escape("".join(chars)) + "]")
+    return re.compile("".join(parts).encode("ascii"))
+
+
+def s10_check_ok(canon):
+    """UPU S10 check digit of a 13-character number already matching S10_MASKS."""
+    total = sum(w * (canon[2 + k] - 48) for k, w in enumerate(S10_WEIGHTS))
+    check = 11 - total % 11
+    if check == 10:
+        check = 0
+    elif check == 11:
+        check = 5
+    return canon[10] - 48 == check
+
+
+class CourierTable:
+    """Ordered (courier index, masks, needs S10 check) entries; courier index is 1-based."""
+
+    def __init__(self, names, entries):
+        self.names = list(names)
+        self.entries = list(entries)
+        self._regexes = [(idx, masks_to_regex(masks), s10) for idx, masks, s10 in self.entries]
+
+    def detect(self, canon):
+        """Courier index of canonical waybill bytes, 0 when no format matches."""
+        for idx, regex, s10 in self._regexes:
+            if regex.fullmatch(canon) and (not s10 or s10_check_ok(canon)):
+                return idx
+        return 0

@@ -1,0 +1,34 @@
+"""The one error a sort plan raises when it cannot be used."""
+
+
+class PlanError(ValueError):
+    """A sort plan (or its pre-advice data) is wrong; the message says where and what to change.
+
+    The parts are kept as attributes so that a user interface can show them apart:
+    ``file``, ``line`` (None when unknown), ``key`` (e.g. ``[[routes]] #3 destination``),
+    ``value`` (as written, or None), ``problem`` and ``remedy``.
+    """
+
+    def __init__(self, problem, *, file=None, line=None, key=None, value=None, remedy=None):
+        self.file = None if file is None else str(file)
+        self.line = line
+        self.key = key
+        self.value = value
+        self.problem = problem
+        self.remedy = remedy
+        super().__init__(self._compose())
+
+    def _compose(self):
+        where = self.file or "<plan>"
+        if self.line is not None:
+            where += f":{self.line}"
+        text = where + ": "
+        if self.key is not None:
+            text += self.key
+            if self.value is not None:
+                text += f" = {self.value!r}"
+            text += ": "
+        text += self.problem
+        if self.remedy:
+            text += ". " + self.remedy
+        return text

@@ -1,0 +1,357 @@
+"""Reading and checking a sort plan file (TOML) into plain Python values.
+
+Every key is typed and bounded, unknown keys are errors, and each error names the file,
+the line, the key, the value given and what to write instead. Compiling the checked plan
+into lookup tables is plan.py's job.
+"""
+import dataclasses
+import difflib
+import pathlib
+import re
+import tomllib
+
+from . import couriers as courier_formats
+from . import routing_code
+from .errors import PlanError
+from .toml_lines import key_lines, line_of
+
+SPREADS = ("round_robin", "first_available")
+SPECIAL_KEYS = ("no_read", "multi_read", "no_rule", "overflow", "reject")
+MAX_CHUTES = 999
+MAX_DESTINATIONS = 65535
+MAX_COURIERS = 250
+_SECTIONS = ("plan", "special", "couriers", "destinations", "routes", "courier_rules", "overrides", "preadvice")
+
+
+@dataclasses.dataclass
+class RouteRule:
+    kind: str              # "code", "prefix" or "range"
+    text: str              # as written: "571-J25-03", "571-J25" or "571-J25-01..571-J25-09"
+    destination: str
+    line: int
+    canon: bytes = b""     # canonical code or prefix; for a range, the parent
+    low: int = 0           # range bounds (last segment, as numbers)
+    high: int = 0
+
+
+@dataclasses.dataclass
+class Override:
+    courier: str
+    chutes: list
+    destinations: list     # empty: every parcel of the courier
+    line: int
+
+
+@dataclasses.dataclass
+class PlanSpec:
+    path: pathlib.Path
+    n_chutes: int
+    version: str
+    name: str
+    spread: str
+    special: dict
+    couriers: list          # [(name, [masks, ...], s10)], file order
+    destinations: list      # [(name, [chutes], spread)], file order
+    routes: list
+    courier_rules: dict     # courier -> destination
+    overrides: list
+    preadvice_files: list
+
+
+def _suggest(value, allowed):
+    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _Checker:
+    def __init__(self, path, text, n_chutes):
+        self.path = path
+        self.lines = key_lines(text)
+        self.n_chutes = n_chutes
+
+    def fail(self, where, label, value, problem, remedy):
+        raise PlanError(problem, file=self.path, line=line_of(self.lines, where), key=label,
+                        value=value, remedy=remedy)
+
+    def line(self, where):
+        return line_of(self.lines, where)
+
+    def table(self, value, where, label, allowed=None, required=()):
+        if not isinstance(value, dict):
+            self.fail(where, label, None, "must be a table", f"write it as {label} followed by key = value lines")
+        for key in value:
+            if allowed is not None and key not in allowed:
+                self.fail(where + (key,), f"{label} {key}", None, "unknown key" + _suggest(key, allowed),
+                          "allowed keys here: " + ", ".join(allowed))
+        for key in required:
+            if key not in value:
+                self.fail(where, label, None, f"the key '{key}' is missing", f"add {key} = ... to this table")
+        return value
+
+    def string(self, table, key, where, label, default=None):
+        value = table.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            self.fail(where + (key,), f"{label} {key}", value, "must be a non-empty text in quotes",
+                      f'write {key} = "..."')
+        return value
+
+    def chute(self, value, where, label, what="a chute number"):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= self.n_chutes:
+            self.fail(where, label, value, f"{what} must be a whole number from 1 to {self.n_chutes}",
+                      f"this line has {self.n_chutes} chutes; use one of them")
+        return value
+
+    def chute_list(self, table, key, where, label, special):
+        value = table.get(key)
+        if not isinstance(value, list) or not value:
+            self.fail(where + (key,), f"{label} {key}", value, "must be a list of chute numbers",
+                      f"write {key} = [3, 4]")
+        seen = set()
+        for chute in value:
+            self.chute(chute, where + (key,), f"{label} {key}", "each chute")
+            if chute in seen:
+                self.fail(where + (key,), f"{label} {key}", value, f"chute {chute} is listed twice",
+                          "list each chute once")
+            roles = [role for role, number in special.items() if number == chute]
+            if roles:
+                self.fail(where + (key,), f"{label} {key}", value,
+                          f"chute {chute} is the {roles[0]} chute in [special]",
+                          "give this destination chutes that are not special, or change [special]")
+            seen.add(chute)
+        return value
+
+    def name_ref(self, table, key, where, label, known, kind, section):
+        value = self.string(table, key, where, label)
+        if value not in known:
+            self.fail(where + (key,), f"{label} {key}", value, f"no such {kind}" + _suggest(value, known),
+                      f"use one of the names under [{section}]")
+        return value
+
+
+def read_plan_file(path, n_chutes):
+    path = pathlib.Path(path)
+    if isinstance(n_chutes, bool) or not isinstance(n_chutes, int) or not 1 <= n_chutes <= MAX_CHUTES:
+        raise PlanError(f"the line must have 1..{MAX_CHUTES} chutes, not {n_chutes!r}", file=path,
+                        remedy="check the chute count in the line configuration")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanError("the plan file does not exist", file=path,
+                        remedy="check the path, or copy one from configs/plans/") from None
+    except UnicodeDecodeError as exc:
+        raise PlanError(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})", file=path,
+                        remedy="save it as UTF-8 in the editor") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"at line (\d+)", str(exc))
+        line = int(found.group(1)) if found else None
+        raise PlanError(f"this is not valid TOML: {exc}", file=path, line=line,
+                        remedy="fix the syntax; quote text values, e.g. name = \"Dongguan\"") from None
+    return _check(_Checker(path, text, n_chutes), doc)
+
+
+def _check(c, doc):
+    for section in doc:
+        if section not in _SECTIONS:
+            c.fail((section,), f"[{section}]", None, "unknown section" + _suggest(section, _SECTIONS),
+                   "sections are: " + ", ".join(f"[{s}]" for s in _SECTIONS))
+    plan = c.table(doc.get("plan", {}), ("plan",), "[plan]", ("version", "name", "spread"), required=("version",))
+    version = c.string(plan, "version", ("plan",), "[plan]")
+    name = c.string(plan, "name", ("plan",), "[plan]", default=version)
+    spread = plan.get("spread", "round_robin")
+    if spread not in SPREADS:
+        c.fail(("plan", "spread"), "[plan] spread", spread, "unknown spread policy" + _suggest(spread, SPREADS),
+               "use " + " or ".join(f'"{s}"' for s in SPREADS))
+
+    special_table = c.table(doc.get("special", {}), ("special",), "[special]", SPECIAL_KEYS, required=SPECIAL_KEYS)
+    special = {key: c.chute(special_table[key], ("special", key), f"[special] {key}") for key in SPECIAL_KEYS}
+
+    couriers = _check_couriers(c, doc)
+    courier_names = [name for name, _, _ in couriers]
+    destinations = _check_destinations(c, doc, special, spread)
+    destination_names = [name for name, _, _ in destinations]
+    routes = _check_routes(c, doc, destination_names)
+    rules = _check_courier_rules(c, doc, courier_names, destination_names)
+    overrides = _check_overrides(c, doc, special, courier_names, destination_names)
+
+    pre = c.table(doc.get("preadvice", {}), ("preadvice",), "[preadvice]", ("files",))
+    files = pre.get("files", [])
+    if not isinstance(files, list) or not all(isinstance(f, str) and f.strip() for f in files):
+        c.fail(("preadvice", "files"), "[preadvice] files", files, "must be a list of file names",
+               'write files = ["preadvice.csv"] (paths relative to the plan file)')
+    preadvice_files = [c.path.parent / f for f in files]
+    return PlanSpec(c.path, c.n_chutes, version, name, spread, special, couriers, destinations, routes,
+                    rules, overrides, preadvice_files)
+
+
+def _check_couriers(c, doc):
+    table = c.table(doc.get("couriers", {}), ("couriers",), "[couriers]")
+    if len(table) > MAX_COURIERS:
+        c.fail(("couriers",), "[couriers]", None, f"{len(table)} couriers; at most {MAX_COURIERS}",
+               "merge couriers that share formats")
+    result = []
+    seen_formats = {}
+    for name, body in table.items():
+        where = ("couriers", name)
+        label = f"[couriers.{name}]" if name.isidentifier() else f'[couriers."{name}"]'
+        body = c.table(body, where, label, ("formats", "s10", "title"))
+        formats = body.get("formats", [])
+        s10 = body.get("s10", False)
+        if not isinstance(s10, bool):
+            c.fail(where + ("s10",), f"{label} s10", s10, "must be true or false", "write s10 = true")
+        if not isinstance(formats, list) or not all(isinstance(f, str) for f in formats) or not (formats or s10):
+            c.fail(where + ("formats",), f"{label} formats", formats, "must be a list of waybill formats",
+                   'write formats = ["SF#{13}"] (# digit, @ letter, [XK] one of, {n} repeat)')
+        compiled = []
+        for template in formats:
+            try:
+                masks = courier_formats.compile_format(template)
+            except courier_formats.FormatError as exc:
+                c.fail(where + ("formats",), f"{label} formats", template, str(exc),
+                       'write formats like "SF#{13}" or "JD[XK]#{12}"')
+            if masks in seen_formats:
+                c.fail(where + ("formats",), f"{label} formats", template,
+                       f"the same format is already given for courier {seen_formats[masks]!r}",
+                       "remove one of them: the first courier in the file would always win")
+            seen_formats[masks] = name
+            compiled.append(masks)
+        result.append((name, compiled, s10))
+    return result
+
+
+def _check_destinations(c, doc, special, spread):
+    table = c.table(doc.get("destinations", {}), ("destinations",), "[destinations]")
+    if not table:
+        c.fail(("destinations",), "[destinations]", None, "the plan has no destinations",
+               'add at least one, e.g. [destinations."Dongguan"] with chutes = [3, 4]')
+    if len(table) > MAX_DESTINATIONS:
+        c.fail(("destinations",), "[destinations]", None, f"{len(table)} destinations; at most {MAX_DESTINATIONS}",
+               "merge destinations that share chutes")
+    result = []
+    for name, body in table.items():
+        where = ("destinations", name)
+        label = f'[destinations."{name}"]'
+        body = c.table(body, where, label, ("chutes", "spread"), required=("chutes",))
+        chutes = c.chute_list(body, "chutes", where, label, special)
+        own_spread = body.get("spread", spread)
+        if own_spread not in SPREADS:
+            c.fail(where + ("spread",), f"{label} spread", own_spread,
+                   "unknown spread policy" + _suggest(own_spread, SPREADS),
+                   "use " + " or ".join(f'"{s}"' for s in SPREADS))
+        result.append((name, chutes, own_spread))
+    return result
+
+
+def _array_of_tables(c, doc, section, example):
+    items = doc.get(section, [])
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        c.fail((section,), f"[[{section}]]", None, "must be a list of tables",
+               f"write each entry as [[{section}]] followed by {example}")
+    return items
+
+
+def _check_routes(c, doc, destinations):
+    result = []
+    exact, prefixes, ranges = {}, {}, {}
+    for index, body in enumerate(_array_of_tables(c, doc, "routes", 'code = "571-J25-03" and destination = "..."')):
+        where = ("routes", index)
+        label = f"[[routes]] #{index + 1}"
+        c.table(body, where, label, ("code", "prefix", "range", "destination"), required=("destination",))
+        kinds = [k for k in ("code", "prefix", "range") if k in body]
+        if len(kinds) != 1:
+            c.fail(where, label, None, "a route needs exactly one of code, prefix or range"
+                   + (f" (it has {', '.join(kinds)})" if kinds else ""),
+                   "split it into one [[routes]] entry per rule")
+        kind = kinds[0]
+        destination = c.name_ref(body, "destination", where, label, destinations, "destination", "destinations")
+        line = c.line(where)
+        value = body[kind]
+        if kind == "range":
+            rule = _check_range(c, where, label, value, destination, line)
+            for other in ranges.get(rule.canon, []):
+                if rule.low <= other.high and other.low <= rule.high:
+                    c.fail(where + ("range",), f"{label} range", value,
+                           f"overlaps the range {other.text} on line {other.line}",
+                           "make the ranges of one route prefix disjoint")
+            ranges.setdefault(rule.canon, []).append(rule)
+        else:
+            segments = routing_code.split_rule_code(value) if isinstance(value, str) else None
+            if segments is None:
+                c.fail(where + (kind,), f"{label} {kind}", value,
+                       "must be a routing code: letters and digits in segments joined by '-'",
+                       f'write {kind} = "571-J25-03"' if kind == "code" else f'write {kind} = "571-J25"')
+            canon = "-".join(segments).encode("ascii")
+            seen = exact if kind == "code" else prefixes
+            if canon in seen:
+                c.fail(where + (kind,), f"{label} {kind}", value,
+                       f"the same {kind} is already routed on line {seen[canon].line}",
+                       "keep one rule per code; delete or change the other")
+            rule = RouteRule(kind, value, destination, line, canon)
+            seen[canon] = rule
+        result.append(rule)
+    return result
+
+
+def _check_range(c, where, label, value, destination, line):
+    remedy = 'write range = ["571-J25-01", "571-J25-09"] (same prefix, numeric last segment)'
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+        c.fail(where + ("range",), f"{label} range", value, "must be a list of two routing codes", remedy)
+    low, high = (routing_code.split_rule_code(v) for v in value)
+    if low is None or high is None or len(low) != len(high) or low[:-1] != high[:-1]:
+        c.fail(where + ("range",), f"{label} range", value, "both ends must share every segment but the last",
+               remedy)
+    if not (low[-1].isdigit() and high[-1].isdigit()) or max(len(low[-1]), len(high[-1])) > routing_code.MAX_RANGE_DIGITS:
+        c.fail(where + ("range",), f"{label} range", value,
+               f"the last segment of both ends must be a number of 1..{routing_code.MAX_RANGE_DIGITS} digits",
+               remedy)
+    if int(low[-1]) > int(high[-1]):
+        c.fail(where + ("range",), f"{label} range", value, "the first end is above the second",
+               "write the lower code first")
+    parent = "-".join(low[:-1]).encode("ascii")
+    return RouteRule("range", f"{value[0]}..{value[1]}", destination, line, parent, int(low[-1]), int(high[-1]))
+
+
+def _check_courier_rules(c, doc, couriers, destinations):
+    rules = {}
+    lines = {}
+    for index, body in enumerate(_array_of_tables(c, doc, "courier_rules", 'courier = "JD" and destination = "..."')):
+        where = ("courier_rules", index)
+        label = f"[[courier_rules]] #{index + 1}"
+        c.table(body, where, label, ("courier", "destination"), required=("courier", "destination"))
+        courier = c.name_ref(body, "courier", where, label, couriers, "courier", "couriers")
+        destination = c.name_ref(body, "destination", where, label, destinations, "destination", "destinations")
+        if courier in rules:
+            c.fail(where + ("courier",), f"{label} courier", courier,
+                   f"this courier already has a rule on line {lines[courier]}", "keep one rule per courier")
+        rules[courier] = destination
+        lines[courier] = c.line(where)
+    return rules
+
+
+def _check_overrides(c, doc, special, couriers, destinations):
+    result = []
+    seen = {}
+    for index, body in enumerate(_array_of_tables(c, doc, "overrides", 'courier = "SF" and chutes = [20]')):
+        where = ("overrides", index)
+        label = f"[[overrides]] #{index + 1}"
+        c.table(body, where, label, ("courier", "chutes", "destinations"), required=("courier", "chutes"))
+        courier = c.name_ref(body, "courier", where, label, couriers, "courier", "couriers")
+        chutes = c.chute_list(body, "chutes", where, label, special)
+        scope = body.get("destinations", [])
+        if not isinstance(scope, list) or not all(isinstance(d, str) for d in scope):
+            c.fail(where + ("destinations",), f"{label} destinations", scope, "must be a list of destination names",
+                   'write destinations = ["Dongguan"], or leave it out for every parcel of the courier')
+        for name in scope:
+            if name not in destinations:
+                c.fail(where + ("destinations",), f"{label} destinations", name,
+                       "no such destination" + _suggest(name, destinations),
+                       "use one of the names under [destinations]")
+        for key in [(courier, d) for d in scope] or [(courier, None)]:
+            if key in seen:
+                c.fail(where + ("courier",), f"{label} courier", courier,
+                       f"an override for this courier{'' if key[1] is None else ' and ' + key[1]} is already on line {seen[key]}",
+                       "keep one override per courier and destination")
+            seen[key] = c.line(where)
+        result.append(Override(courier, chutes, list(scope), c.line(where)))
+    return result

@@ -1,0 +1,74 @@
+"""The Router: one live plan, the chute states, and the routing core that decides.
+
+decide() runs on the controller's event loop. A new plan is built elsewhere (load_plan in a
+thread) and swap() replaces the core with one attribute assignment, which the GIL makes
+atomic: a decision sees the old plan or the new one, never a mix. Chute states belong to
+the machine, not to the plan, so they survive swaps.
+"""
+import asyncio
+import sys
+
+from . import implementation
+from .errors import PlanError
+from .plan import load_plan
+
+DISABLED, FULL, FAULTED = 1, 2, 4
+# A plan build holds the GIL in short Python stretches; at the default 5 ms switch interval
+# the event loop could wait that long for it. 0.5 ms keeps every decision under 1 ms.
+RELOAD_SWITCH_INTERVAL_S = 0.0005
+
+
+class Router:
+    def __init__(self, plan, *, pure=None):
+        self._module = implementation.engine_module(pure)
+        self.implementation = "pure" if self._module.__name__.endswith("_pure") else "compiled"
+        self._flags = bytearray(plan.n_chutes + 1)
+        self._engine = self._module.Engine(plan, self._flags)
+
+    @property
+    def plan(self):
+        return self._engine.plan
+
+    def decide(self, waybills, routing_code=None):
+        """Decision for one parcel: `waybills` is the list of distinct reads (may be empty)."""
+        return self._engine.decide(waybills, routing_code)
+
+    def decide_batch(self, waybills, routing_codes=None):
+        """Decisions for many parcels: each waybill entry is a read, a list of reads, or None."""
+        return self._engine.decide_batch(waybills, routing_codes)
+
+    def set_chute_state(self, chute, enabled=True, full=False, faulted=False):
+        self._check_chute(chute)
+        self._flags[chute] = (0 if enabled else DISABLED) | (FULL if full else 0) | (FAULTED if faulted else 0)
+
+    def chute_state(self, chute):
+        self._check_chute(chute)
+        flags = self._flags[chute]
+        return {"enabled": not flags & DISABLED, "full": bool(flags & FULL), "faulted": bool(flags & FAULTED)}
+
+    def _check_chute(self, chute):
+        n = len(self._flags) - 1
+        if isinstance(chute, bool) or not isinstance(chute, int) or not 1 <= chute <= n:
+            raise ValueError(f"chute {chute!r} does not exist: this line has chutes 1..{n}")
+
+    def swap(self, new_plan):
+        """Make `new_plan` live; the next decision uses it."""
+        if new_plan.n_chutes != len(self._flags) - 1:
+            raise PlanError(f"the plan is for {new_plan.n_chutes} chutes but the line has {len(self._flags) - 1}",
+                            file=new_plan.path, remedy="load it with the line's chute count")
+        engine = self._module.Engine(new_plan, self._flags)
+        self._engine = engine
+
+    async def reload(self, path, *, timeout_s=60.0):
+        """Build the plan at `path` in a thread, then swap it in; returns the new Plan.
+
+        Raises PlanError (the live plan stays) or TimeoutError.
+        """
+        previous = sys.getswitchinterval()
+        sys.setswitchinterval(min(previous, RELOAD_SWITCH_INTERVAL_S))
+        try:
+            plan = await asyncio.wait_for(asyncio.to_thread(load_plan, path, len(self._flags) - 1), timeout_s)
+        finally:
+            sys.setswitchinterval(previous)
+        self.swap(plan)
+        return plan
