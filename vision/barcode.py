@@ -21,6 +21,15 @@ MAX_DECODE_SIDE = 1600
 class BarcodeHit:
     text: str
     courier: str | None   # None: decoded, but not a waybill format of any courier
+    up: tuple[float, float] | None = None   # direction of the symbol's top edge in the image
+
+
+def _up_vector(position) -> tuple[float, float] | None:
+    try:
+        tl, bl = position.top_left, position.bottom_left
+        return (float(tl.x - bl.x), float(tl.y - bl.y))
+    except AttributeError:
+        return None
 
 
 @functools.lru_cache(maxsize=1)
@@ -30,9 +39,12 @@ def _zxing():
 
 
 def _clean_text(raw) -> str | None:
-    if not isinstance(raw, str) or not raw or len(raw) > 64:
+    if not isinstance(raw, str):
         return None
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in raw):
+    if not raw or len(raw) > 64:
+        return None
+    # GS (0x1d) separates GS1-128 fields and is kept; any other control character is garbage.
+    if any((ord(ch) < 32 and ch != "\x1d") or ord(ch) == 127 for ch in raw):
         return None
     return raw
 
@@ -41,7 +53,7 @@ def zxing_code128(gray: np.ndarray) -> list[BarcodeHit]:
     zx = _zxing()
     hits = []
     try:
-        results = zx.read_barcodes(gray, formats=zx.BarcodeFormat.Code128)
+        results = zx.read_barcodes(gray, formats=zx.BarcodeFormat.Code128, text_mode=zx.TextMode.Plain)
     except (ValueError, RuntimeError):
         return hits
     for res in results:
@@ -50,7 +62,7 @@ def zxing_code128(gray: np.ndarray) -> list[BarcodeHit]:
         text = _clean_text(res.text)
         if text is None:
             continue
-        hits.append(BarcodeHit(text, check_waybill(text).courier))
+        hits.append(BarcodeHit(text, check_waybill(text).courier, _up_vector(res.position)))
     return hits
 
 

@@ -45,6 +45,7 @@ _PINYIN_PLACES = ("HANGZHOU", "SHIJIAZHUANG", "NANJING", "GUANGZHOU", "JINAN", "
 class LabelArt:
     image: np.ndarray                       # uint8, LABEL_H x LABEL_W
     boxes: dict = field(default_factory=dict)  # name -> list of (x0, y0, x1, y1)
+    lines: list = field(default_factory=list)  # every printed line: ((x0, y0, x1, y1), text)
 
 
 def _pick(rng, seq):
@@ -72,11 +73,14 @@ class _Canvas:
         from PIL import Image, ImageDraw
         self.img = Image.new("L", (LABEL_W, LABEL_H), paper)
         self.draw = ImageDraw.Draw(self.img)
+        self.lines: list[tuple[tuple[int, int, int, int], str]] = []
 
     def text(self, xy, text, path, size, fill, anchor="la"):
         f = fonts.font(path, size)
         self.draw.text(xy, text, font=f, fill=fill, anchor=anchor)
-        return self.draw.textbbox(xy, text, font=f, anchor=anchor)
+        box = self.draw.textbbox(xy, text, font=f, anchor=anchor)
+        self.lines.append((box, text))
+        return box
 
     def paste(self, array: np.ndarray, x: int, y: int):
         from PIL import Image
@@ -101,6 +105,8 @@ def draw_label(truth: LabelTruth, rng) -> LabelArt:
 
     def routing_block(y: int) -> int:
         size = int(rng.integers(62, 78))
+        while size > 30 and fonts.font(fonts.SANS_BOLD, size).getlength(truth.routing_code) > LABEL_W - 40:
+            size -= 2
         box = c.text((LABEL_W // 2, y), truth.routing_code, fonts.SANS_BOLD, size, ink, anchor="mt")
         boxes["routing"].append(box)
         c.draw.line((0, box[3] + 12, LABEL_W, box[3] + 12), fill=ink, width=2)
@@ -143,4 +149,4 @@ def draw_label(truth: LabelTruth, rng) -> LabelArt:
     if stub_y + 120 < LABEL_H:
         c.draw.line((0, stub_y - 6, LABEL_W, stub_y - 6), fill=ink, width=1)
         barcode_block(stub_y, 60, 420, 22)
-    return LabelArt(np.asarray(c.img, dtype=np.uint8).copy(), boxes)
+    return LabelArt(np.asarray(c.img, dtype=np.uint8).copy(), boxes, c.lines)

@@ -1,0 +1,142 @@
+"""`sortline bench vision --json`: read rate, wrong reads and latency per tier, on one core.
+
+The benchmark parcels come from their own seed stream ([seed, tier, i]); the text model was trained
+on streams from default_rng(1) and default_rng(100001), so no benchmark frame was seen in training.
+Frames are rendered in chunks before timing, so rendering never counts as reading time. Each frame
+is read twice, by the barcode-only reader and by the full pipeline, in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+DEFAULT_SEED = 20_251_128
+TIER_IDS = {"clean": 0, "rotated": 1, "noisy": 2, "damaged": 3}
+CHUNK = 100
+
+
+def _pin_one_core(core: int | None) -> int | None:
+    import cv2
+    cv2.setNumThreads(1)
+    if core is None or not hasattr(os, "sched_setaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    chosen = core if core in allowed else allowed[-1]
+    os.sched_setaffinity(0, {chosen})
+    return chosen
+
+
+def _score(results, truths, latencies_ms, budget_ms) -> dict:
+    n = len(truths)
+    read = wrong = multi = none = 0
+    routing_read = routing_wrong = 0
+    for r, t in zip(results, truths):
+        if r.waybills == (t.waybill,):
+            read += 1
+        elif len(r.waybills) > 1:
+            multi += 1
+        elif r.waybills:
+            wrong += 1
+        else:
+            none += 1
+        if r.routing_code == t.routing_code:
+            routing_read += 1
+        elif r.routing_code is not None:
+            routing_wrong += 1
+    lat = np.asarray(latencies_ms)
+    return {
+        "parcels": n,
+        "read_rate": round(read / n, 5),
+        "wrong_reads": wrong,
+        "wrong_read_rate": round(wrong / n, 6),
+        "multi_reads": multi,
+        "no_reads": none,
+        "routing_code_read_rate": round(routing_read / n, 5),
+        "routing_code_wrong": routing_wrong,
+        "latency_ms_p50": round(float(np.percentile(lat, 50)), 2),
+        "latency_ms_p99": round(float(np.percentile(lat, 99)), 2),
+        "latency_ms_max": round(float(lat.max()), 2),
+        "over_budget": int((lat > budget_ms).sum()),
+    }
+
+
+def run_tier(tier: str, n: int, seed: int, budget_ms: float, routing_codes=None) -> dict:
+    from vision.pipeline import read_label
+    from vision.synth import random_truth, render_label
+    truths, full, bonly, lat_full, lat_b = [], [], [], [], []
+    render_s = 0.0
+    for start in range(0, n, CHUNK):
+        t0 = time.perf_counter()
+        chunk = []
+        for i in range(start, min(n, start + CHUNK)):
+            rng = np.random.default_rng([seed, TIER_IDS[tier], i])
+            truth = random_truth(rng, routing_codes=routing_codes)
+            chunk.append((truth, render_label(truth, rng, tier)))
+        render_s += time.perf_counter() - t0
+        for truth, img in chunk:
+            truths.append(truth)
+            t = time.perf_counter()
+            bonly.append(read_label(img, budget_ms=budget_ms, use_text=False))
+            lat_b.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            full.append(read_label(img, budget_ms=budget_ms))
+            lat_full.append((time.perf_counter() - t) * 1000)
+    return {
+        "full": _score(full, truths, lat_full, budget_ms),
+        "barcode_only": _score(bonly, truths, lat_b, budget_ms),
+        "render_s": round(render_s, 1),
+    }
+
+
+def main(argv=None) -> int:
+    from vision.synth.degrade import TIERS, tier_name
+    parser = argparse.ArgumentParser(prog="sortline bench vision", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="print one JSON document (default: also)")
+    parser.add_argument("--per-tier", type=int, default=2000, help="parcels per tier (default 2000)")
+    parser.add_argument("--tiers", default=",".join(TIERS), help="comma-separated tiers")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--budget-ms", type=float, default=40.0)
+    parser.add_argument("--core", type=int, default=0, help="CPU core to pin to (-1: do not pin)")
+    parser.add_argument("--realdata", action="store_true", help="also read the real photos if present")
+    args = parser.parse_args(argv)
+    try:
+        tiers = [tier_name(t.strip()) for t in args.tiers.split(",") if t.strip()]
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.per_tier < 1:
+        parser.error("--per-tier must be at least 1")
+
+    from vision.textmodel import runtime
+    core = _pin_one_core(None if args.core < 0 else args.core)
+    model_ok, model_msg = runtime.status()
+    report = {
+        "benchmark": "vision", "seed": args.seed, "per_tier": args.per_tier, "budget_ms": args.budget_ms,
+        "core": core, "text_model": model_msg if not model_ok else os.path.basename(runtime.model_path()),
+        "frame": "1280x1024 gray", "tiers": {},
+    }
+    started = time.perf_counter()
+    for tier in tiers:
+        report["tiers"][tier] = run_tier(tier, args.per_tier, args.seed, args.budget_ms)
+        print(f"{tier}: full {report['tiers'][tier]['full']['read_rate']:.4f}", file=sys.stderr, flush=True)
+    if args.realdata:
+        from vision.realdata import evaluate, realdata_dir
+        root = realdata_dir()
+        if root is None:
+            report["realdata"] = "not found (expected ../shared/realdata/barcodes beside the repository)"
+        else:
+            real = evaluate(root)
+            real.pop("rows")
+            report["realdata"] = real
+    report["wall_s"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The printed-text line recogniser: training code and the trained ONNX model."""
