@@ -30,7 +30,8 @@ def cmd_sim(args) -> int:
 
     from sim_plc.shift import ShiftSpec, run_shift
     config = _load(args.config)
-    spec = ShiftSpec(parcels=args.parcels, rate_per_h=args.rate, arrivals=args.arrivals, seed=args.seed)
+    spec = ShiftSpec(parcels=args.parcels, rate_per_h=args.rate, arrivals=args.arrivals, seed=args.seed,
+                     no_label_share=args.no_label_share, unknown_route_share=args.unknown_route_share)
     report = asyncio.run(run_shift(config, spec, args.report, port=args.port))
     summary = {k: v for k, v in report.items() if k != "records"}
     print(json.dumps(summary, indent=1))
@@ -76,6 +77,9 @@ def main(argv=None) -> int:
     p.add_argument("--arrivals", choices=("fixed", "poisson"), default="fixed")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--port", type=int, default=None, help="override the config's PLC port")
+    p.add_argument("--no-label-share", type=float, default=0.03, help="share of parcels lying label-down")
+    p.add_argument("--unknown-route-share", type=float, default=0.04,
+                   help="share of parcels whose routing code the plan does not know")
     p.add_argument("--report", default=None, help="write the per-parcel ground-truth report (JSON) here")
     p.set_defaults(func=cmd_sim)
 
@@ -93,6 +97,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The links report connection trouble themselves, once, with the remedy.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     return args.func(args)
 
 

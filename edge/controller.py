@@ -51,9 +51,25 @@ class Controller:
         self.image_wait_s = config["camera"]["image_wait_ms"] / 1000
         self.read_budget_ms = config["vision"]["budget_ms"]
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vision")
+        self._use_plan_formats(plan)
         self._inflight: set[asyncio.Task] = set()
 
+    def _use_plan_formats(self, plan) -> None:
+        from fastpath import Router
+        from vision.waybill import use_plan_formats
+        router = Router(plan)
+        use_plan_formats(lambda text: router.decide([text], None).courier)
+
+    async def warm_up(self) -> None:
+        """Load the readers (imports, model sessions) before the first parcel pays for it."""
+        import numpy as np
+        from vision import read_label
+        blank = np.full((64, 64), 255, np.uint8)
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self._pool, read_label, blank, 50.0) for _ in range(2)))
+
     async def run(self, stop: asyncio.Event) -> None:
+        await self.warm_up()
         await self.link.start()
         getter = None
         try:

@@ -35,6 +35,7 @@ async def _demo(config_path, parcels, rate, seed) -> int:
         sys.executable, "-m", "edge.cli", "sim", "--config", str(config_path), "--parcels", str(parcels),
         "--rate", str(rate), "--seed", str(seed), "--report", str(report_path),
         stdout=asyncio.subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    await _wait_for_plc(config, sim)
     controller = build_controller(config)
     stop = asyncio.Event()
     run = asyncio.create_task(controller.run(stop))
@@ -51,6 +52,22 @@ async def _demo(config_path, parcels, rate, seed) -> int:
     print_summary(report)
     print(f"  controller records: {controller.records.path}")
     return 0 if report["lost"] == 0 else 1
+
+
+async def _wait_for_plc(config, sim, timeout_s: float = 300.0) -> None:
+    """The simulator renders the shift's labels before it listens; start the controller after."""
+    host, port = config["plc"]["host"], config["plc"]["port"]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    print(f"waiting for the simulated PLC on {host}:{port} (it renders the shift's labels first)")
+    while loop.time() < deadline and sim.returncode is None:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
+        except (OSError, asyncio.TimeoutError):
+            await asyncio.sleep(0.2)
+            continue
+        writer.close()
+        return
 
 
 def demo(config_path, parcels, rate, seed) -> int:

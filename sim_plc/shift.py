@@ -29,13 +29,48 @@ class ShiftSpec:
     seed: int = 1
     no_label_share: float = 0.03     # parcels lying label-down
     unknown_route_share: float = 0.04  # routing codes the plan does not know
+    not_preadvised_share: float = 0.0  # parcels only the printed routing code can route
     tier: str = "clean"
 
 
-def make_labels(spec: ShiftSpec, routing_codes: list[str]) -> list[ParcelLabel]:
-    from vision.synth import random_truth
+def printable_codes(plan) -> dict[str, list[str]]:
+    """Routing codes as a label prints them, grouped by the destination the plan gives them."""
+    from fastpath import Router
+    router = Router(plan)
+    by_destination: dict[str, list[str]] = {}
+    for code in plan.routing_codes:
+        if code.count("-") < 2:          # a prefix rule: labels print a full three-segment code
+            code += "-07"
+        destination = router.decide([], code).destination
+        if destination:
+            by_destination.setdefault(destination, []).append(code)
+    return by_destination
+
+
+def preadvised_records(plan) -> list[tuple[str, str]]:
+    """The (waybill, destination) records of the plan's pre-advice files: this shift's parcels."""
+    import csv
+    import tomllib
+    spec = tomllib.loads(Path(plan.path).read_text(encoding="utf-8"))
+    records = []
+    for name in spec.get("preadvice", {}).get("files", []):
+        with open(Path(plan.path).parent / name, encoding="utf-8", newline="") as f:
+            for row in csv.reader(line for line in f if not line.startswith("#")):
+                if len(row) == 2 and row[0] != "waybill":
+                    records.append((row[0].strip(), row[1].strip()))
+    return records
+
+
+def make_labels(spec: ShiftSpec, plan) -> list[ParcelLabel]:
+    """Mostly pre-advised parcels (couriers send waybill -> destination ahead), then the exceptions."""
+    from vision.synth import LabelTruth, random_truth
+    from vision.waybill import courier_of
     rng = np.random.default_rng(spec.seed)
+    codes = printable_codes(plan)
+    known = sorted(c for cs in codes.values() for c in cs)
     unknown = [f"{rng.integers(900, 999)}-Z{rng.integers(10, 99)}-{rng.integers(10, 99)}" for _ in range(20)]
+    records = preadvised_records(plan)
+    order = list(rng.permutation(len(records)))
     labels = []
     for _ in range(spec.parcels):
         u = rng.random()
@@ -43,8 +78,13 @@ def make_labels(spec: ShiftSpec, routing_codes: list[str]) -> list[ParcelLabel]:
             labels.append(ParcelLabel(None, "no-label"))
         elif u < spec.no_label_share + spec.unknown_route_share:
             labels.append(ParcelLabel(random_truth(rng, routing_codes=unknown), spec.tier))
+        elif u < 1.0 - spec.not_preadvised_share and order:
+            waybill, destination = records[order.pop()]
+            base = random_truth(rng, routing_codes=codes.get(destination) or known)
+            labels.append(ParcelLabel(LabelTruth(courier=courier_of(waybill) or base.courier,
+                                                 waybill=waybill, routing_code=base.routing_code), spec.tier))
         else:
-            labels.append(ParcelLabel(random_truth(rng, routing_codes=routing_codes), spec.tier))
+            labels.append(ParcelLabel(random_truth(rng, routing_codes=known), spec.tier))
     return labels
 
 
@@ -60,26 +100,32 @@ def arrival_gaps_s(spec: ShiftSpec) -> np.ndarray:
 
 
 class Expectation:
-    """The chutes the plan allows for a label read perfectly (any chute of its destination)."""
+    """The chutes the plan allows for a label read perfectly: any chute of its destination."""
 
     def __init__(self, plan):
-        from fastpath import Router
+        from fastpath import Reason, Router
         self.plan = plan
         self.router = Router(plan)
+        self.by_destination = dict(zip(plan.destinations, plan.group_chutes[1:]))
+        self.overrides = [set(plan.group_chutes[g]) for g in plan.override_group.values()]
+        self.reason = Reason
 
     def __call__(self, label: ParcelLabel) -> tuple[int, ...]:
         if label.truth is None:
             return (self.plan.special["no_read"],)
         d = self.router.decide([label.truth.waybill], label.truth.routing_code)
-        chutes = self.plan.chutes_for(d) if hasattr(self.plan, "chutes_for") else (d.chute,)
-        return tuple(chutes) or (d.chute,)
+        if d.reason == self.reason.COURIER_OVERRIDE:
+            return tuple(next(g for g in self.overrides if d.chute in g))
+        if d.reason in (self.reason.PREADVICE, self.reason.ROUTING_CODE, self.reason.COURIER_RULE):
+            return tuple(self.by_destination[d.destination])
+        return (d.chute,)
 
 
 async def run_shift(config, spec: ShiftSpec, report_path=None, host="127.0.0.1", port=None) -> dict:
     from fastpath import load_plan
     plan = load_plan(config.resolve(config["plan"]["file"]), n_chutes=len(config.geometry.chutes))
     expect = Expectation(plan)
-    labels = make_labels(spec, plan.routing_codes)
+    labels = make_labels(spec, plan)
     expected = [expect(label) for label in labels]
     log.info("rendering %d label images ahead of the run", len(labels))
     images = render_all(labels, spec.seed)
