@@ -1,4 +1,5 @@
-"""Wiring: from a checked line config to a running controller."""
+"""Wiring: from a checked line config to a running controller (`sortline run`)."""
+import argparse
 import asyncio
 import logging
 import signal
@@ -42,3 +43,12 @@ async def run_until_stopped(controller, stop: asyncio.Event | None = None) -> No
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         controller.records.close()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="sortline run", description="Run the controller for a line.")
+    parser.add_argument("--config", default="configs/county-24.toml", help="the line config file (TOML)")
+    args = parser.parse_args(argv)
+    from .check_config import load_or_exit
+    asyncio.run(run_until_stopped(build_controller(load_or_exit(args.config))))
+    return 0

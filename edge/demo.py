@@ -1,4 +1,5 @@
 """`sortline demo`: the simulated PLC in its own process, the controller here, one short shift."""
+import argparse
 import asyncio
 import json
 import os
@@ -28,8 +29,8 @@ def print_summary(report: dict, out=sys.stdout) -> None:
 
 async def _demo(config_path, parcels, rate, seed) -> int:
     from .app import build_controller
-    from .cli import _load
-    config = _load(config_path)
+    from .check_config import load_or_exit
+    config = load_or_exit(config_path)
     report_path = Path(tempfile.mkdtemp(prefix="sortline-demo-")) / "report.json"
     sim = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "edge.cli", "sim", "--config", str(config_path), "--parcels", str(parcels),
@@ -70,5 +71,11 @@ async def _wait_for_plc(config, sim, timeout_s: float = 300.0) -> None:
         return
 
 
-def demo(config_path, parcels, rate, seed) -> int:
-    return asyncio.run(_demo(config_path, parcels, rate, seed))
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="sortline demo", description=__doc__)
+    parser.add_argument("--config", default="configs/county-24.toml")
+    parser.add_argument("--parcels", type=int, default=240)
+    parser.add_argument("--rate", type=float, default=12000.0, help="parcels per hour")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    return asyncio.run(_demo(args.config, args.parcels, args.rate, args.seed))
