@@ -4,6 +4,7 @@ Time domains: `*_s` values named `..._mono` or taken from `loop.time()` are host
 seconds; PLC encoder counts stay inside the link; wall-clock time appears only in records.
 """
 import asyncio
+import collections
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +54,12 @@ class Controller:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vision")
         self._use_plan_formats(plan)
         self._inflight: set[asyncio.Task] = set()
+        self.disabled: set[int] = set()
+        self._chute_state_seen = (frozenset(), frozenset(), frozenset())
+        self.recent = collections.deque(maxlen=50)     # the last parcels, for the line screen
+        self.landed = collections.Counter()            # chute -> parcels confirmed in it
+        self.plan_refused: str | None = None           # why the last reload was refused
+        self.started_wall = time.time()
 
     def _use_plan_formats(self, plan) -> None:
         from fastpath import Router
@@ -107,6 +114,68 @@ class Controller:
                 result = f"UNKNOWN_{event.result}"
                 log.warning("PLC sent an unknown divert result %d for tracking %d", event.result, event.tracking)
             self.records.confirmed(self.link.status.plc_boot_id or 0, event.tracking, event.chute, result)
+            self.landed[event.chute] += 1
+
+    # -- chute state and technician actions --------------------------------------------------
+    def _sync_chute_state(self) -> None:
+        """Apply the PLC's full/fault bits and the technician's disables between two decisions."""
+        full = frozenset(getattr(self.link, "chute_full", ()))
+        fault = frozenset(getattr(self.link, "chute_fault", ()))
+        seen = (full, fault, frozenset(self.disabled))
+        if seen == self._chute_state_seen:
+            return
+        for chute in set().union(*seen, *self._chute_state_seen):
+            self.router.set_chute_state(chute, enabled=chute not in self.disabled,
+                                        full=chute in full, faulted=chute in fault)
+        self._chute_state_seen = seen
+
+    async def set_chute_enabled(self, chute: int, enabled: bool, who: str = "technician") -> None:
+        if self.config.geometry.chute(chute) is None:
+            raise ValueError(f"chute {chute} does not exist on this line")
+        (self.disabled.discard if enabled else self.disabled.add)(chute)
+        self._sync_chute_state()
+        self.records.action(who, "enable chute" if enabled else "disable chute", str(chute))
+        log.info("%s %s chute %d", who, "enabled" if enabled else "disabled", chute)
+        await self.link.set_disabled_chutes(self.disabled)
+
+    async def reload_plan(self, path=None, who: str = "technician") -> str:
+        """Build the new plan off the event loop, swap it in between two decisions; keep the old on error."""
+        from fastpath import PlanError, load_plan
+        path = path or self.config.resolve(self.config["plan"]["file"])
+        loop = asyncio.get_running_loop()
+        try:
+            plan = await loop.run_in_executor(None, lambda: load_plan(path, n_chutes=len(self.config.geometry.chutes)))
+        except PlanError as exc:
+            self.plan_refused = f"plan {path} refused, plan {self.plan.version} stays active: {exc}"
+            self.records.action(who, "reload plan refused", str(exc))
+            log.error("%s", self.plan_refused)
+            raise
+        self.router.swap(plan)
+        self.plan, self.plan_refused = plan, None
+        self._use_plan_formats(plan)
+        self.records.action(who, "reload plan", plan.version)
+        log.info("%s loaded plan %s", who, plan.version)
+        return plan.version
+
+    def snapshot(self) -> dict:
+        """What the line screen shows: state, counts, chutes, the last parcels."""
+        st, link = self.stats, self.link.status
+        return {
+            "line": self.config["line"]["name"],
+            "state": "running" if link.connected else "plc-link-lost",
+            "message": None if link.connected else
+            f"PLC link lost: {link.last_error or 'no answer'}; check the cable and the PLC at {self.link.address}",
+            "plan_version": self.plan.version, "plan_refused": self.plan_refused,
+            "started_wall": self.started_wall,
+            "scans": st.scans, "decided": st.decided, "sent": st.sent, "past_deadline": st.past_deadline,
+            "by_reason": dict(st.by_reason), "anomalies": dict(link.anomalies),
+            "chutes": [{"number": c.number, "side": c.side, "landed": self.landed.get(c.number, 0),
+                        "disabled": c.number in self.disabled,
+                        "full": c.number in self._chute_state_seen[0],
+                        "faulted": c.number in self._chute_state_seen[1]}
+                       for c in self.config.geometry.chutes],
+            "recent": list(self.recent),
+        }
 
     async def _handle_scan(self, ev: ScanEvent) -> None:
         loop = asyncio.get_running_loop()
@@ -117,6 +186,7 @@ class Controller:
         t_read = loop.time()
         read = await self._read(path)
         times["read_ms"] = (loop.time() - t_read) * 1000
+        self._sync_chute_state()
         t_dec = time.perf_counter()
         decision = self.router.decide(read.waybills, read.routing_code)
         times["decide_ms"] = (time.perf_counter() - t_dec) * 1000
@@ -139,6 +209,12 @@ class Controller:
             return
         self.records.sent(row)
         self.stats.sent += 1
+        self.recent.appendleft({"tracking": ev.tracking, "image": str(path) if path else None,
+                                "waybills": list(read.waybills), "routing_code": read.routing_code,
+                                "sources": read.sources, "no_read_reason": read.no_read_reason,
+                                "chute": decision.chute, "reason": decision.reason.name,
+                                "destination": decision.destination, "total_ms": round(times["total_ms"], 1),
+                                "slack_ms": round((deadline_mono - loop.time()) * 1000, 1)})
 
     async def _read(self, path):
         from vision.result import no_read

@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS parcels (
     confirmed_result TEXT,
     UNIQUE (plc_boot, tracking)
 );
+CREATE TABLE IF NOT EXISTS actions (
+    id INTEGER PRIMARY KEY, at_wall REAL NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL, detail TEXT
+);
 CREATE TABLE IF NOT EXISTS confirmations_unmatched (
     id INTEGER PRIMARY KEY, tracking INTEGER, chute INTEGER, result TEXT, received_wall REAL
 );
@@ -65,6 +68,11 @@ class Records:
         if cur.rowcount == 0:
             self.db.execute("INSERT INTO confirmations_unmatched (tracking, chute, result, received_wall) "
                             "VALUES (?,?,?,?)", (tracking, chute, result, time.time()))
+
+    def action(self, who: str, action: str, detail: str = "") -> None:
+        """Technician actions, with who and when: the line's logbook."""
+        self.db.execute("INSERT INTO actions (at_wall, who, action, detail) VALUES (?,?,?,?)",
+                        (time.time(), who, action, detail))
 
     def close(self) -> None:
         self.db.close()
