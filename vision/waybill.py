@@ -61,8 +61,29 @@ class WaybillCheck:
     reason: str | None
 
 
+# The line's sort plan defines courier formats too (technicians edit them); a number the plan
+# knows is a waybill even where these built-in heuristics do not know it.
+_plan_courier_of = None
+
+
+def use_plan_formats(courier_of_plan) -> None:
+    """Also accept numbers `courier_of_plan(text) -> courier name | None` recognises (None: stop)."""
+    global _plan_courier_of
+    _plan_courier_of = courier_of_plan
+
+
 def check_waybill(text: str) -> WaybillCheck:
     """Which courier a waybill number belongs to, or why it is not a waybill number."""
+    result = _check_builtin(text)
+    if not result.valid and _plan_courier_of is not None and isinstance(text, str) \
+            and 0 < len(text) <= MAX_WAYBILL_LEN and text.isascii() and text.isalnum():
+        courier = _plan_courier_of(text)
+        if courier:
+            return WaybillCheck(True, courier, None)
+    return result
+
+
+def _check_builtin(text: str) -> WaybillCheck:
     if not isinstance(text, str) or not text:
         return WaybillCheck(False, None, "empty")
     if len(text) > MAX_WAYBILL_LEN:
