@@ -18,7 +18,7 @@ RUNTIME_REQUIRES = [
     "zxing-cpp>=3.1,<4",
     "onnxruntime>=1.31,<2",
     "aiohttp>=3.12,<4",
-    "pillow>=10,<13",           # synthetic labels (simulated camera, vision tests)
+    "pillow>=10,<14",           # synthetic labels (simulated camera, vision tests)
 ]
 
 
