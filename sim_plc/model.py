@@ -58,7 +58,7 @@ class PlcModel:
         self.next_tracking = 1
         self._loop = asyncio.get_running_loop()
         self._slot_aseq = [0] * rm.RING_SLOTS
-        self._edge_hb = None
+        self._edge_hb = regs[regmap.edge(rm.EDGE_HEARTBEAT)]   # alive only once it changes
         self._edge_hb_changed_s = self._loop.time()
         self._edge_alive = False
         self._scan_seq = 0
