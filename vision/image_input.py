@@ -72,6 +72,8 @@ def _from_bytes(data: bytes) -> np.ndarray:
 
 def load_gray(image) -> np.ndarray:
     """8-bit grayscale view of `image`: ndarray, encoded bytes, or a file path."""
+    if image is None:
+        raise BadImage("no image (the file was missing or could not be decoded)")
     if isinstance(image, np.ndarray):
         return _from_array(image)
     if isinstance(image, (bytes, bytearray, memoryview)):

@@ -15,7 +15,7 @@ import numpy as np
 
 from vision import barcode
 from vision.deadline import Deadline
-from vision.fusion import fuse
+from vision.fusion import TEXT_MIN_CONFIDENCE, fuse
 from vision.image_input import BadImage, load_gray
 from vision.result import LabelRead, no_read
 from vision.textread import read_text
@@ -44,13 +44,16 @@ def _first_pass(gray: np.ndarray, deadline: Deadline) -> list:
     return hits
 
 
-def _located_pass(gray: np.ndarray, flats: list, deadline: Deadline, notes: list) -> list[str]:
+def _located_pass(gray: np.ndarray, flats: list, deadline: Deadline, notes: list,
+                  printed_waybill: bool) -> list[str]:
     texts: list[str] = []
     for flat in flats:
         if deadline.remaining_ms() < FLAT_DECODE_MIN_MS:
             break
         texts += [h.text for h in barcode.zxing_code128(flat)]
-    if any(_is_waybill(t) for t in texts):
+    # The flattened label was the straightened retry; a confident printed number already gives
+    # the answer, and OpenCV's locator costs more than the rest of the read.
+    if any(_is_waybill(t) for t in texts) or printed_waybill:
         return texts
     if deadline.remaining_ms() < LOCATE_MIN_MS:
         notes.append("time budget spent before barcode locating")
@@ -82,7 +85,8 @@ def read_gray(gray: np.ndarray, deadline: Deadline, use_text: bool = True) -> La
         text_hits, flats = text.hits, text.flats
         notes += text.notes
     if not waybill_hits:
-        texts += _located_pass(gray, flats, deadline, notes)
+        printed = any(h.kind == "waybill" and h.confidence >= TEXT_MIN_CONFIDENCE for h in text_hits)
+        texts += _located_pass(gray, flats, deadline, notes, printed)
     foreign = [t for t in texts if not _is_waybill(t)]
     if foreign and not any(_is_waybill(t) for t in texts):
         notes.append(f"{len(foreign)} Code 128 symbol(s) decoded, none in a waybill format")

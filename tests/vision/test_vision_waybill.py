@@ -42,3 +42,15 @@ def test_routing_codes():
     assert is_routing_code("100-200-30-04")
     assert not is_routing_code("571J2503")
     assert not is_routing_code("571-J25-03-04-05")
+
+
+def test_plan_formats_extend_the_built_in_ones():
+    from vision.waybill import use_plan_formats
+    try:
+        use_plan_formats(lambda text: "Cainiao" if text.startswith("CN") and len(text) == 14 else None)
+        assert check_waybill("CN123456789012").courier == "Cainiao"
+        assert check_waybill("SF1234567890123").courier == "SF"
+        assert check_waybill("CN12").valid is False
+    finally:
+        use_plan_formats(None)
+    assert check_waybill("CN123456789012").valid is False

@@ -14,7 +14,7 @@ def _cardboard(rng, h: int, w: int) -> np.ndarray:
     base = float(rng.uniform(120, 175))
     coarse = rng.normal(0, 10, size=(h // 32 + 2, w // 32 + 2)).astype(np.float32)
     tex = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
-    grain = rng.normal(0, 3, size=(h, w)).astype(np.float32)
+    grain = rng.standard_normal((h, w), dtype=np.float32) * 3.0
     return np.clip(base + tex + grain, 0, 255)
 
 
@@ -52,9 +52,7 @@ def compose(label: np.ndarray, quad: np.ndarray, rng) -> tuple[np.ndarray, np.nd
     frame[y0:y1, x0:x1] = _cardboard(rng, y1 - y0, x1 - x0)
     src = np.array([[0, 0], [LABEL_W, 0], [LABEL_W, LABEL_H], [0, LABEL_H]], np.float32)
     homography = cv2.getPerspectiveTransform(src, quad)
-    warped = cv2.warpPerspective(label.astype(np.float32), homography, (FRAME_W, FRAME_H),
-                                 flags=cv2.INTER_LINEAR)
-    mask = cv2.warpPerspective(np.ones_like(label, np.float32), homography, (FRAME_W, FRAME_H),
-                               flags=cv2.INTER_LINEAR)
-    frame = frame * (1.0 - mask) + warped * mask
+    # Transparent border: the label is drawn over the parcel in place, no blending mask needed.
+    cv2.warpPerspective(label.astype(np.float32), homography, (FRAME_W, FRAME_H), dst=frame,
+                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_TRANSPARENT)
     return frame, homography

@@ -1,0 +1,31 @@
+import json
+
+import cv2
+
+from vision import bench, cli
+from vision.synth import random_truth, render_label
+
+
+def test_read_label_cli(tmp_path, rng, capsys):
+    truth = random_truth(rng)
+    good = tmp_path / "parcel.png"
+    cv2.imwrite(str(good), render_label(truth, rng))
+    bad = tmp_path / "cut.jpg"
+    bad.write_bytes(good.read_bytes()[:500])
+    assert cli.main([str(good)]) == 0
+    assert truth.waybill in capsys.readouterr().out
+    assert cli.main([str(good), str(bad), "--json"]) == 1
+    lines = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    assert lines[0]["waybills"] == [truth.waybill]
+    assert lines[1]["waybills"] == [] and lines[1]["no_read_reason"].startswith("bad image")
+
+
+def test_bench_small_run(capsys):
+    assert bench.main(["--json", "--per-tier", "4", "--tiers", "clean,damaged", "--core", "-1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["tiers"]) == {"clean", "damaged"}
+    clean = report["tiers"]["clean"]
+    assert clean["full"]["parcels"] == 4 and clean["barcode_only"]["read_rate"] == 1.0
+    assert report["tiers"]["damaged"]["barcode_only"]["read_rate"] == 0.0
+    for key in ("read_rate", "wrong_read_rate", "latency_ms_p50", "latency_ms_p99", "multi_reads"):
+        assert key in clean["full"]

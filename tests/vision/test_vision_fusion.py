@@ -1,0 +1,57 @@
+from vision.fusion import TextHit, fuse
+
+SF = "SF1234567890123"
+SF_NEAR = "SF1234567890128"
+ZTO = "731234567890"
+
+
+def test_barcode_alone():
+    r = fuse([SF], [], 3.0)
+    assert r.waybills == (SF,) and r.courier == "SF" and r.sources == {"waybill": "barcode"}
+    assert r.confidence == 1.0 and r.no_read_reason is None
+
+
+def test_barcode_and_text_agree():
+    r = fuse([SF], [TextHit("waybill", SF, 0.99), TextHit("routing_code", "571-J25-03", 0.97)], 3.0)
+    assert r.waybills == (SF,) and r.routing_code == "571-J25-03"
+    assert r.sources == {"waybill": "barcode+text", "routing_code": "text"}
+    assert r.confidence == 0.97
+
+
+def test_text_alone_when_barcode_is_damaged():
+    r = fuse([], [TextHit("waybill", SF, 0.95)], 3.0)
+    assert r.waybills == (SF,) and r.sources["waybill"] == "text" and r.confidence == 0.95
+
+
+def test_close_disagreement_is_a_no_read_not_a_guess():
+    r = fuse([SF], [TextHit("waybill", SF_NEAR, 0.99)], 3.0)
+    assert r.waybills == () and "disagree" in r.no_read_reason
+
+
+def test_distant_printed_number_is_a_second_label():
+    r = fuse([SF], [TextHit("waybill", ZTO, 0.99)], 3.0)
+    assert r.waybills == tuple(sorted((SF, ZTO))) and r.is_multi_read and r.courier is None
+    assert r.sources["by_waybill"] == {SF: "barcode", ZTO: "text"}
+
+
+def test_low_confidence_and_invalid_text_are_ignored():
+    hits = [TextHit("waybill", SF, 0.5), TextHit("waybill", "RR473124828GB", 0.99),
+            TextHit("routing_code", "571-J25-03", 0.3)]
+    r = fuse([], hits, 3.0)
+    assert r.waybills == () and r.routing_code is None and r.no_read_reason
+
+
+def test_routing_code_alone_is_a_read_without_waybill():
+    r = fuse([], [TextHit("routing_code", "571-J25-03", 0.99)], 3.0)
+    assert r.waybills == () and r.routing_code == "571-J25-03" and r.no_read_reason is None
+
+
+def test_two_routing_codes_give_none():
+    hits = [TextHit("routing_code", "571-J25-03", 0.99), TextHit("routing_code", "572-J25-03", 0.99)]
+    r = fuse([SF], hits, 3.0)
+    assert r.waybills == (SF,) and r.routing_code is None
+
+
+def test_foreign_barcodes_are_not_waybills():
+    r = fuse(["ORDER-1234", "4006381333931"], [], 3.0, ["2 Code 128 symbol(s) decoded, none in a waybill format"])
+    assert r.waybills == () and "none in a waybill format" in r.no_read_reason

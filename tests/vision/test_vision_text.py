@@ -1,0 +1,50 @@
+"""The trained text model, end to end through read_label (real ONNX model, no stand-ins)."""
+import numpy as np
+import pytest
+
+from vision import read_label
+from vision.labelfind import find_labels
+from vision.synth import random_truth, render_label, render_scene
+from vision.textmodel import runtime
+
+pytestmark = pytest.mark.skipif(not runtime.status()[0], reason=runtime.status()[1])
+
+
+def _reads(tier, n, seed, budget_ms=200.0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        truth = random_truth(rng, routing_codes=["571-J25-03", "100-B12-07", "318-409-22-05"])
+        out.append((truth, read_label(render_label(truth, rng, tier), budget_ms=budget_ms)))
+    return out
+
+
+def test_damaged_barcodes_are_read_from_the_printed_number():
+    results = _reads("damaged", 25, seed=71)
+    by_text = [r for t, r in results if r.waybills == (t.waybill,) and r.sources["waybill"] == "text"]
+    wrong = [(t, r) for t, r in results if r.waybills and r.waybills != (t.waybill,)]
+    assert len(by_text) >= 22, [(t.waybill, r.no_read_reason) for t, r in results]
+    assert not wrong
+
+
+def test_routing_code_is_read_beside_the_barcode():
+    results = _reads("clean", 20, seed=72)
+    assert all(r.waybills == (t.waybill,) for t, r in results)
+    assert sum(r.routing_code == t.routing_code for t, r in results) >= 18
+    assert all(r.routing_code in (None, t.routing_code) for t, r in results)
+
+
+def test_label_outline_is_found_in_every_tier():
+    rng = np.random.default_rng(73)
+    for tier in ("clean", "rotated", "damaged"):
+        found = sum(bool(find_labels(render_scene(random_truth(rng), rng, tier).image)) for _ in range(10))
+        assert found >= 9, tier
+
+
+def test_upside_down_label_reads_without_barcode():
+    rng = np.random.default_rng(74)
+    truth = random_truth(rng, couriers=["ZTO"])
+    img = render_label(truth, rng, "damaged")
+    for flipped in (img, img[::-1, ::-1].copy()):
+        r = read_label(flipped, budget_ms=200)
+        assert r.waybills == (truth.waybill,) and r.routing_code == truth.routing_code
