@@ -1,37 +1,74 @@
-"""`sortline check-config FILE`: a short summary of a valid config, or every error in it."""
+"""`sortline check-config FILE`: a short summary of a valid config and its plan, or every error in them.
+
+Exit status 0 when the line can run with it, 1 when it cannot. Nothing is sent to the line: run it
+before `sortline reload` or a restart.
+"""
 import argparse
 import sys
 
 from .config import ConfigError, load_config
 
 
+def print_errors(path, problems, out=sys.stderr) -> None:
+    print(f"config {path} has {len(problems)} error(s); the line would not start with it:", file=out)
+    for problem in problems:
+        print("  " + str(problem), file=out)
+
+
 def load_or_exit(path):
     try:
         return load_config(path)
     except ConfigError as exc:
-        print(f"config {path} has {len(exc.errors)} error(s):", file=sys.stderr)
-        for e in exc.errors:
-            print("  " + e, file=sys.stderr)
+        print_errors(path, exc.problems)
         sys.exit(1)
 
 
+def summary(config, plan) -> list[str]:
+    g, line = config.geometry, config["line"]
+    sides = {side: sum(c.side == side for c in g.chutes) for side in ("left", "right")}
+    stages = config.stage_budgets_ms
+    needed = sum(stages.values())
+    budget = g.decision_after_scan_s * 1000
+    plc = config["plc"]
+    lines = [
+        f"line      {line['name']}: {len(g.chutes)} chutes ({sides['left']} left, {sides['right']} right, "
+        f"end chute {g.end_chute}), belt {g.belt_speed_m_s:g} m/s, {line['diverter']} diverters "
+        f"({line['switch_time_ms']:g} ms)",
+        f"plc       {plc['protocol']} {plc['host']}:{plc['port']}",
+        f"plan      {plan.version} \"{plan.name}\": {len(plan.destinations)} destinations, "
+        f"{len(plan.couriers)} couriers, {len(plan.routing_codes)} routing codes, "
+        f"{plan.preadvice_count} pre-advice records",
+        f"special   " + ", ".join(f"{k} {v}" for k, v in plan.special.items() if k != "unavailable"),
+        f"budget    {budget:.0f} ms per parcel from scan to decision point; stages need {needed:.0f} ms "
+        f"(image {stages['image']:g} + read {stages['read']:g} + decide {stages['decide']:g} + assign "
+        f"{stages['assign']:g}); {budget - needed:.0f} ms left",
+        f"records   {config.records_folder} (kept {config['records']['retention_days']} days)",
+    ]
+    screen = config["screen"]
+    if screen["enabled"]:
+        lines.append(f"screen    http://{screen['bind']}:{screen['port']}/ (token in "
+                     f"{config.resolve(screen['token_file'])})")
+    lines += [f"warning   {w}" for w in plan.warnings]
+    return lines
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="sortline check-config", description=__doc__)
+    parser = argparse.ArgumentParser(prog="sortline check-config", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", help="the line config file (TOML)")
     args = parser.parse_args(argv)
-    config = load_or_exit(args.config)
-    from fastpath import PlanError, load_plan
-    g = config.geometry
     try:
-        plan = load_plan(config.resolve(config["plan"]["file"]), n_chutes=len(g.chutes))
-    except PlanError as exc:
-        print(f"sort plan: {exc}", file=sys.stderr)
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print_errors(args.config, exc.problems)
         return 1
-    needed = config["camera"]["image_wait_ms"] + config["vision"]["budget_ms"]
-    print(f"{config['line']['name']}: {len(g.chutes)} chutes, belt {g.belt_speed_m_s:g} m/s, "
-          f"{config['line']['diverter']} diverters")
-    print(f"plan {plan.version}: {len(plan.destinations)} destinations, {len(plan.routing_codes)} routing codes, "
-          f"{plan.preadvice_count} pre-advice records")
-    print(f"decision budget {g.decision_after_scan_s * 1000:.0f} ms per parcel, stages need {needed:.0f} ms, "
-          f"{g.decision_after_scan_s * 1000 - needed:.0f} ms left")
+    from fastpath import PlanError, load_plan
+    try:
+        plan = load_plan(config.plan_path, n_chutes=len(config.geometry.chutes))
+    except PlanError as exc:
+        print_errors(args.config, [exc])
+        return 1
+    print(f"{args.config}: OK")
+    for line in summary(config, plan):
+        print("  " + line)
     return 0

@@ -14,6 +14,7 @@ COMMANDS = {
     "run": ("edge.app", "run the controller for a line"),
     "demo": ("edge.demo", "a short simulated shift through the whole line, with a summary"),
     "check-config": ("edge.check_config", "check a line config and its sort plan"),
+    "reload": ("edge.reload", "make the running controller load the sort plan again, between two parcels"),
     "sim": ("sim_plc.cli", "run the simulated PLC and line camera"),
     "read-label": ("vision.cli", "read label images and print what was read"),
 }

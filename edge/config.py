@@ -1,7 +1,10 @@
-"""The technician's line config: TOML, strictly checked, every mistake reported at once.
+"""The technician's line config: one TOML file per line, strictly checked, every mistake at once.
 
-Each message names the file, the line, the key, the value given and what is allowed, because the
-person reading it is at the line with a text editor, not a debugger.
+SCHEMA is the one description of what a technician may set: the loader checks files against it
+and docs/configuration.md is generated from it (`python -m edge.config_docs --write`). Each
+message names the file, the line, the key, the value given and what is allowed, because the
+person reading it is at the line with a text editor, not a debugger. Checks that involve
+several keys (physics, chutes, the sort plan) live in edge/line_checks.py.
 """
 import difflib
 import re
@@ -9,13 +12,36 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim_plc.geometry import Chute, LineGeometry
+from sim_plc.geometry import LineGeometry
+
+MISSING = object()           # a key that was not given
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One mistake, in parts, so that a screen can show them apart; str() is the full message."""
+    file: str
+    line: int | None
+    key: str | None          # "[line] belt_speed_m_s", "[line] chutes #3 side", "decision budget"
+    value: object            # as written in the file, or MISSING
+    problem: str
+    remedy: str
+    message: str | None = None   # the whole message when another part wrote it (the plan checker)
+
+    def __str__(self) -> str:
+        if self.message:
+            return self.message
+        text = self.file + (f":{self.line}" if self.line else "") + ": "
+        if self.key:
+            text += self.key + ("" if self.value is MISSING else " = " + toml_text(self.value)) + ": "
+        return text + self.problem + (". " + self.remedy if self.remedy else "")
 
 
 class ConfigError(Exception):
-    def __init__(self, errors: list[str]):
-        self.errors = errors
-        super().__init__("\n".join(errors))
+    def __init__(self, problems):
+        self.problems = list(problems)
+        self.errors = [str(p) for p in self.problems]
+        super().__init__("\n".join(self.errors))
 
 
 @dataclass(frozen=True)
@@ -26,18 +52,34 @@ class Opt:
     hi: float | None = None
     choices: tuple = ()
     help: str = ""
+    item: dict | None = None        # kind list: every entry is a table with these keys
 
+
+CHUTE_ENTRY = {
+    "number": Opt(int, lo=1, hi=128, help="chute number, as the PLC and the sort plan know it"),
+    "position_m": Opt(float, lo=0, hi=1000, help="where its diverter sits along the belt, from the same "
+                      "origin as [line] scan_point_m"),
+    "side": Opt(str, choices=("left", "right", "end"), help='"left" or "right" of the belt, or "end" for the '
+                'chute at the end of the belt'),
+}
 
 SCHEMA = {
     "line": {
-        "name": Opt(str, help="name shown on the screen and in records"),
-        "belt_speed_m_s": Opt(float, lo=0.1, hi=5.0, help="belt speed in metres per second"),
-        "encoder_mm_per_count": Opt(float, 1.0, lo=0.01, hi=100.0),
-        "diverter": Opt(str, choices=("swing-arm", "pusher", "belt", "cross-belt", "narrow-belt")),
+        "name": Opt(str, help="name shown on the line screen and in records"),
+        "belt_speed_m_s": Opt(float, lo=0.1, hi=5.0, help="belt speed"),
+        "scan_point_m": Opt(float, 0.0, lo=0, hi=1000, help="where the scan photo-eye sits along the belt; with 0 "
+                            "the chute positions are measured from the photo-eye itself"),
+        "encoder_mm_per_count": Opt(float, 1.0, lo=0.01, hi=100.0, help="belt travel per encoder count"),
+        "diverter": Opt(str, choices=("swing-arm", "pusher", "belt", "cross-belt", "narrow-belt"),
+                        help="kind of diverter at the chutes"),
         "switch_time_ms": Opt(float, lo=0, hi=2000, help="time a diverter needs to move into place"),
         "plc_margin_ms": Opt(float, 20.0, lo=0, hi=1000, help="PLC scan cycle plus communication margin"),
-        "end_chute": Opt(int, lo=1, hi=128, help="where parcels that are not diverted end up"),
-        "chutes": Opt(list, help="one entry per chute: { number = 1, position_m = 1.5, side = \"left\" }"),
+        "chute_width_m": Opt(float, 0.8, lo=0.1, hi=5.0, help="opening of a chute along the belt: two chutes "
+                             "on the same side must be at least this far apart"),
+        "end_chute": Opt(int, lo=1, hi=128, help="the chute at the end of the belt, where parcels that are not "
+                         "diverted (no read, late, rejected) end up"),
+        "chutes": Opt(list, item=CHUTE_ENTRY, help='one entry per chute, numbered 1, 2, 3, ... without gaps: '
+                      '{ number = 1, position_m = 1.5, side = "left" }'),
     },
     "plc": {
         "protocol": Opt(str, "modbus", choices=("modbus",)),
@@ -52,20 +94,46 @@ SCHEMA = {
         "heartbeat_timeout_ms": Opt(float, 500.0, lo=50, hi=30000),
     },
     "camera": {
-        "source": Opt(str, "folder", choices=("folder",)),
+        "source": Opt(str, "folder", choices=("folder",), help="how images arrive: the line camera drops one "
+                      "file per parcel into a folder"),
         "folder": Opt(str, help="where the line camera drops one image per tracking number"),
-        "image_wait_ms": Opt(float, 60.0, lo=0, hi=5000, help="how long to wait for a parcel's image"),
+        "image_wait_ms": Opt(float, 60.0, lo=0, hi=5000, help="stage budget: how long to wait for a parcel's "
+                             "image after the scan"),
     },
     "vision": {
-        "budget_ms": Opt(float, 60.0, lo=1, hi=5000, help="label reading time per parcel"),
+        "budget_ms": Opt(float, 60.0, lo=1, hi=5000, help="stage budget: label reading time per parcel"),
+    },
+    "budgets": {
+        "decide_ms": Opt(float, 5.0, lo=0.1, hi=1000, help="stage budget: the routing decision, chute states "
+                         "included"),
+        "assign_ms": Opt(float, 20.0, lo=1, hi=2000, help="stage budget: writing the assignment to the PLC"),
     },
     "plan": {
-        "file": Opt(str, help="sort plan file, relative to this config file"),
+        "file": Opt(str, help="sort plan file, relative to this config file; it names its own pre-advice files"),
+        "watch": Opt(bool, True, help="reload the plan by itself when the plan file or one of its pre-advice "
+                     "files changes"),
+        "watch_interval_ms": Opt(float, 1000.0, lo=100, hi=60000, help="how often those files are looked at"),
+        "reload_timeout_s": Opt(float, 60.0, lo=1, hi=600, help="a new plan that takes longer to build is "
+                                "refused and the active one stays"),
     },
     "records": {
-        "folder": Opt(str, "var/records", help="where per-parcel records are kept, relative to this file"),
+        "folder": Opt(str, "var/records", help="where per-parcel records are kept, relative to this file; the "
+                      "control socket for `sortline reload` lives here too"),
+        "retention_days": Opt(int, 90, lo=1, hi=3650, help="parcel records older than this are deleted"),
+    },
+    "screen": {
+        "enabled": Opt(bool, True, help="serve the line screen"),
+        "bind": Opt(str, "127.0.0.1", help='address the line screen listens on: "127.0.0.1" keeps it on this PC, '
+                    'the PC\'s address on the line network opens it there'),
+        "port": Opt(int, 8480, lo=1, hi=65535, help="TCP port of the line screen"),
+        "token_file": Opt(str, "", help="file of technician tokens that screen actions need, relative to this "
+                          "file; left out: screen-tokens.txt in the records folder"),
     },
 }
+
+KIND_TEXT = {int: "a whole number", float: "a number", str: "text in quotes", bool: "true or false",
+             list: "a list", dict: "a table"}
+UNITS = (("_m_s", "m/s"), ("_mm_per_count", "mm"), ("_ms", "ms"), ("_m", "m"), ("_s", "s"), ("_days", "days"))
 
 
 @dataclass(frozen=True)
@@ -81,110 +149,252 @@ class LineConfig:
         p = Path(relative)
         return p if p.is_absolute() else (self.path.parent / p).resolve()
 
+    @property
+    def plan_path(self) -> Path:
+        return self.resolve(self.values["plan"]["file"])
 
-def _line_of(text: str, section: str, key: str | None) -> int:
-    lines = text.splitlines()
-    start = 0
-    for i, line in enumerate(lines):
-        if re.match(rf"\s*\[\s*{re.escape(section)}\s*\]", line):
-            start = i
-            if key is None:
-                return i + 1
-            break
-    for i in range(start, len(lines)):
-        if re.match(rf"\s*{re.escape(key or '')}\s*=", lines[i]):
-            return i + 1
-    return start + 1
+    @property
+    def records_folder(self) -> Path:
+        return self.resolve(self.values["records"]["folder"])
 
-
-def _suggest(word: str, options) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    @property
+    def stage_budgets_ms(self) -> dict:
+        v = self.values
+        return {"image": v["camera"]["image_wait_ms"], "read": v["vision"]["budget_ms"],
+                "decide": v["budgets"]["decide_ms"], "assign": v["budgets"]["assign_ms"]}
 
 
-def _check(opt: Opt, value):
-    """Return (value, None) or (None, what is allowed)."""
+# -- how values and keys are written back to a technician -------------------------------------------
+def toml_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, float):
+        return repr(value) if value == value and abs(value) != float("inf") else str(value).lower()
+    if isinstance(value, list):
+        return "[" + ", ".join(map(toml_text, value)) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_text(v)}" for k, v in value.items()) + " }"
+    return str(value)
+
+
+def unit_of(key: str) -> str:
+    for suffix, unit in UNITS:
+        if key.endswith(suffix):
+            return unit
+    return ""
+
+
+def allowed_text(key: str, opt: Opt) -> str:
+    if opt.choices:
+        return "one of " + ", ".join(toml_text(c) for c in opt.choices)
+    text = KIND_TEXT[opt.kind]
+    if opt.lo is not None:
+        unit = unit_of(key)
+        text += f" from {opt.lo:g} to {opt.hi:g}" + (f" {unit}" if unit else "")
+    return text
+
+
+def close_matches(word, options) -> list[str]:
+    return difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+
+
+def suggest(word, options, quote=str) -> str:
+    close = close_matches(word, options)
+    return f" (did you mean {quote(close[0])}?)" if close else ""
+
+
+def check_value(key: str, opt: Opt, value):
+    """(checked value, None), or (None, (problem, remedy)) for a value that is not allowed."""
     if opt.kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if not isinstance(value, opt.kind) or isinstance(value, bool) and opt.kind is not bool:
-        return None, f"a {opt.kind.__name__}"
+    if not isinstance(value, opt.kind) or isinstance(value, bool) != (opt.kind is bool):
+        return None, (f"must be {KIND_TEXT[opt.kind]}", "Allowed: " + allowed_text(key, opt))
     if opt.choices and value not in opt.choices:
-        return None, "one of " + ", ".join(f'"{c}"' for c in opt.choices)
+        return None, ("not an allowed value" + suggest(value, opt.choices, toml_text),
+                      "Allowed: " + allowed_text(key, opt))
     if opt.lo is not None and not opt.lo <= value <= opt.hi:
-        return None, f"a number from {opt.lo:g} to {opt.hi:g}"
+        return None, ("out of range", "Allowed: " + allowed_text(key, opt))
+    if opt.kind is str and not value.strip():
+        return None, ("must not be empty", "Write " + (opt.help or "a value") + " between the quotes")
     return value, None
 
 
+# -- where things are in the file ---------------------------------------------------------------------
+class Locator:
+    """Line numbers of sections, keys and inline-table entries (tomllib gives values only)."""
+
+    def __init__(self, text: str):
+        from fastpath.toml_lines import key_lines, line_of
+        self._lines = key_lines(text)
+        self._line_of = line_of
+        self._text = text.splitlines()
+
+    def __call__(self, *path) -> int | None:
+        return self._line_of(self._lines, path)
+
+    def entry(self, section: str, key: str, index: int) -> int | None:
+        """Line of entry `index` of an array: `[[section.key]]` tables or `{ ... }` inline tables."""
+        if (section, key, index) in self._lines:
+            return self._lines[(section, key, index)]
+        start = self._lines.get((section, key))
+        if start is None:
+            return None
+        seen, depth = -1, 0
+        for number in range(start, len(self._text) + 1):
+            line = re.sub(r'"[^"]*"|\'[^\']*\'', '""', self._text[number - 1]).split("#", 1)[0]
+            if number == start:
+                line = line.split("=", 1)[1]
+            for ch in line:
+                if ch == "[":
+                    depth += 1
+                elif ch == "]":
+                    depth -= 1
+                    if depth == 0:
+                        return start
+                elif ch == "{" and depth == 1:
+                    seen += 1
+                    if seen == index:
+                        return number
+        return start
+
+
+# -- loading ----------------------------------------------------------------------------------------
+class Draft:
+    """A config being checked: the file, its raw and checked values, and the problems found so far."""
+
+    def __init__(self, path: Path, text: str, raw: dict):
+        self.path, self.raw = path, raw
+        self.file = str(path)
+        self.at = Locator(text)
+        self.values: dict = {}
+        self.problems: list[Problem] = []
+        self.bad: set[tuple] = set()            # (section, key) whose value was refused
+
+    def add(self, line, key, value, problem, remedy) -> None:
+        self.problems.append(Problem(self.file, line, key, value, problem, remedy))
+
+    def ok(self, *keys) -> bool:
+        """Whether these (section, key) pairs were all given acceptably (cross-checks need them)."""
+        return not any(k in self.bad for k in keys)
+
+    def resolve(self, relative: str) -> Path:
+        p = Path(relative)
+        return p if p.is_absolute() else (self.path.parent / p).resolve()
+
+
 def load_config(path) -> LineConfig:
+    """Read and check a line config and the fit of its sort plan; raises ConfigError with every problem."""
+    from . import line_checks
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(str(path), None, None, MISSING, "the config file does not exist",
+                                   "Check the path, or copy one from configs/")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(str(path), None, None, MISSING,
+                                   f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                                   "Save it as UTF-8 in the editor")]) from None
     except OSError as exc:
-        raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from None
+        raise ConfigError([Problem(str(path), None, None, MISSING, f"cannot read the config file: {exc.strerror}",
+                                   "Check the path and the file's permissions")]) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{path}: not valid TOML: {exc}; fix the syntax at that place"]) from None
-    errors, values = [], {}
-    for section in raw:
+        found = re.search(r"at line (\d+)", str(exc))
+        raise ConfigError([Problem(str(path), int(found.group(1)) if found else None, None, MISSING,
+                                   f"not valid TOML: {exc}",
+                                   'Fix the syntax there: text in quotes (name = "Line 1"), each key once '
+                                   "per section, lists in [ ]")]) from None
+    draft = Draft(path, text, raw)
+    _check_sections(draft)
+    if draft.values["screen"]["token_file"] == "" and draft.ok(("records", "folder")):
+        draft.values["screen"]["token_file"] = str(Path(draft.values["records"]["folder"]) / "screen-tokens.txt")
+    geometry = line_checks.check_all(draft)
+    if draft.problems:
+        raise ConfigError(draft.problems)
+    return LineConfig(path, draft.values, geometry)
+
+
+def _check_sections(d: Draft) -> None:
+    for section, given in d.raw.items():
         if section not in SCHEMA:
-            errors.append(f"{path}:{_line_of(text, section, None)}: unknown section [{section}]"
-                          f"{_suggest(section, SCHEMA)}; allowed sections: {', '.join(SCHEMA)}")
+            d.add(d.at(section), f"[{section}]", MISSING, "unknown section" + suggest(section, SCHEMA, "[{}]".format),
+                  "Sections are: " + ", ".join(f"[{s}]" for s in SCHEMA))
     for section, opts in SCHEMA.items():
-        given = raw.get(section, {})
+        given = d.raw.get(section, {})
+        d.values[section] = {}
         if not isinstance(given, dict):
-            errors.append(f"{path}: '{section}' must be a section [{section}]")
+            d.add(d.at(section), f"[{section}]", given, "must be a section",
+                  f"Write [{section}] on a line of its own, then its keys as key = value lines")
+            d.bad.update((section, key) for key in opts)
             continue
-        values[section] = {}
-        for key in given:
+        meant = set()
+        for key, value in given.items():
             if key not in opts:
-                errors.append(f"{path}:{_line_of(text, section, key)}: [{section}] unknown key '{key}'"
-                              f"{_suggest(key, opts)}; allowed keys: {', '.join(opts)}")
+                d.add(d.at(section, key), f"[{section}] {key}", value, *_unknown_key(section, key))
+                meant.update(close_matches(key, opts))
         for key, opt in opts.items():
-            if key not in given:
-                if opt.default is None:
-                    errors.append(f"{path}: [{section}] {key} is missing; add it: {opt.help or opt.kind.__name__}")
-                values[section][key] = opt.default
-                continue
-            value, allowed = _check(opt, given[key])
-            if allowed:
-                errors.append(f"{path}:{_line_of(text, section, key)}: [{section}] {key} = {given[key]!r} "
-                              f"is not allowed: use {allowed}")
-            values[section][key] = value
-    geometry = None if errors else _geometry(path, text, values, errors)
-    if errors:
-        raise ConfigError(errors)
-    return LineConfig(path, values, geometry)
+            d.values[section][key] = _check_key(d, section, key, opt, given, quiet_if_missing=key in meant)
 
 
-def _geometry(path, text, values, errors) -> LineGeometry | None:
-    line = values["line"]
-    chutes, seen = [], set()
-    where = f"{path}:{_line_of(text, 'line', 'chutes')}: [line] chutes"
-    for i, entry in enumerate(line["chutes"]):
-        if not isinstance(entry, dict) or set(entry) - {"number", "position_m", "side"} \
-                or not isinstance(entry.get("number"), int) \
-                or not isinstance(entry.get("position_m"), (int, float)) \
-                or entry.get("side") not in ("left", "right", "end"):
-            errors.append(f"{where}[{i}] = {entry!r} is not allowed: use "
-                          '{ number = <1..128>, position_m = <metres from the scan point>, side = "left"|"right"|"end" }')
+def _unknown_key(section: str, key: str) -> tuple[str, str]:
+    homes = [s for s, opts in SCHEMA.items() if key in opts and s != section]
+    if homes:
+        return (f"unknown key in [{section}]; it belongs in " + " or ".join(f"[{s}]" for s in homes),
+                f"Move it under [{homes[0]}]")
+    return ("unknown key" + suggest(key, SCHEMA[section]),
+            f"Keys in [{section}]: " + ", ".join(SCHEMA[section]))
+
+
+def _check_key(d: Draft, section: str, key: str, opt: Opt, given: dict, quiet_if_missing: bool):
+    if key not in given:
+        if opt.default is None:
+            d.bad.add((section, key))
+            if not quiet_if_missing:     # the misspelt key's message already says which key was meant
+                d.add(d.at(section), f"[{section}] {key}", MISSING, "missing",
+                      f"Add {key} = <{allowed_text(key, opt)}> under [{section}]"
+                      + (f": {opt.help}" if opt.help else ""))
+        return opt.default
+    value, refused = check_value(key, opt, given[key])
+    if refused:
+        d.bad.add((section, key))
+        d.add(d.at(section, key), f"[{section}] {key}", given[key], *refused)
+        return None
+    if opt.item is not None:
+        return _check_entries(d, section, key, opt.item, value)
+    return value
+
+
+def _check_entries(d: Draft, section: str, key: str, item: dict, entries: list) -> list:
+    checked = []
+    example = "{ " + ", ".join(f"{k} = <{allowed_text(k, o)}>" for k, o in item.items()) + " }"
+    for index, entry in enumerate(entries):
+        label, line = f"[{section}] {key} #{index + 1}", d.at.entry(section, key, index)
+        if not isinstance(entry, dict):
+            d.bad.add((section, key))
+            d.add(line, label, entry, "must be a table", f"Write {example}")
             continue
-        if entry["number"] in seen:
-            errors.append(f"{where}: chute {entry['number']} is listed twice; give each chute one entry")
-        seen.add(entry["number"])
-        chutes.append(Chute(entry["number"], float(entry["position_m"]), entry["side"]))
-    if errors:
-        return None
-    if line["end_chute"] not in seen:
-        errors.append(f"{path}: [line] end_chute = {line['end_chute']} is not one of the chutes listed in [line] chutes")
-        return None
-    g = LineGeometry(line["belt_speed_m_s"], line["switch_time_ms"] / 1000, line["plc_margin_ms"] / 1000,
-                     tuple(chutes), line["end_chute"], line["encoder_mm_per_count"])
-    needed_ms = values["camera"]["image_wait_ms"] + values["vision"]["budget_ms"]
-    budget_ms = g.decision_after_scan_s * 1000
-    if budget_ms < needed_ms:
-        errors.append(f"{path}: the decision budget is {budget_ms:.0f} ms (first divert point "
-                      f"{g.first_divert_m:g} m at {g.belt_speed_m_s:g} m/s, minus switch time and PLC margin) but "
-                      f"[camera] image_wait_ms + [vision] budget_ms need {needed_ms:.0f} ms: lower those budgets, "
-                      f"or check belt speed and chute positions")
-    return g
+        row, meant = {}, set()
+        for name, value in entry.items():
+            if name not in item:
+                d.bad.add((section, key))
+                d.add(line, f"{label} {name}", value, "unknown key" + suggest(name, item),
+                      "Keys of an entry: " + ", ".join(item))
+                meant.update(close_matches(name, item))
+        for name, opt in item.items():
+            if name not in entry:
+                d.bad.add((section, key))
+                if name not in meant:
+                    d.add(line, f"{label} {name}", MISSING, "missing",
+                          f"Add {name} = <{allowed_text(name, opt)}> to this entry")
+                continue
+            value, refused = check_value(name, opt, entry[name])
+            if refused:
+                d.bad.add((section, key))
+                d.add(line, f"{label} {name}", entry[name], *refused)
+            row[name] = value
+        checked.append(row)
+    return checked

@@ -1,0 +1,226 @@
+"""Checks that need several keys at once: chutes, the time budget, the PLC blocks, the screen, the plan.
+
+They run after every key has been checked on its own, and only on the keys that passed, so that
+one typo gives one message, not a cascade. CHECKS lists them for docs/configuration.md.
+"""
+import ipaddress
+
+from sim_plc.geometry import Chute, LineGeometry
+
+from .config import MISSING, Draft, Problem
+
+CHECKS = [
+    "Chutes are numbered 1, 2, 3, ... without gaps or repeats (the PLC and the sort plan count them that way).",
+    'Exactly one chute has side = "end", it is [line] end_chute, and it is the furthest along the belt.',
+    "Every chute sits downstream of the scan point ([line] scan_point_m).",
+    "Two chutes on the same side are at least [line] chute_width_m apart (they would overlap).",
+    "The decision budget covers the stages: (first diverter position - scan point) / belt speed - switch_time_ms "
+    "- plc_margin_ms must be at least image_wait_ms + budget_ms + decide_ms + assign_ms.",
+    "[plc] heartbeat_timeout_ms is at least two heartbeat intervals; the Modbus register blocks of the PLC and "
+    "the controller do not overlap.",
+    "[screen] bind is an IP address, and the screen does not take the PLC's port on the same host.",
+    "The sort plan is valid (docs/sort-plan.md) for a line with this many chutes, so every chute it names exists.",
+    "The plan's [special] reject chute is the line's end chute, and no destination or courier override uses "
+    "the end chute.",
+]
+
+
+def check_all(d: Draft) -> LineGeometry | None:
+    geometry = _geometry(d)
+    if geometry is not None:
+        _budget(d, geometry)
+        if d.ok(("plan", "file")):
+            for problem in plan_problems(d.resolve(d.values["plan"]["file"]), geometry, d.file):
+                d.problems.append(problem)
+    _plc(d)
+    _screen(d)
+    return geometry
+
+
+# -- chutes ---------------------------------------------------------------------------------------
+def _geometry(d: Draft) -> LineGeometry | None:
+    needed = [("line", k) for k in ("belt_speed_m_s", "scan_point_m", "switch_time_ms", "plc_margin_ms",
+                                    "encoder_mm_per_count", "chute_width_m", "end_chute", "chutes")]
+    if not d.ok(*needed):
+        return None
+    line = d.values["line"]
+    entries = line["chutes"]
+    problems_before = len(d.problems)
+    first_entry = {}
+    for index, entry in enumerate(entries):
+        number = entry["number"]
+        if number in first_entry:
+            d.add(d.at.entry("line", "chutes", index), f"[line] chutes #{index + 1} number", number,
+                  f"chute {number} is listed twice (first in entry #{first_entry[number] + 1})",
+                  "Give each chute one entry")
+        else:
+            first_entry[number] = index
+    if not entries:
+        d.add(d.at("line", "chutes"), "[line] chutes", [], "the line has no chutes",
+              'Add one entry per chute: { number = 1, position_m = 1.5, side = "left" }')
+        return None
+    missing = sorted(set(range(1, len(first_entry) + 1)) - set(first_entry))
+    if missing:
+        d.add(d.at("line", "chutes"), "[line] chutes", MISSING,
+              f"chute numbers must run from 1 to {len(first_entry)} without gaps; missing: "
+              + ", ".join(map(str, missing)), "Number the chutes 1, 2, 3, ... (in any order)")
+    if len(d.problems) > problems_before:
+        return None
+
+    def where(number):
+        index = first_entry[number]
+        return d.at.entry("line", "chutes", index), f"[line] chutes #{index + 1}"
+
+    scan_m = line["scan_point_m"]
+    ends = [e["number"] for e in entries if e["side"] == "end"]
+    end = line["end_chute"]
+    if end not in first_entry:
+        d.add(d.at("line", "end_chute"), "[line] end_chute", end, "no such chute in [line] chutes",
+              f"Use the number of the chute at the end of the belt (1 to {len(entries)})")
+    elif first_entry and entries[first_entry[end]]["side"] != "end":
+        d.add(d.at("line", "end_chute"), "[line] end_chute", end,
+              f"chute {end} is on the {entries[first_entry[end]]['side']} side, not at the end of the belt",
+              f'Set end_chute to the chute with side = "end"' + (f" ({ends[0]})" if len(ends) == 1 else "")
+              + ", or mark chute " + str(end) + ' with side = "end"')
+    if not ends:
+        d.add(d.at("line", "chutes"), "[line] chutes", MISSING, 'no chute has side = "end"',
+              'Mark the chute at the end of the belt with side = "end" and name it in [line] end_chute')
+    for number in ends:
+        if number != end and end in first_entry and entries[first_entry[end]]["side"] == "end":
+            line_no, label = where(number)
+            d.add(line_no, f"{label} side", "end", f"chute {number} is also at the end of the belt, but the end "
+                  f"chute is {end}", 'Only the end chute has side = "end"; give this one "left" or "right"')
+    for e in entries:
+        if e["position_m"] <= scan_m:
+            line_no, label = where(e["number"])
+            d.add(line_no, f"{label} position_m", e["position_m"],
+                  f"chute {e['number']} is not after the scan point (scan_point_m = {scan_m:g})",
+                  "Chutes sit downstream of the scan photo-eye: measure positions from the same origin as "
+                  "scan_point_m")
+    if end in first_entry:
+        end_m = entries[first_entry[end]]["position_m"]
+        beyond = [e for e in entries if e["number"] != end and e["position_m"] >= end_m]
+        if beyond:
+            far = max(beyond, key=lambda e: e["position_m"])
+            line_no, label = where(end)
+            d.add(line_no, f"{label} position_m", end_m,
+                  f"the end chute must be the furthest along the belt, but chute {far['number']} is at "
+                  f"{far['position_m']:g} m", "Give the end chute a position past every other chute")
+    width = line["chute_width_m"]
+    for side in ("left", "right"):
+        row = sorted((e for e in entries if e["side"] == side), key=lambda e: (e["position_m"], e["number"]))
+        for a, b in zip(row, row[1:]):
+            gap = b["position_m"] - a["position_m"]
+            if gap < width:
+                line_no, label = where(b["number"])
+                d.add(line_no, f"{label} position_m", b["position_m"],
+                      f"chute {b['number']} overlaps chute {a['number']} on the {side} side: {gap:.2f} m apart, "
+                      f"less than chute_width_m = {width:g}",
+                      "Correct the positions, or chute_width_m if the openings are narrower")
+    if not [e for e in entries if e["side"] != "end"]:
+        d.add(d.at("line", "chutes"), "[line] chutes", MISSING, "no chute on either side of the belt",
+              'Add the side chutes with side = "left" or "right"')
+    if len(d.problems) > problems_before:
+        return None
+    chutes = tuple(Chute(e["number"], e["position_m"] - scan_m, e["side"])
+                   for e in sorted(entries, key=lambda e: e["number"]))
+    return LineGeometry(line["belt_speed_m_s"], line["switch_time_ms"] / 1000, line["plc_margin_ms"] / 1000,
+                        chutes, end, line["encoder_mm_per_count"])
+
+
+# -- time ------------------------------------------------------------------------------------------
+STAGES = (("camera", "image_wait_ms"), ("vision", "budget_ms"), ("budgets", "decide_ms"), ("budgets", "assign_ms"))
+
+
+def _budget(d: Draft, g: LineGeometry) -> None:
+    if not d.ok(*STAGES):
+        return
+    line = d.values["line"]
+    stages = [(f"[{s}] {k}", d.values[s][k]) for s, k in STAGES]
+    needed_ms = sum(v for _, v in stages)
+    travel_ms = g.first_divert_m / g.belt_speed_m_s * 1000
+    budget_ms = g.decision_after_scan_s * 1000
+    if budget_ms >= needed_ms:
+        return
+    d.add(None, "decision budget", MISSING,
+          f"{budget_ms:.0f} ms, but the stages need {needed_ms:.0f} ms. The first diverter is {g.first_divert_m:g} m "
+          f"after the scan point: {travel_ms:.0f} ms at {g.belt_speed_m_s:g} m/s, minus [line] switch_time_ms "
+          f"{line['switch_time_ms']:g} and plc_margin_ms {line['plc_margin_ms']:g}; the stages are "
+          + " + ".join(f"{name} {v:g}" for name, v in stages),
+          f"Lower the stage budgets by {needed_ms - budget_ms:.0f} ms, or move the scan point further upstream, "
+          "or slow the belt")
+
+
+# -- PLC and screen --------------------------------------------------------------------------------
+def _plc(d: Draft) -> None:
+    plc = d.values["plc"]
+    if d.ok(("plc", "heartbeat_interval_ms"), ("plc", "heartbeat_timeout_ms")) \
+            and "heartbeat_timeout_ms" in plc and "heartbeat_interval_ms" in plc \
+            and plc["heartbeat_timeout_ms"] < 2 * plc["heartbeat_interval_ms"]:
+        d.add(d.at("plc", "heartbeat_timeout_ms"), "[plc] heartbeat_timeout_ms", plc["heartbeat_timeout_ms"],
+              f"shorter than two heartbeats (heartbeat_interval_ms = {plc['heartbeat_interval_ms']:g})",
+              f"Set it to at least {2 * plc['heartbeat_interval_ms']:g}: one late heartbeat must not make the PLC "
+              "reject every parcel")
+    if plc.get("protocol") == "modbus" and d.ok(("plc", "plc_base"), ("plc", "edge_base")):
+        from drivers import regmap
+        plc_end = plc["plc_base"] + regmap.PLC_BLOCK_WORDS - 1
+        edge_end = plc["edge_base"] + regmap.EDGE_BLOCK_WORDS - 1
+        if regmap.RegisterMap(plc["plc_base"], plc["edge_base"]).overlaps():
+            d.add(d.at("plc", "edge_base"), "[plc] edge_base", plc["edge_base"],
+                  f"the controller's registers {plc['edge_base']}..{edge_end} overlap the PLC's registers "
+                  f"{plc['plc_base']}..{plc_end}",
+                  f"Move edge_base to {plc_end + 1} or above, or plc_base to {edge_end + 1} or above, as the "
+                  "PLC program has them")
+
+
+def _screen(d: Draft) -> None:
+    screen, plc = d.values["screen"], d.values["plc"]
+    if d.ok(("screen", "bind")):
+        try:
+            ipaddress.ip_address(screen["bind"])
+        except ValueError:
+            d.add(d.at("screen", "bind"), "[screen] bind", screen["bind"], "not an IP address",
+                  'Write "127.0.0.1" (this PC only) or this PC\'s address on the line network')
+    if screen.get("enabled") and d.ok(("screen", "port"), ("plc", "port"), ("plc", "host")) \
+            and screen["port"] == plc.get("port") and plc.get("host") in ("127.0.0.1", "localhost", "::1"):
+        d.add(d.at("screen", "port"), "[screen] port", screen["port"],
+              f"the same port as the PLC on this PC ([plc] port = {plc['port']})",
+              "Choose another port for the screen, e.g. 8480")
+
+
+# -- the sort plan ---------------------------------------------------------------------------------
+def plan_problems(plan_path, geometry: LineGeometry, config_file: str) -> list[Problem]:
+    """What is wrong with a plan file for this line: the plan's own first error, or every misfit."""
+    from fastpath import PlanError
+    from fastpath.plan_file import read_plan_file
+    try:
+        spec = read_plan_file(plan_path, len(geometry.chutes))
+    except PlanError as exc:
+        return [Problem(exc.file or str(plan_path), exc.line, exc.key, MISSING if exc.value is None else exc.value,
+                        exc.problem, exc.remedy or "", message=str(exc))]
+    return fit_problems(spec, geometry, config_file)
+
+
+def fit_problems(spec, geometry: LineGeometry, config_file: str) -> list[Problem]:
+    """A valid plan against this line's special chutes."""
+    from fastpath.toml_lines import key_lines, line_of
+    lines = key_lines(spec.path.read_text(encoding="utf-8"))
+    file, end = str(spec.path), geometry.end_chute
+    problems = []
+    if spec.special["reject"] != end:
+        problems.append(Problem(file, line_of(lines, ("special", "reject")), "[special] reject",
+                                spec.special["reject"],
+                                f"the line's end chute is {end} ([line] end_chute in {config_file})",
+                                f"Set reject = {end}: a rejected parcel rides to the end of the belt, as does "
+                                "every parcel the PLC rejects on its own"))
+    for name, chutes, _ in spec.destinations:
+        if end in chutes:
+            problems.append(Problem(file, line_of(lines, ("destinations", name, "chutes")),
+                                    f'[destinations."{name}"] chutes', chutes, f"chute {end} is the line's end chute",
+                                    "Give this destination side chutes: rejected parcels land in the end chute"))
+    for index, override in enumerate(spec.overrides):
+        if end in override.chutes:
+            problems.append(Problem(file, override.line, f"[[overrides]] #{index + 1} chutes", override.chutes,
+                                    f"chute {end} is the line's end chute",
+                                    "Give this courier side chutes: rejected parcels land in the end chute"))
+    return problems

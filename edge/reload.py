@@ -1,0 +1,320 @@
+"""Reloading the sort plan and its pre-advice without stopping the line.
+
+Three triggers, one path: the plan file or one of its pre-advice files changes on disk (polled
+by modification time: no extra dependency, works on every filesystem), `sortline reload` asks
+over the control socket in the records folder and prints the answer, or the process receives
+SIGHUP (`systemctl reload`). Each runs Controller.reload_plan: the plan is built and checked
+against this line in a worker thread and swapped in between two parcels; a plan that fails is
+refused, the active one stays, and the refusal is logged, recorded and shown on the screen.
+"""
+import argparse
+import asyncio
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import sys
+import tomllib
+from pathlib import Path
+
+log = logging.getLogger("sortline.reload")
+
+SOCKET_NAME = "control.sock"
+SOCKET_PATH_MAX = 107            # sun_path holds 108 bytes with the terminating zero
+REQUEST_TIMEOUT_S = 5.0
+
+
+def build_line_plan(config, path):
+    """Load a plan file with its pre-advice and check that it fits this line; raises PlanError.
+
+    Runs in a worker thread: it may take seconds for millions of pre-advice records.
+    """
+    from fastpath import PlanError, load_plan
+    from fastpath.plan_file import read_plan_file
+
+    from .config import MISSING
+    from .line_checks import fit_problems
+    n_chutes = len(config.geometry.chutes)
+    plan = load_plan(path, n_chutes=n_chutes)
+    spec = read_plan_file(path, n_chutes)
+    if spec.version != plan.version:
+        raise PlanError("the file changed while it was being loaded", file=path,
+                        remedy="it is loaded again once it stops changing")
+    problems = fit_problems(spec, config.geometry, str(config.path))
+    if problems:
+        p = problems[0]
+        raise PlanError(p.problem, file=p.file, line=p.line, key=p.key,
+                        value=None if p.value is MISSING else p.value, remedy=p.remedy)
+    return plan
+
+
+async def reload_plan(controller, path=None, who: str = "technician") -> str:
+    """Controller.reload_plan: build and check off the loop, swap between two parcels, or refuse.
+
+    Everything that costs time (plan, pre-advice table, the routing core that tells couriers
+    apart for label reading) is built in the worker thread; the loop only swaps references.
+    Raises PlanError or TimeoutError after setting `controller.plan_refused`.
+    """
+    from fastpath import PlanError, Router
+    config = controller.config
+    path = path or config.plan_path
+    formats = []
+
+    def build():
+        plan = build_line_plan(config, path)
+        formats.append(Router(plan))
+        return plan
+    timeout_s = config["plan"]["reload_timeout_s"]
+    try:
+        plan = await controller.router.build_and_swap(build, timeout_s=timeout_s)
+    except (PlanError, asyncio.TimeoutError) as exc:
+        why = str(exc) if isinstance(exc, PlanError) else f"building it took longer than {timeout_s:g} s"
+        controller.plan_refused = f"plan {path} refused, plan {controller.plan.version} stays active: {why}"
+        controller.records.action(who, "reload plan refused", why)
+        log.error("%s", controller.plan_refused)
+        raise
+    controller.plan, controller.plan_refused = plan, None
+    controller._use_plan_formats(plan, formats[0])
+    controller.records.action(who, "reload plan", plan.version)
+    log.info("%s loaded plan %s", who, plan.version)
+    return plan.version
+
+
+def socket_path(config) -> Path:
+    return config.records_folder / SOCKET_NAME
+
+
+_PREADVICE_HEADER = re.compile(r"(?m)^[ \t]*\[[ \t]*preadvice[ \t]*\]")
+_NEXT_HEADER = re.compile(r"(?m)^[ \t]*\[")
+
+
+def preadvice_files(plan_path: Path) -> list[Path]:
+    """The pre-advice files a plan names, from its [preadvice] section alone.
+
+    Only that section is parsed: a whole plan can take tens of milliseconds to parse, and this
+    runs on the event loop. A plan that cannot be read is refused by the reload itself, with
+    the reason; here it only means there is nothing more to watch.
+    """
+    try:
+        text = plan_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    header = _PREADVICE_HEADER.search(text)
+    if header is None:
+        return []
+    end = _NEXT_HEADER.search(text, header.end())
+    try:
+        section = tomllib.loads(text[header.start():end.start() if end else len(text)])["preadvice"]
+    except (tomllib.TOMLDecodeError, KeyError):
+        return []
+    names = section.get("files", []) if isinstance(section, dict) else []
+    return [plan_path.parent / n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+def _stat(path: Path) -> tuple:
+    try:
+        st = os.stat(path)
+        return str(path), st.st_mtime_ns, st.st_size
+    except OSError:
+        return str(path), None, None
+
+
+class WatchedFiles:
+    """The plan file and its pre-advice files; a change is a new (path, mtime, size) for any of them."""
+
+    def __init__(self, plan_path):
+        self.plan_path = Path(plan_path)
+        self._plan_stat = None
+        self._preadvice: list[Path] = []
+
+    def signature(self) -> tuple:
+        plan_stat = _stat(self.plan_path)
+        if plan_stat != self._plan_stat:         # the plan may name other pre-advice files now
+            self._plan_stat = plan_stat
+            self._preadvice = preadvice_files(self.plan_path)
+        return (plan_stat,) + tuple(_stat(f) for f in self._preadvice)
+
+
+class ReloadTriggers:
+    """The three ways a reload is asked for, started and stopped with the controller."""
+
+    def __init__(self, controller):
+        self.controller = controller
+        self.config = controller.config
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._socket: Path | None = None
+        self._signal = False
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGHUP, self._spawn, "signal SIGHUP")
+            self._signal = True
+        except (RuntimeError, ValueError) as exc:       # not the main thread of the process
+            log.warning("SIGHUP will not reload the plan here (%s); use `sortline reload` or edit the file", exc)
+        await self._serve()
+        if self.config["plan"]["watch"]:
+            self._keep(asyncio.create_task(self._watch(), name="plan-watch"))
+
+    async def stop(self) -> None:
+        if self._signal:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            self._signal = False
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=REQUEST_TIMEOUT_S)
+        if self._server is not None:
+            self._server.close()
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), REQUEST_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                log.warning("the control socket did not close within %.0f s", REQUEST_TIMEOUT_S)
+            self._server = None
+        if self._socket is not None:
+            self._socket.unlink(missing_ok=True)
+            self._socket = None
+
+    async def reload(self, who: str) -> dict:
+        """One reload at a time; the answer says what is active now and why."""
+        from fastpath import PlanError
+        c = self.controller
+        async with self._lock:
+            previous = c.plan.version
+            try:
+                version = await c.reload_plan(who=who)
+            except (PlanError, asyncio.TimeoutError):
+                return {"ok": False, "active": c.plan.version, "message": c.plan_refused}
+            return {"ok": True, "active": version, "previous": previous}
+
+    # -- the triggers -----------------------------------------------------------------------------
+    def _keep(self, task: asyncio.Task) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _spawn(self, who: str) -> None:
+        self._keep(asyncio.create_task(self._logged(who)))
+
+    async def _logged(self, who: str) -> None:
+        try:
+            await self.reload(who)
+        except Exception:                # a reload must never take the line down with it
+            log.exception("plan reload asked by %s failed unexpectedly; the active plan stays", who)
+
+    async def _watch(self) -> None:
+        """Reload once the files changed and then stayed the same for one interval (editors write in steps)."""
+        interval_s = self.config["plan"]["watch_interval_ms"] / 1000
+        files = WatchedFiles(self.controller.plan.path)
+        loaded = seen = files.signature()
+        while True:
+            await asyncio.sleep(interval_s)
+            now = files.signature()
+            if now == loaded or now != seen:
+                seen = now
+                continue
+            changed = sorted({path for path, *_ in set(now) - set(loaded)})
+            loaded = now
+            log.info("plan files changed on disk (%s): reloading", ", ".join(changed))
+            await self._logged("file change")
+
+    async def _serve(self) -> None:
+        path = socket_path(self.config)
+        if len(os.fsencode(path)) > SOCKET_PATH_MAX:
+            log.error("control socket path %s is longer than %d bytes: `sortline reload` cannot reach this "
+                      "controller; use SIGHUP or a shorter records folder", path, SOCKET_PATH_MAX)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            if await _answers(path):
+                log.error("another controller answers on %s: two controllers share this records folder; "
+                          "`sortline reload` reaches the other one", path)
+                return
+            path.unlink()                # left behind by a controller that was killed
+        self._server = await asyncio.start_unix_server(self._handle, path=str(path))
+        os.chmod(path, 0o660)
+        self._socket = path
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = (await asyncio.wait_for(reader.readline(), REQUEST_TIMEOUT_S)).decode("ascii", "replace").strip()
+            if request == "reload":
+                answer = await self.reload("technician (sortline reload)")
+            elif request == "status":
+                c = self.controller
+                answer = {"ok": True, "active": c.plan.version, "refused": c.plan_refused}
+            else:
+                answer = {"ok": False, "message": f"unknown request {request!r}: send reload or status"}
+            writer.write(json.dumps(answer).encode() + b"\n")
+            await asyncio.wait_for(writer.drain(), REQUEST_TIMEOUT_S)
+        except (asyncio.TimeoutError, ConnectionError) as exc:
+            log.warning("control socket request dropped: %s", exc or type(exc).__name__)
+        finally:
+            writer.close()
+
+
+async def _answers(path: Path) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 1.0)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
+# -- `sortline reload` ------------------------------------------------------------------------------
+def ask(path: Path, request: str, timeout_s: float) -> dict:
+    """Send one request to a running controller; raises OSError when none answers."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout_s)
+        s.connect(str(path))
+        s.sendall(request.encode("ascii") + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    if not data:
+        raise ConnectionError("the controller closed the connection without an answer")
+    return json.loads(data)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="sortline reload",
+        description="Check the sort plan of a line, then make the running controller load it between two "
+                    "parcels. The answer says which plan is active. Exit status 0: loaded; 1: refused (the "
+                    "active plan stays); 2: no controller answered.")
+    parser.add_argument("--config", default="configs/county-24.toml", help="the line config file (TOML)")
+    parser.add_argument("--status", action="store_true", help="only show the active plan and the last refusal")
+    args = parser.parse_args(argv)
+    from .check_config import print_errors
+    from .config import ConfigError, load_config
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print_errors(args.config, exc.problems)
+        print("nothing was sent to the line: the active plan stays", file=sys.stderr)
+        return 1
+    path = socket_path(config)
+    timeout_s = config["plan"]["reload_timeout_s"] + 2 * REQUEST_TIMEOUT_S
+    try:
+        answer = ask(path, "status" if args.status else "reload", timeout_s)
+    except (OSError, ValueError) as exc:
+        print(f"no controller answered on {path} ({exc}): is `sortline run --config {args.config}` running "
+              "on this PC?", file=sys.stderr)
+        return 2
+    if args.status:
+        print(f"active plan {answer['active']}")
+        if answer.get("refused"):
+            print(f"last refusal: {answer['refused']}")
+        return 0
+    if answer["ok"]:
+        print(f"plan {answer['active']} is active (was {answer['previous']})")
+        return 0
+    print(answer.get("message") or "the plan was refused", file=sys.stderr)
+    return 1
