@@ -1,7 +1,8 @@
 """The controller: scan event -> image -> label reading -> routing decision -> assignment.
 
-Time domains: `*_s` values named `..._mono` or taken from `loop.time()` are host monotonic
-seconds; PLC encoder counts stay inside the link; wall-clock time appears only in records.
+Time domains are kept apart by name: `*_mono` is host monotonic time in seconds (deadlines,
+stage budgets), `*_wall` is wall-clock time (records, people), and PLC encoder counts stay in
+the link. A wall clock that jumps therefore never moves a deadline.
 """
 import asyncio
 import collections
@@ -13,7 +14,13 @@ from dataclasses import dataclass, field
 from drivers import Confirmation, ScanEvent
 from drivers.regmap import DivertResult
 
+from .metrics import ControllerMetrics
+from .state import State, StateTracker, derive
+
 log = logging.getLogger("sortline.edge")
+
+ASSIGN_MARGIN_S = 0.005      # kept back from every deadline for writing the assignment
+VISION_WORKERS = 2
 
 
 @dataclass
@@ -23,18 +30,22 @@ class Stats:
     sent: int = 0
     send_failed: int = 0
     past_deadline: int = 0
+    skipped_already_sent: int = 0
     confirmations: int = 0
     by_reason: dict = field(default_factory=dict)
-    decide_ms: list = field(default_factory=list)
 
 
 def _read_file(path, budget_ms: float):
     """Worker-thread half of label reading: decode the image and read it, never raising."""
-    from vision import read_label
     import cv2
+
+    from vision import read_label
+    from vision.result import no_read
     t0 = time.perf_counter()
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) if path is not None else None
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     spent_ms = (time.perf_counter() - t0) * 1000
+    if img is None:
+        return no_read("the camera's image file cannot be decoded", spent_ms)
     return read_label(img, budget_ms=max(1.0, budget_ms - spent_ms))
 
 
@@ -48,12 +59,18 @@ class Controller:
         self.images = images
         self.records = records
         self.stats = Stats()
+        self.metrics = ControllerMetrics()
+        self.state = StateTracker()
         self.decision_budget_s = config.geometry.decision_after_scan_s
+        self.poll_lag_s = config["plc"]["poll_interval_ms"] / 1000
         self.image_wait_s = config["camera"]["image_wait_ms"] / 1000
-        self.read_budget_ms = config["vision"]["budget_ms"]
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vision")
+        self.read_budget_s = config["vision"]["budget_ms"] / 1000
+        self._pool = ThreadPoolExecutor(max_workers=VISION_WORKERS, thread_name_prefix="vision")
+        self._vision_slots = asyncio.Semaphore(VISION_WORKERS)
         self._use_plan_formats(plan)
         self._inflight: set[asyncio.Task] = set()
+        self._booted = False
+        self._has_run = False
         self.disabled: set[int] = set()
         self._chute_state_seen = (frozenset(), frozenset(), frozenset())
         self.recent = collections.deque(maxlen=50)     # the last parcels, for the line screen
@@ -61,23 +78,31 @@ class Controller:
         self.plan_refused: str | None = None           # why the last reload was refused
         self.started_wall = time.time()
 
-    def _use_plan_formats(self, plan) -> None:
+    def _use_plan_formats(self, plan, router=None) -> None:
         from fastpath import Router
         from vision.waybill import use_plan_formats
-        router = Router(plan)
+        router = router or Router(plan)
         use_plan_formats(lambda text: router.decide([text], None).courier)
 
+    # -- life cycle ------------------------------------------------------------------------------
     async def warm_up(self) -> None:
         """Load the readers (imports, model sessions) before the first parcel pays for it."""
         import numpy as np
+
         from vision import read_label
         blank = np.full((64, 64), 255, np.uint8)
         loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(self._pool, read_label, blank, 50.0) for _ in range(2)))
+        await asyncio.gather(*(loop.run_in_executor(self._pool, read_label, blank, 50.0)
+                               for _ in range(VISION_WORKERS)))
 
     async def run(self, stop: asyncio.Event) -> None:
+        from .reload import ReloadTriggers
         await self.warm_up()
         await self.link.start()
+        self._booted = True
+        watcher = asyncio.create_task(self._watch_state(stop), name="state-watch")
+        reloads = ReloadTriggers(self)
+        await reloads.start()
         getter = None
         try:
             while not stop.is_set():
@@ -91,7 +116,9 @@ class Controller:
         finally:
             if getter is not None:
                 getter.cancel()
+            await reloads.stop()
             await self.drain()
+            watcher.cancel()
             await self.link.stop()
             self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -100,6 +127,28 @@ class Controller:
         if self._inflight:
             await asyncio.wait(self._inflight, timeout=timeout_s)
 
+    async def _watch_state(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self.update_state()
+            if self.records.pending:
+                self.records.flush()
+            await asyncio.sleep(0.1)
+
+    def update_state(self):
+        line_state = getattr(self.link, "line_state", None)
+        self._has_run = self._has_run or line_state == 1
+        state, message = derive(booted=self._booted, link_status=self.link.status, link_address=self.link.address,
+                                line_state=line_state, has_run=self._has_run, records_error=self.records.error)
+        report = self.state.update(state, message)
+        m = self.metrics
+        for s in State:
+            m.state.set(1 if s == report.state else 0, s.value)
+        m.link_up.set(1 if self.link.status.connected else 0)
+        for kind, n in self.link.status.anomalies.items():
+            m.anomalies.set(n, kind)
+        return report
+
+    # -- events ------------------------------------------------------------------------------------
     def _dispatch(self, event) -> None:
         if isinstance(event, ScanEvent):
             self.stats.scans += 1
@@ -107,14 +156,95 @@ class Controller:
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
         elif isinstance(event, Confirmation):
-            self.stats.confirmations += 1
-            try:
-                result = DivertResult(event.result).name
-            except ValueError:
-                result = f"UNKNOWN_{event.result}"
-                log.warning("PLC sent an unknown divert result %d for tracking %d", event.result, event.tracking)
-            self.records.confirmed(self.link.status.plc_boot_id or 0, event.tracking, event.chute, result)
-            self.landed[event.chute] += 1
+            self._confirmed(event)
+
+    def _confirmed(self, event: Confirmation) -> None:
+        self.stats.confirmations += 1
+        try:
+            result = DivertResult(event.result).name
+        except ValueError:
+            result = f"UNKNOWN_{event.result}"
+            log.warning("PLC sent an unknown divert result %d for tracking %d", event.result, event.tracking)
+        self.records.confirmed(self.link.status.plc_boot_id or 0, event.tracking, event.chute, result)
+        self.metrics.confirmations.inc(result)
+        self.landed[event.chute] += 1
+
+    async def _handle_scan(self, ev: ScanEvent) -> None:
+        loop = asyncio.get_running_loop()
+        boot = self.link.status.plc_boot_id or 0
+        if self.records.already_sent(boot, ev.tracking):
+            self.stats.skipped_already_sent += 1       # decided before a restart: the PLC has it
+            return
+        # The PLC saw the parcel up to one poll before the link did.
+        scanned_mono = ev.received_s - self.poll_lag_s
+        deadline_mono = scanned_mono + self.decision_budget_s
+        times = {}
+        path = await self.images.wait(ev.tracking, min(self.image_wait_s, self._left(deadline_mono)))
+        times["image_ms"] = (loop.time() - ev.received_s) * 1000
+        t_read = loop.time()
+        read = await self._read(path, deadline_mono)
+        times["read_ms"] = (loop.time() - t_read) * 1000
+        self._sync_chute_state()
+        t_dec = time.perf_counter()
+        decision = self.router.decide(read.waybills, read.routing_code)
+        times["decide_ms"] = (time.perf_counter() - t_dec) * 1000
+        times["total_ms"] = (loop.time() - ev.received_s) * 1000
+        self._count(read, decision, times, deadline_mono - loop.time())
+        self.records.decided(plc_boot=boot, tracking=ev.tracking, scan_seq=ev.seq, read=read, decision=decision,
+                             plan_version=self.plan.version, times=times)
+        try:
+            await self.link.assign(ev.tracking, decision.chute, int(decision.reason))
+        except ConnectionError as exc:
+            self.stats.send_failed += 1
+            log.error("assignment for tracking %d not sent (%s): the PLC sends it to the end chute", ev.tracking, exc)
+            return
+        self.records.sent(boot, ev.tracking)
+        self.stats.sent += 1
+        self.recent.appendleft({"tracking": ev.tracking, "image": str(path) if path else None,
+                                "waybills": list(read.waybills), "routing_code": read.routing_code,
+                                "sources": read.sources, "no_read_reason": read.no_read_reason,
+                                "chute": decision.chute, "reason": decision.reason.name,
+                                "destination": decision.destination, "total_ms": round(times["total_ms"], 1),
+                                "slack_ms": round((deadline_mono - loop.time()) * 1000, 1)})
+
+    def _left(self, deadline_mono: float) -> float:
+        return max(0.0, deadline_mono - ASSIGN_MARGIN_S - asyncio.get_running_loop().time())
+
+    def _count(self, read, decision, times, slack_s: float) -> None:
+        st, m = self.stats, self.metrics
+        st.decided += 1
+        st.by_reason[decision.reason.name] = st.by_reason.get(decision.reason.name, 0) + 1
+        m.parcels.inc(decision.reason.name)
+        m.reads.inc("multi_read" if len(read.waybills) > 1 else "read" if read.waybills or read.routing_code
+                    else "no_read")
+        for stage in ("image", "read", "decide", "total"):
+            m.stage.observe(times[f"{stage}_ms"] / 1000, stage)
+        m.slack.observe(max(0.0, slack_s))
+        if slack_s < 0:
+            st.past_deadline += 1
+            m.late.inc()
+            log.warning("a parcel was decided %.0f ms after its decision point: the PLC sends it to the end chute",
+                        -slack_s * 1000)
+
+    async def _read(self, path, deadline_mono: float):
+        """Read the label within the vision budget and what is left before the deadline."""
+        from vision.result import no_read
+        if path is None:
+            return no_read("no image from the camera in time (camera stage budget spent)")
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(self._vision_slots.acquire(), self._left(deadline_mono))
+        except asyncio.TimeoutError:
+            return no_read("label readers busy until the deadline (vision stage overloaded)")
+        try:
+            budget_s = min(self.read_budget_s, self._left(deadline_mono))
+            fut = loop.run_in_executor(self._pool, _read_file, path, budget_s * 1000)
+            # The reader stops itself at its budget; the wait below is the backstop for a stuck one.
+            return await asyncio.wait_for(asyncio.shield(fut), budget_s + 0.05)
+        except asyncio.TimeoutError:
+            return no_read("label reading overran its budget (vision stage)")
+        finally:
+            self._vision_slots.release()
 
     # -- chute state and technician actions --------------------------------------------------
     def _sync_chute_state(self) -> None:
@@ -139,32 +269,17 @@ class Controller:
         await self.link.set_disabled_chutes(self.disabled)
 
     async def reload_plan(self, path=None, who: str = "technician") -> str:
-        """Build the new plan off the event loop, swap it in between two decisions; keep the old on error."""
-        from fastpath import PlanError, load_plan
-        path = path or self.config.resolve(self.config["plan"]["file"])
-        loop = asyncio.get_running_loop()
-        try:
-            plan = await loop.run_in_executor(None, lambda: load_plan(path, n_chutes=len(self.config.geometry.chutes)))
-        except PlanError as exc:
-            self.plan_refused = f"plan {path} refused, plan {self.plan.version} stays active: {exc}"
-            self.records.action(who, "reload plan refused", str(exc))
-            log.error("%s", self.plan_refused)
-            raise
-        self.router.swap(plan)
-        self.plan, self.plan_refused = plan, None
-        self._use_plan_formats(plan)
-        self.records.action(who, "reload plan", plan.version)
-        log.info("%s loaded plan %s", who, plan.version)
-        return plan.version
+        """Build and check the new plan off the event loop, swap it in between two decisions; keep the old on error."""
+        from .reload import reload_plan
+        return await reload_plan(self, path, who)
 
     def snapshot(self) -> dict:
         """What the line screen shows: state, counts, chutes, the last parcels."""
         st, link = self.stats, self.link.status
+        report = self.state.report
         return {
             "line": self.config["line"]["name"],
-            "state": "running" if link.connected else "plc-link-lost",
-            "message": None if link.connected else
-            f"PLC link lost: {link.last_error or 'no answer'}; check the cable and the PLC at {self.link.address}",
+            "state": report.state.value, "message": report.message, "state_since_wall": report.since_wall,
             "plan_version": self.plan.version, "plan_refused": self.plan_refused,
             "started_wall": self.started_wall,
             "scans": st.scans, "decided": st.decided, "sent": st.sent, "past_deadline": st.past_deadline,
@@ -176,53 +291,3 @@ class Controller:
                        for c in self.config.geometry.chutes],
             "recent": list(self.recent),
         }
-
-    async def _handle_scan(self, ev: ScanEvent) -> None:
-        loop = asyncio.get_running_loop()
-        deadline_mono = ev.received_s + self.decision_budget_s
-        times = {}
-        path = await self.images.wait(ev.tracking, self.image_wait_s)
-        times["image_ms"] = (loop.time() - ev.received_s) * 1000
-        t_read = loop.time()
-        read = await self._read(path)
-        times["read_ms"] = (loop.time() - t_read) * 1000
-        self._sync_chute_state()
-        t_dec = time.perf_counter()
-        decision = self.router.decide(read.waybills, read.routing_code)
-        times["decide_ms"] = (time.perf_counter() - t_dec) * 1000
-        times["total_ms"] = (loop.time() - ev.received_s) * 1000
-        self.stats.decided += 1
-        self.stats.decide_ms.append(times["total_ms"])
-        self.stats.by_reason[decision.reason.name] = self.stats.by_reason.get(decision.reason.name, 0) + 1
-        if loop.time() > deadline_mono:
-            self.stats.past_deadline += 1
-            log.warning("tracking %d decided %.0f ms after its deadline: the PLC will reject it",
-                        ev.tracking, (loop.time() - deadline_mono) * 1000)
-        row = self.records.decided(plc_boot=self.link.status.plc_boot_id or 0, tracking=ev.tracking,
-                                   scan_seq=ev.seq, read=read, decision=decision,
-                                   plan_version=self.plan.version, times=times)
-        try:
-            await self.link.assign(ev.tracking, decision.chute, int(decision.reason))
-        except ConnectionError as exc:
-            self.stats.send_failed += 1
-            log.error("assignment for tracking %d not sent: %s", ev.tracking, exc)
-            return
-        self.records.sent(row)
-        self.stats.sent += 1
-        self.recent.appendleft({"tracking": ev.tracking, "image": str(path) if path else None,
-                                "waybills": list(read.waybills), "routing_code": read.routing_code,
-                                "sources": read.sources, "no_read_reason": read.no_read_reason,
-                                "chute": decision.chute, "reason": decision.reason.name,
-                                "destination": decision.destination, "total_ms": round(times["total_ms"], 1),
-                                "slack_ms": round((deadline_mono - loop.time()) * 1000, 1)})
-
-    async def _read(self, path):
-        from vision.result import no_read
-        loop = asyncio.get_running_loop()
-        if path is None:
-            return no_read("no image from the camera in time")
-        fut = loop.run_in_executor(self._pool, _read_file, path, self.read_budget_ms)
-        try:
-            return await asyncio.wait_for(fut, self.read_budget_ms / 1000 * 2 + 0.05)
-        except asyncio.TimeoutError:
-            return no_read("label reading overran its budget")

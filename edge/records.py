@@ -1,12 +1,17 @@
 """Per-parcel records in SQLite (WAL): one row per parcel, committed as soon as it is decided.
 
 WAL with synchronous=NORMAL survives a killed process without an fsync per parcel; the row is
-committed before the assignment is sent, so a decision the PLC has is never missing here.
+committed before the assignment is sent, so a decision the PLC has is never missing here. When
+the disk refuses a write (full, read-only), rows wait in memory, in order, and are written as
+soon as it accepts them again: sorting never stops for the records.
 """
 import json
+import logging
 import sqlite3
 import time
 from pathlib import Path
+
+log = logging.getLogger("sortline.records")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS parcels (
@@ -30,13 +35,13 @@ CREATE TABLE IF NOT EXISTS parcels (
     confirmed_result TEXT,
     UNIQUE (plc_boot, tracking)
 );
+CREATE INDEX IF NOT EXISTS parcels_scanned ON parcels (scanned_wall);
 CREATE TABLE IF NOT EXISTS actions (
     id INTEGER PRIMARY KEY, at_wall REAL NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL, detail TEXT
 );
-CREATE TABLE IF NOT EXISTS confirmations_unmatched (
-    id INTEGER PRIMARY KEY, tracking INTEGER, chute INTEGER, result TEXT, received_wall REAL
-);
 """
+
+MAX_PENDING = 1_000_000      # about an hour at a cross-belt rate; beyond that the oldest is logged and dropped
 
 
 class Records:
@@ -47,32 +52,74 @@ class Records:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self.pending: list[tuple[str, tuple]] = []
+        self.error: str | None = None
+        self.write_errors = 0
 
-    def decided(self, *, plc_boot, tracking, scan_seq, read, decision, plan_version, times) -> int:
-        cur = self.db.execute(
-            "INSERT OR REPLACE INTO parcels (plc_boot, tracking, scan_seq, scanned_wall, waybills, routing_code,"
+    def _write(self, sql: str, params: tuple) -> None:
+        self.pending.append((sql, params))
+        self.flush()
+
+    def flush(self) -> bool:
+        """Write what waits, oldest first; False while the database refuses."""
+        while self.pending:
+            sql, params = self.pending[0]
+            try:
+                self.db.execute(sql, params)
+            except sqlite3.OperationalError as exc:
+                self.write_errors += 1
+                if self.error is None:
+                    log.error("parcel records cannot be written to %s: %s; keeping them in memory", self.path, exc)
+                self.error = str(exc)
+                if len(self.pending) > MAX_PENDING:
+                    log.error("dropping the oldest unwritten record: %s %s", sql.split()[0], params[:3])
+                    self.pending.pop(0)
+                return False
+            self.pending.pop(0)
+        if self.error is not None:
+            log.info("parcel records are written again to %s", self.path)
+            self.error = None
+        return True
+
+    def already_sent(self, plc_boot: int, tracking: int) -> bool:
+        """A decision the PLC already has (the controller restarted after sending it)."""
+        row = self.db.execute("SELECT sent FROM parcels WHERE plc_boot = ? AND tracking = ?",
+                              (plc_boot, tracking)).fetchone()
+        return bool(row and row[0])
+
+    def decided(self, *, plc_boot, tracking, scan_seq, read, decision, plan_version, times) -> None:
+        self._write(
+            "INSERT INTO parcels (plc_boot, tracking, scan_seq, scanned_wall, waybills, routing_code,"
             " courier, destination, read_sources, no_read_reason, chute, reason, plan_version,"
-            " image_ms, read_ms, decide_ms, total_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " image_ms, read_ms, decide_ms, total_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (plc_boot, tracking) DO UPDATE SET scan_seq = excluded.scan_seq,"
+            " waybills = excluded.waybills, routing_code = excluded.routing_code, courier = excluded.courier,"
+            " destination = excluded.destination, read_sources = excluded.read_sources,"
+            " no_read_reason = excluded.no_read_reason, chute = excluded.chute, reason = excluded.reason,"
+            " plan_version = excluded.plan_version, image_ms = excluded.image_ms, read_ms = excluded.read_ms,"
+            " decide_ms = excluded.decide_ms, total_ms = excluded.total_ms",
             (plc_boot, tracking, scan_seq, time.time(), json.dumps(list(read.waybills)), read.routing_code,
              decision.courier, decision.destination, json.dumps(read.sources), read.no_read_reason,
              decision.chute, decision.reason.name, plan_version,
              times.get("image_ms"), times.get("read_ms"), times.get("decide_ms"), times.get("total_ms")))
-        return cur.lastrowid
 
-    def sent(self, row_id: int) -> None:
-        self.db.execute("UPDATE parcels SET sent = 1 WHERE id = ?", (row_id,))
+    def sent(self, plc_boot: int, tracking: int) -> None:
+        self._write("UPDATE parcels SET sent = 1 WHERE plc_boot = ? AND tracking = ?", (plc_boot, tracking))
 
     def confirmed(self, plc_boot: int, tracking: int, chute: int, result: str) -> None:
-        cur = self.db.execute("UPDATE parcels SET confirmed_chute = ?, confirmed_result = ? "
-                              "WHERE plc_boot = ? AND tracking = ?", (chute, result, plc_boot, tracking))
-        if cur.rowcount == 0:
-            self.db.execute("INSERT INTO confirmations_unmatched (tracking, chute, result, received_wall) "
-                            "VALUES (?,?,?,?)", (tracking, chute, result, time.time()))
+        """Where the PLC says the parcel went; a parcel the controller never decided gets its row here."""
+        self._write(
+            "INSERT INTO parcels (plc_boot, tracking, scan_seq, scanned_wall, waybills, chute, reason, plan_version,"
+            " confirmed_chute, confirmed_result) VALUES (?, ?, 0, ?, '[]', ?, ?, '', ?, ?)"
+            " ON CONFLICT (plc_boot, tracking) DO UPDATE SET confirmed_chute = excluded.confirmed_chute,"
+            " confirmed_result = excluded.confirmed_result",
+            (plc_boot, tracking, time.time(), chute, "PLC_" + result, chute, result))
 
     def action(self, who: str, action: str, detail: str = "") -> None:
         """Technician actions, with who and when: the line's logbook."""
-        self.db.execute("INSERT INTO actions (at_wall, who, action, detail) VALUES (?,?,?,?)",
-                        (time.time(), who, action, detail))
+        self._write("INSERT INTO actions (at_wall, who, action, detail) VALUES (?,?,?,?)",
+                    (time.time(), who, action, detail))
 
     def close(self) -> None:
+        self.flush()
         self.db.close()
