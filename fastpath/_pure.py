@@ -3,10 +3,9 @@
 Same inputs, same plan, same chute states, same sequence of calls: same decisions. It is
 also what runs where the extension is not built, or with SORTLINE_PURE_PYTHON=1.
 """
-import numpy as np
-
 from . import routing_code
 from . import waybill
+from .batch import BatchResult
 from .decision import Decision, Reason
 from .reads import MULTI_READ, single_read
 
@@ -92,40 +91,14 @@ class Engine:
     def decide_batch(self, waybills, codes):
         """Decisions for many parcels in order: arrays chute, reason, courier, destination."""
         n = len(waybills)
-        out = BatchResult.empty(n, self.plan)
+        out = BatchResult(n, self.plan)
+        courier_index = {name: i for i, name in enumerate(self.plan.couriers, start=1)}
+        destination_index = {name: i for i, name in enumerate(self.plan.destinations, start=1)}
         for i in range(n):
             read = waybills[i]
-            decision = self.decide(() if read is None else read, codes[i] if codes is not None else None)
-            out.set(i, decision)
+            d = self.decide(() if read is None else read, None if codes is None else codes[i])
+            out.chute[i] = d.chute
+            out.reason[i] = d.reason
+            out.courier[i] = courier_index.get(d.courier, 0)
+            out.destination[i] = destination_index.get(d.destination, 0)
         return out
-
-
-class BatchResult:
-    """Parallel arrays of one decide_batch call; decision(i) gives the Decision of parcel i."""
-
-    def __init__(self, chute, reason, courier, destination, plan):
-        self.chute = chute
-        self.reason = reason
-        self.courier = courier
-        self.destination = destination
-        self._couriers = [None] + plan.couriers
-        self._destinations = [None] + plan.destinations
-        self._courier_index = {name: i for i, name in enumerate(plan.couriers, start=1)}
-        self._destination_index = {name: i for i, name in enumerate(plan.destinations, start=1)}
-
-    @classmethod
-    def empty(cls, n, plan):
-        return cls(np.zeros(n, np.int16), np.zeros(n, np.uint8), np.zeros(n, np.uint8), np.zeros(n, np.uint16), plan)
-
-    def __len__(self):
-        return len(self.chute)
-
-    def set(self, i, decision):
-        self.chute[i] = decision.chute
-        self.reason[i] = decision.reason
-        self.courier[i] = self._courier_index.get(decision.courier, 0)
-        self.destination[i] = self._destination_index.get(decision.destination, 0)
-
-    def decision(self, i):
-        return Decision(int(self.chute[i]), Reason(int(self.reason[i])),
-                        self._couriers[self.courier[i]], self._destinations[self.destination[i]])

@@ -30,5 +30,5 @@ class PlanError(ValueError):
             text += ": "
         text += self.problem
         if self.remedy:
-            text += ". " + self.remedy
+            text += ". " + self.remedy[0].upper() + self.remedy[1:]
         return text

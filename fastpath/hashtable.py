@@ -1,9 +1,11 @@
 """Open-addressing table from 64-bit codes to small integers, stored in two flat numpy arrays.
 
 Fibonacci hashing (multiply, keep the top bits) and linear probing; key 0 marks an empty
-slot. At most 70 % full, so a miss stops after a couple of slots. Built vectorised with
-numpy (no Python loop per record, and numpy drops the GIL in its loops) so that a table of
-millions of records builds in seconds beside a running line.
+slot. At most 70 % full, so a miss stops after a couple of slots. When a key comes twice,
+the later value wins and the table counts how many records changed a value.
+
+The compiled core fills big tables in one C loop with the GIL released (a plan builds in
+a thread beside the running line); the numpy fallback gives the same lookups.
 """
 import numpy as np
 
@@ -13,14 +15,16 @@ MAX_LOAD = 0.7
 
 
 class CodeTable:
-    __slots__ = ("keys", "values", "shift", "mask", "count")
+    __slots__ = ("keys", "values", "shift", "mask", "count", "conflicts", "first_conflict")
 
-    def __init__(self, keys, values, shift, count):
+    def __init__(self, keys, values, shift, count, conflicts=0, first_conflict=-1):
         self.keys = keys
         self.values = values
         self.shift = shift
         self.mask = len(keys) - 1
-        self.count = count
+        self.count = count                    # distinct keys
+        self.conflicts = conflicts            # records that replaced another value
+        self.first_conflict = first_conflict  # input position of the first such record, -1 if none
 
     @property
     def nbytes(self):
@@ -39,24 +43,52 @@ class CodeTable:
             slot = (slot + 1) & self.mask
 
 
-def _capacity(n):
+def capacity_for(n):
     capacity = 16
     while capacity * MAX_LOAD < n:
         capacity *= 2
     return capacity
 
 
-def build(keys, values, value_dtype=np.uint16):
-    """Table of unique nonzero int64 `keys` -> `values`."""
+def build(keys, values, value_dtype=np.uint16, fill=None):
+    """Table of nonzero int64 `keys` -> `values`, later duplicates winning.
+
+    `fill` is the compiled filler (fastpath._core.fill_table) or None for numpy.
+    """
     keys = np.ascontiguousarray(keys, dtype=np.int64)
     values = np.ascontiguousarray(values, dtype=value_dtype)
-    capacity = _capacity(len(keys))
+    capacity = capacity_for(len(keys))
     shift = 64 - (capacity.bit_length() - 1)
     table_keys = np.zeros(capacity, dtype=np.int64)
     table_values = np.zeros(capacity, dtype=value_dtype)
+    if fill is not None and value_dtype == np.uint16:
+        count, conflicts, first = fill(keys, values, table_keys, table_values, shift)
+        return CodeTable(table_keys, table_values, shift, count, conflicts, first)
+    keys, values, conflicts, first = _last_wins(keys, values)
+    _fill_vectorised(keys, values, table_keys, table_values, shift)
+    return CodeTable(table_keys, table_values, shift, len(keys), conflicts, first)
+
+
+def _last_wins(keys, values):
+    if len(keys) < 2:
+        return keys, values, 0, -1
+    order = np.argsort(keys, kind="stable")
+    sorted_keys, sorted_values = keys[order], values[order]
+    repeated = sorted_keys[1:] == sorted_keys[:-1]
+    changed = np.flatnonzero(repeated & (sorted_values[1:] != sorted_values[:-1]))
+    first = int(order[changed + 1].min()) if len(changed) else -1
+    last = np.ones(len(keys), dtype=bool)
+    last[:-1] = ~repeated
+    keep = order[last]
+    return keys[keep], values[keep], len(changed), first
+
+
+def _fill_vectorised(keys, values, table_keys, table_values, shift):
+    """Linear probing for all keys at once: each round, every key still waiting tries its
+    next slot, and one key wins each free slot."""
+    mask = len(table_keys) - 1
     slots = ((keys.view(np.uint64) * np.uint64(MULTIPLIER)) >> np.uint64(shift)).astype(np.int64)
     pending = np.arange(len(keys), dtype=np.int64)
-    mask = capacity - 1
     while pending.size:
         wanted = slots[pending]
         free = np.flatnonzero(table_keys[wanted] == 0)
@@ -68,4 +100,3 @@ def build(keys, values, value_dtype=np.uint16):
         placed[free[first]] = True
         pending = pending[~placed]
         slots[pending] = (slots[pending] + 1) & mask
-    return CodeTable(table_keys, table_values, shift, len(keys))

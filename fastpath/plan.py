@@ -36,6 +36,7 @@ class Plan:
         self._compile_couriers(spec)
         self._compile_groups(spec)
         self._compile_routes(spec)
+        self.flat = FlatTables(self)
 
     def __repr__(self):
         return (f"<Plan {self.name!r} version {self.version!r}: {self.n_chutes} chutes, "
@@ -105,18 +106,58 @@ class Plan:
                 return destination
         return 0
 
-    def compiled_tables(self):
-        """The route rules as flat numpy tables keyed by 64-bit routing codes (built once)."""
-        cached = getattr(self, "_compiled_tables", None)
-        if cached is None:
-            cached = self._compiled_tables = _RouteTables(self)
-        return cached
 
 
-class _RouteTables:
-    """Only rules whose key fits a 64-bit code; longer codes go the slow way (Plan.route)."""
+class FlatTables:
+    """The plan as flat numpy arrays for the compiled core, built with the plan (in the reload
+    thread) so that making an engine from it only takes views.
+
+    Route tables hold only rules whose key fits a 64-bit code; longer codes go the slow way
+    (Plan.route) and only longer codes can match those rules.
+    """
 
     def __init__(self, plan):
+        self._routes(plan)
+        self._couriers(plan)
+        self._groups(plan)
+
+    def _couriers(self, plan):
+        # Candidate formats per (length, class of the first character), in file order: a
+        # waybill only tries the formats that can match its length and first character.
+        entries = plan.courier_table.entries
+        buckets = {}
+        for i, (_, masks, _) in enumerate(entries):
+            for cls in range(courier_formats.N_CLASSES):
+                if masks[0] >> cls & 1:
+                    buckets.setdefault(len(masks) * courier_formats.N_CLASSES + cls, []).append(i)
+        n_buckets = (courier_formats.MAX_FORMAT_LEN + 1) * courier_formats.N_CLASSES
+        self.format_first = np.zeros(n_buckets + 1, np.int32)
+        candidates = []
+        for bucket in range(n_buckets):
+            self.format_first[bucket] = len(candidates)
+            candidates.extend(buckets.get(bucket, ()))
+        self.format_first[n_buckets] = len(candidates)
+        self.format_candidates = np.array(candidates or [0], np.int32)
+        self.format_courier = np.array([c for c, _, _ in entries] or [0], np.int32)
+        self.format_s10 = np.array([s for _, _, s in entries] or [0], np.uint8)
+        width = courier_formats.MAX_FORMAT_LEN
+        self.format_masks = np.zeros(max(1, len(entries)) * width, np.uint64)
+        for i, (_, masks, _) in enumerate(entries):
+            self.format_masks[i * width:i * width + len(masks)] = masks
+        self.courier_rule = np.array(plan.courier_rule, np.int32)
+
+    def _groups(self, plan):
+        counts = [len(group) for group in plan.group_chutes]
+        self.group_count = np.array(counts, np.int32)
+        self.group_start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int32)
+        self.group_chutes = np.array([c for group in plan.group_chutes for c in group] or [0], np.int32)
+        self.group_policy = np.array(plan.group_policy, np.uint8)
+        self.override_stride = len(plan.destinations) + 1
+        self.override_group = np.zeros((len(plan.couriers) + 1) * self.override_stride, np.int32)
+        for (courier, destination), group in plan.override_group.items():
+            self.override_group[courier * self.override_stride + destination] = group
+
+    def _routes(self, plan):
         self.exact = _code_table(plan.exact_routes)
         self.prefix = _code_table(plan.prefix_routes)
         parents, lows, highs, destinations, starts, counts = [], [], [], [], [], []
@@ -132,11 +173,12 @@ class _RouteTables:
                 highs.append(high)
                 destinations.append(destination)
         self.range_parent = hashtable.build(parents, np.arange(1, len(parents) + 1), np.uint32)
-        self.range_start = np.asarray(starts, dtype=np.int32)
-        self.range_count = np.asarray(counts, dtype=np.int32)
-        self.range_low = np.asarray(lows, dtype=np.int64)
-        self.range_high = np.asarray(highs, dtype=np.int64)
-        self.range_destination = np.asarray(destinations, dtype=np.uint16)
+        # One dummy entry keeps the arrays non-empty for the typed views.
+        self.range_start = np.asarray(starts or [0], dtype=np.int32)
+        self.range_count = np.asarray(counts or [0], dtype=np.int32)
+        self.range_low = np.asarray(lows or [0], dtype=np.int64)
+        self.range_high = np.asarray(highs or [0], dtype=np.int64)
+        self.range_destination = np.asarray(destinations or [0], dtype=np.uint16)
 
 
 def _code_table(routes):

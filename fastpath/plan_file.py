@@ -232,6 +232,9 @@ def _check_destinations(c, doc, special, spread):
     for name, body in table.items():
         where = ("destinations", name)
         label = f'[destinations."{name}"]'
+        if name != name.strip() or "," in name or not name:
+            c.fail(where, label, None, "a destination name cannot be empty, contain a comma or start or end with spaces",
+                   "pre-advice files are 'waybill,destination' lines: rename it, e.g. \"Dongguan village\"")
         body = c.table(body, where, label, ("chutes", "spread"), required=("chutes",))
         chutes = c.chute_list(body, "chutes", where, label, special)
         own_spread = body.get("spread", spread)

@@ -1,12 +1,19 @@
 """Turning the reads handed to decide() into at most one canonical waybill, for both cores."""
 from . import waybill
 
+
+
+class _MultiRead:
+    def __repr__(self):
+        return "MULTI_READ"
+
+
 NO_READ = None
-MULTI_READ = b""
+MULTI_READ = _MultiRead()
 
 
 def single_read(waybills):
-    """The one canonical waybill read, NO_READ (None) or MULTI_READ (b"").
+    """The one canonical waybill read, NO_READ (None) or MULTI_READ.
 
     Reads that are empty after stripping count as nothing read; reads that are the same once
     canonical (case, surrounding spaces) count once. A bare str or bytes is one read.

@@ -6,6 +6,8 @@ atomic: a decision sees the old plan or the new one, never a mix. Chute states b
 the machine, not to the plan, so they survive swaps.
 """
 import asyncio
+import functools
+import gc
 import sys
 
 from . import implementation
@@ -23,7 +25,14 @@ class Router:
         self._module = implementation.engine_module(pure)
         self.implementation = "pure" if self._module.__name__.endswith("_pure") else "compiled"
         self._flags = bytearray(plan.n_chutes + 1)
-        self._engine = self._module.Engine(plan, self._flags)
+        self._reload_lock = asyncio.Lock()
+        self._install(self._module.Engine(plan, self._flags))
+
+    def _install(self, engine):
+        self._engine = engine
+        # Bound straight to the core: a decision is one call into it, not two. Each call
+        # runs wholly on the engine it started on, so a swap in between is harmless.
+        self.decide = engine.decide
 
     @property
     def plan(self):
@@ -53,22 +62,40 @@ class Router:
 
     def swap(self, new_plan):
         """Make `new_plan` live; the next decision uses it."""
-        if new_plan.n_chutes != len(self._flags) - 1:
-            raise PlanError(f"the plan is for {new_plan.n_chutes} chutes but the line has {len(self._flags) - 1}",
-                            file=new_plan.path, remedy="load it with the line's chute count")
-        engine = self._module.Engine(new_plan, self._flags)
-        self._engine = engine
+        self._install(self._engine_for(new_plan))
+
+    def _engine_for(self, plan):
+        if plan.n_chutes != len(self._flags) - 1:
+            raise PlanError(f"the plan is for {plan.n_chutes} chutes but the line has {len(self._flags) - 1}",
+                            file=plan.path, remedy="load it with the line's chute count")
+        return self._module.Engine(plan, self._flags)
 
     async def reload(self, path, *, timeout_s=60.0):
         """Build the plan at `path` in a thread, then swap it in; returns the new Plan.
 
         Raises PlanError (the live plan stays) or TimeoutError.
         """
-        previous = sys.getswitchinterval()
-        sys.setswitchinterval(min(previous, RELOAD_SWITCH_INTERVAL_S))
-        try:
-            plan = await asyncio.wait_for(asyncio.to_thread(load_plan, path, len(self._flags) - 1), timeout_s)
-        finally:
-            sys.setswitchinterval(previous)
-        self.swap(plan)
-        return plan
+        return await self.build_and_swap(functools.partial(load_plan, path, len(self._flags) - 1),
+                                         timeout_s=timeout_s)
+
+    async def build_and_swap(self, build, *, timeout_s=60.0):
+        """Run `build()` (which returns a Plan) in a thread, then swap its plan in.
+
+        One build at a time. On timeout the live plan stays; the thread finishes on its own
+        and its plan is dropped.
+        """
+        async with self._reload_lock:
+            previous = sys.getswitchinterval()
+            collecting = gc.isenabled()
+            sys.setswitchinterval(min(previous, RELOAD_SWITCH_INTERVAL_S))
+            # A full collection triggered by the build thread's allocations would hold the GIL
+            # for a walk of the whole heap (tens of ms): no collections while it builds.
+            gc.disable()
+            try:
+                engine = await asyncio.wait_for(asyncio.to_thread(lambda: self._engine_for(build())), timeout_s)
+            finally:
+                sys.setswitchinterval(previous)
+                if collecting:
+                    gc.enable()
+            self._install(engine)
+            return engine.plan

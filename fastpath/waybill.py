@@ -80,3 +80,34 @@ def encode(canon):
     if base < 0:
         return 0
     return base + letters * 10 ** d + digits
+
+
+def _shape_starts():
+    starts = []
+    for index, base in enumerate(SHAPE_OFFSETS):
+        if base >= 0:
+            p_s, d = divmod(index, 19)
+            p, s = divmod(p_s, 3)
+            starts.append((base, p, s, d))
+    return sorted(starts)
+
+
+_SHAPE_STARTS = _shape_starts()
+_SHAPE_BASES = [base for base, _, _, _ in _SHAPE_STARTS]
+
+
+def decode(code):
+    """Canonical bytes of a code made by encode(); inverse of encode on its shapes."""
+    import bisect
+    if code <= 0:
+        raise ValueError(f"{code} is not a waybill code")
+    base, p, s, d = _SHAPE_STARTS[bisect.bisect_right(_SHAPE_BASES, code) - 1]
+    letters, digits = divmod(code - base, 10 ** d)
+    if letters >= 26 ** (p + s):
+        raise ValueError(f"{code} is not a waybill code")
+    chars = []
+    for _ in range(p + s):
+        letters, c = divmod(letters, 26)
+        chars.append(chr(65 + c))
+    chars.reverse()
+    return ("".join(chars[:p]) + str(digits).zfill(d) + "".join(chars[p:])).encode("ascii")

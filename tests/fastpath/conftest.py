@@ -4,11 +4,21 @@ from fastpath import load_plan
 from tests.conftest import REPO
 
 SHIPPED_PLAN = REPO / "configs" / "plans" / "county-24.plan.toml"
-ENGINES = ["pure"]
+ENGINES = ["pure", "compiled"]
+
+
+def require_compiled():
+    try:
+        import fastpath._core  # noqa: F401
+    except ImportError as exc:
+        pytest.fail(f"the compiled routing core is not built ({exc}): run .venv/bin/python setup.py build_ext --inplace")
 
 
 @pytest.fixture(params=ENGINES)
 def pure(request):
+    """Run the test once on each routing core."""
+    if request.param == "compiled":
+        require_compiled()
     return request.param == "pure"
 
 
