@@ -210,6 +210,8 @@ def check_value(key: str, opt: Opt, value):
     if opt.kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, opt.kind) or isinstance(value, bool) != (opt.kind is bool):
+        if opt.kind is bool:
+            return None, ("must be true or false", f"Write {key} = true or {key} = false, without quotes")
         return None, (f"must be {KIND_TEXT[opt.kind]}", "Allowed: " + allowed_text(key, opt))
     if opt.choices and value not in opt.choices:
         return None, ("not an allowed value" + suggest(value, opt.choices, toml_text),
@@ -217,7 +219,7 @@ def check_value(key: str, opt: Opt, value):
     if opt.lo is not None and not opt.lo <= value <= opt.hi:
         return None, ("out of range", "Allowed: " + allowed_text(key, opt))
     if opt.kind is str and not value.strip():
-        return None, ("must not be empty", "Write " + (opt.help or "a value") + " between the quotes")
+        return None, ("must not be empty", "Write a value between the quotes" + (f": {opt.help}" if opt.help else ""))
     return value, None
 
 
@@ -274,6 +276,11 @@ class Draft:
 
     def add(self, line, key, value, problem, remedy) -> None:
         self.problems.append(Problem(self.file, line, key, value, problem, remedy))
+
+    def given(self, section: str, key: str, index: int | None = None, name: str | None = None):
+        """A value as the technician wrote it (5, not 5.0), for messages."""
+        value = self.raw[section][key]
+        return value if index is None else value[index][name]
 
     def ok(self, *keys) -> bool:
         """Whether these (section, key) pairs were all given acceptably (cross-checks need them)."""

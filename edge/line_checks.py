@@ -7,7 +7,7 @@ import ipaddress
 
 from sim_plc.geometry import Chute, LineGeometry
 
-from .config import MISSING, Draft, Problem
+from .config import MISSING, Draft, Problem, toml_text
 
 CHECKS = [
     "Chutes are numbered 1, 2, 3, ... without gaps or repeats (the PLC and the sort plan count them that way).",
@@ -20,8 +20,8 @@ CHECKS = [
     "the controller do not overlap.",
     "[screen] bind is an IP address, and the screen does not take the PLC's port on the same host.",
     "The sort plan is valid (docs/sort-plan.md) for a line with this many chutes, so every chute it names exists.",
-    "The plan's [special] reject chute is the line's end chute, and no destination or courier override uses "
-    "the end chute.",
+    "The plan's [special] reject chute is the line's end chute (the plan keeps destinations and courier "
+    "overrides off its special chutes, so none of them can use the end chute).",
 ]
 
 
@@ -45,87 +45,97 @@ def _geometry(d: Draft) -> LineGeometry | None:
         return None
     line = d.values["line"]
     entries = line["chutes"]
-    problems_before = len(d.problems)
-    first_entry = {}
-    for index, entry in enumerate(entries):
-        number = entry["number"]
-        if number in first_entry:
-            d.add(d.at.entry("line", "chutes", index), f"[line] chutes #{index + 1} number", number,
-                  f"chute {number} is listed twice (first in entry #{first_entry[number] + 1})",
-                  "Give each chute one entry")
-        else:
-            first_entry[number] = index
     if not entries:
         d.add(d.at("line", "chutes"), "[line] chutes", [], "the line has no chutes",
               'Add one entry per chute: { number = 1, position_m = 1.5, side = "left" }')
         return None
-    missing = sorted(set(range(1, len(first_entry) + 1)) - set(first_entry))
-    if missing:
-        d.add(d.at("line", "chutes"), "[line] chutes", MISSING,
-              f"chute numbers must run from 1 to {len(first_entry)} without gaps; missing: "
-              + ", ".join(map(str, missing)), "Number the chutes 1, 2, 3, ... (in any order)")
-    if len(d.problems) > problems_before:
+    if not _numbering(d, entries):
         return None
+    index_of = {e["number"]: i for i, e in enumerate(entries)}
 
-    def where(number):
-        index = first_entry[number]
-        return d.at.entry("line", "chutes", index), f"[line] chutes #{index + 1}"
+    def where(number, key):
+        i = index_of[number]
+        return d.at.entry("line", "chutes", i), f"[line] chutes #{i + 1} {key}", d.given("line", "chutes", i, key)
 
-    scan_m = line["scan_point_m"]
-    ends = [e["number"] for e in entries if e["side"] == "end"]
+    before = len(d.problems)
     end = line["end_chute"]
-    if end not in first_entry:
-        d.add(d.at("line", "end_chute"), "[line] end_chute", end, "no such chute in [line] chutes",
+    ends = [e["number"] for e in entries if e["side"] == "end"]
+    if end not in index_of:
+        d.add(d.at("line", "end_chute"), "[line] end_chute", d.given("line", "end_chute"),
+              "no such chute in [line] chutes",
               f"Use the number of the chute at the end of the belt (1 to {len(entries)})")
-    elif first_entry and entries[first_entry[end]]["side"] != "end":
-        d.add(d.at("line", "end_chute"), "[line] end_chute", end,
-              f"chute {end} is on the {entries[first_entry[end]]['side']} side, not at the end of the belt",
-              f'Set end_chute to the chute with side = "end"' + (f" ({ends[0]})" if len(ends) == 1 else "")
-              + ", or mark chute " + str(end) + ' with side = "end"')
-    if not ends:
+    elif not ends:
         d.add(d.at("line", "chutes"), "[line] chutes", MISSING, 'no chute has side = "end"',
-              'Mark the chute at the end of the belt with side = "end" and name it in [line] end_chute')
-    for number in ends:
-        if number != end and end in first_entry and entries[first_entry[end]]["side"] == "end":
-            line_no, label = where(number)
-            d.add(line_no, f"{label} side", "end", f"chute {number} is also at the end of the belt, but the end "
-                  f"chute is {end}", 'Only the end chute has side = "end"; give this one "left" or "right"')
-    for e in entries:
-        if e["position_m"] <= scan_m:
-            line_no, label = where(e["number"])
-            d.add(line_no, f"{label} position_m", e["position_m"],
-                  f"chute {e['number']} is not after the scan point (scan_point_m = {scan_m:g})",
-                  "Chutes sit downstream of the scan photo-eye: measure positions from the same origin as "
-                  "scan_point_m")
-    if end in first_entry:
-        end_m = entries[first_entry[end]]["position_m"]
+              f'Mark the chute at the end of the belt (end_chute = {end}) with side = "end"')
+    elif end not in ends:
+        d.add(d.at("line", "end_chute"), "[line] end_chute", d.given("line", "end_chute"),
+              f"chute {end} is on the {entries[index_of[end]]['side']} side, not at the end of the belt",
+              'Set end_chute to the chute with side = "end"' + (f" ({ends[0]})" if len(ends) == 1 else ""))
+    else:
+        for number in ends:
+            if number != end:
+                d.add(*where(number, "side"), f"chute {number} is also at the end of the belt, but the end chute "
+                      f"is {end}", 'Only the end chute has side = "end"; give this one "left" or "right"')
+        end_m = entries[index_of[end]]["position_m"]
         beyond = [e for e in entries if e["number"] != end and e["position_m"] >= end_m]
         if beyond:
             far = max(beyond, key=lambda e: e["position_m"])
-            line_no, label = where(end)
-            d.add(line_no, f"{label} position_m", end_m,
-                  f"the end chute must be the furthest along the belt, but chute {far['number']} is at "
-                  f"{far['position_m']:g} m", "Give the end chute a position past every other chute")
-    width = line["chute_width_m"]
-    for side in ("left", "right"):
-        row = sorted((e for e in entries if e["side"] == side), key=lambda e: (e["position_m"], e["number"]))
-        for a, b in zip(row, row[1:]):
-            gap = b["position_m"] - a["position_m"]
-            if gap < width:
-                line_no, label = where(b["number"])
-                d.add(line_no, f"{label} position_m", b["position_m"],
-                      f"chute {b['number']} overlaps chute {a['number']} on the {side} side: {gap:.2f} m apart, "
-                      f"less than chute_width_m = {width:g}",
-                      "Correct the positions, or chute_width_m if the openings are narrower")
+            d.add(*where(end, "position_m"), f"the end chute must be the furthest along the belt, but chute "
+                  f"{far['number']} is at {toml_text(d.given('line', 'chutes', index_of[far['number']], 'position_m'))} m",
+                  "Give the end chute a position past every other chute")
+    scan_m = line["scan_point_m"]
+    for e in entries:
+        if e["position_m"] <= scan_m:
+            d.add(*where(e["number"], "position_m"),
+                  f"chute {e['number']} is not after the scan point (scan_point_m = "
+                  f"{toml_text(d.raw['line'].get('scan_point_m', scan_m))})",
+                  "Chutes sit downstream of the scan photo-eye: measure positions from the same origin as "
+                  "scan_point_m")
+    _overlaps(d, entries, where)
     if not [e for e in entries if e["side"] != "end"]:
         d.add(d.at("line", "chutes"), "[line] chutes", MISSING, "no chute on either side of the belt",
               'Add the side chutes with side = "left" or "right"')
-    if len(d.problems) > problems_before:
+    if len(d.problems) > before:
         return None
     chutes = tuple(Chute(e["number"], e["position_m"] - scan_m, e["side"])
                    for e in sorted(entries, key=lambda e: e["number"]))
     return LineGeometry(line["belt_speed_m_s"], line["switch_time_ms"] / 1000, line["plc_margin_ms"] / 1000,
                         chutes, end, line["encoder_mm_per_count"])
+
+
+def _numbering(d: Draft, entries: list) -> bool:
+    """Chutes 1..N, each once: the PLC and the plan count them that way."""
+    first, repeated = {}, False
+    for index, entry in enumerate(entries):
+        number = entry["number"]
+        if number in first:
+            repeated = True
+            d.add(d.at.entry("line", "chutes", index), f"[line] chutes #{index + 1} number", number,
+                  f"chute {number} is listed twice (first in entry #{first[number] + 1})", "Give each chute one entry")
+        else:
+            first[number] = index
+    if repeated:
+        return False
+    missing = sorted(set(range(1, len(entries) + 1)) - set(first))
+    if missing:
+        d.add(d.at("line", "chutes"), "[line] chutes", MISSING,
+              f"chute numbers must run from 1 to {len(entries)} without gaps; missing: " + ", ".join(map(str, missing)),
+              "Number the chutes 1, 2, 3, ... (in any order)")
+        return False
+    return True
+
+
+def _overlaps(d: Draft, entries: list, where) -> None:
+    width = d.values["line"]["chute_width_m"]
+    for side in ("left", "right"):
+        row = sorted((e for e in entries if e["side"] == side), key=lambda e: (e["position_m"], e["number"]))
+        for a, b in zip(row, row[1:]):
+            gap = b["position_m"] - a["position_m"]
+            if gap < width:
+                d.add(*where(b["number"], "position_m"),
+                      f"chute {b['number']} overlaps chute {a['number']} on the {side} side: {gap:.2f} m apart, "
+                      f"less than chute_width_m = {toml_text(d.raw['line'].get('chute_width_m', width))}",
+                      "Correct the positions, or chute_width_m if the openings are narrower")
 
 
 # -- time ------------------------------------------------------------------------------------------
@@ -157,7 +167,7 @@ def _plc(d: Draft) -> None:
     if d.ok(("plc", "heartbeat_interval_ms"), ("plc", "heartbeat_timeout_ms")) \
             and "heartbeat_timeout_ms" in plc and "heartbeat_interval_ms" in plc \
             and plc["heartbeat_timeout_ms"] < 2 * plc["heartbeat_interval_ms"]:
-        d.add(d.at("plc", "heartbeat_timeout_ms"), "[plc] heartbeat_timeout_ms", plc["heartbeat_timeout_ms"],
+        d.add(d.at("plc", "heartbeat_timeout_ms"), "[plc] heartbeat_timeout_ms", d.raw["plc"]["heartbeat_timeout_ms"],
               f"shorter than two heartbeats (heartbeat_interval_ms = {plc['heartbeat_interval_ms']:g})",
               f"Set it to at least {2 * plc['heartbeat_interval_ms']:g}: one late heartbeat must not make the PLC "
               "reject every parcel")
@@ -202,25 +212,18 @@ def plan_problems(plan_path, geometry: LineGeometry, config_file: str) -> list[P
 
 
 def fit_problems(spec, geometry: LineGeometry, config_file: str) -> list[Problem]:
-    """A valid plan against this line's special chutes."""
+    """A valid plan against this line's special chutes.
+
+    The reject chute takes what nothing else can: it must be the end of the belt, where the PLC
+    sends parcels on its own too. The plan already keeps destinations off its special chutes, so
+    no destination can use the end chute either.
+    """
     from fastpath.toml_lines import key_lines, line_of
-    lines = key_lines(spec.path.read_text(encoding="utf-8"))
-    file, end = str(spec.path), geometry.end_chute
-    problems = []
-    if spec.special["reject"] != end:
-        problems.append(Problem(file, line_of(lines, ("special", "reject")), "[special] reject",
-                                spec.special["reject"],
-                                f"the line's end chute is {end} ([line] end_chute in {config_file})",
-                                f"Set reject = {end}: a rejected parcel rides to the end of the belt, as does "
-                                "every parcel the PLC rejects on its own"))
-    for name, chutes, _ in spec.destinations:
-        if end in chutes:
-            problems.append(Problem(file, line_of(lines, ("destinations", name, "chutes")),
-                                    f'[destinations."{name}"] chutes', chutes, f"chute {end} is the line's end chute",
-                                    "Give this destination side chutes: rejected parcels land in the end chute"))
-    for index, override in enumerate(spec.overrides):
-        if end in override.chutes:
-            problems.append(Problem(file, override.line, f"[[overrides]] #{index + 1} chutes", override.chutes,
-                                    f"chute {end} is the line's end chute",
-                                    "Give this courier side chutes: rejected parcels land in the end chute"))
-    return problems
+    end = geometry.end_chute
+    if spec.special["reject"] == end:
+        return []
+    line = line_of(key_lines(spec.path.read_text(encoding="utf-8")), ("special", "reject"))
+    return [Problem(str(spec.path), line, "[special] reject", spec.special["reject"],
+                    f"the line's end chute is {end} ([line] end_chute in {config_file})",
+                    f"Set reject = {end}: a rejected parcel rides to the end of the belt, as does every parcel "
+                    "the PLC rejects on its own")]
