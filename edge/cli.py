@@ -22,6 +22,7 @@ COMMANDS = {
 BENCHES = {
     "fastpath": ("fastpath.bench", "routing core: decisions per second, compiled vs pure Python"),
     "vision": ("vision.bench", "label reading: read rate and latency per difficulty tier"),
+    "e2e": ("edge.bench", "simulated PLC + controller processes: latency, misses, accuracy, CPU"),
 }
 
 

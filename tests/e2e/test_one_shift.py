@@ -2,7 +2,6 @@
 label reading, the routing core, assignments and the PLC's own account of where parcels went."""
 import asyncio
 import json
-import re
 import sqlite3
 import sys
 
@@ -10,21 +9,16 @@ import pytest
 
 from edge.app import build_controller
 from edge.config import load_config
+from edge.config_overlay import derive_config
 from tests.conftest import REPO, free_port
 
 pytestmark = pytest.mark.timeout(240)
 
 
 def line_config(tmp_path, port: int):
-    text = (REPO / "configs" / "county-24.toml").read_text()
-    plan = REPO / "configs" / "plans" / "county-24.plan.toml"
-    text = re.sub(r"(?m)^port = \d+", f"port = {port}", text)
-    text = re.sub(r'(?m)^folder = "/dev/shm/sortline-camera"', f'folder = "{tmp_path / "camera"}"', text)
-    text = re.sub(r'(?m)^file = ".*"', f'file = "{plan}"', text)
-    text = re.sub(r'(?m)^folder = "\.\./var/records"', f'folder = "{tmp_path / "records"}"', text)
-    path = tmp_path / "line.toml"
-    path.write_text(text)
-    return path
+    return derive_config(REPO / "configs" / "county-24.toml", tmp_path / "line.toml", {
+        "plc": {"port": port}, "camera": {"folder": str(tmp_path / "camera")},
+        "records": {"folder": str(tmp_path / "records")}, "plan": {"watch": False}, "screen": {"enabled": False}})
 
 
 async def one_shift(tmp_path, parcels: int, rate: float, seed: int, *extra: str) -> tuple[dict, list]:

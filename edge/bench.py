@@ -1,0 +1,152 @@
+"""`sortline bench e2e`: the simulated PLC and the controller as separate processes, full vision
+on generated labels, at a given parcel rate; prints what the PLC saw (JSON with --json).
+
+    sortline bench e2e --rate 40000 --parcels 2000 --protocol modbus --json
+    sortline bench e2e --find-max --parcels 1500 --json       # highest rate with zero misses
+
+Latency is measured on the PLC side: from the scan photo-eye to the assignment in the PLC.
+"""
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import sys
+import tempfile
+from pathlib import Path
+
+from .config_overlay import derive_config
+
+RATES_FOR_MAX = (6000, 20000, 40000, 80000, 120000, 150000, 180000, 220000, 260000)
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_config(base, workdir: Path, protocol: str, budget_ms: float | None) -> Path:
+    import tomllib
+    data = tomllib.loads(Path(base).read_text(encoding="utf-8"))
+    line = data["line"]
+    overrides = {
+        "plc": {"protocol": protocol, "port": _free_port()},
+        "camera": {"folder": str(workdir / "camera")},
+        "records": {"folder": str(workdir / "records")},
+        "plan": {"watch": False},
+        "screen": {"enabled": False},
+    }
+    if budget_ms is not None:
+        # Move the PLC margin so that the decision point falls budget_ms after the scan.
+        first_m = min(c["position_m"] for c in line["chutes"] if c["side"] != "end")
+        margin = first_m / line["belt_speed_m_s"] * 1000 - line["switch_time_ms"] - budget_ms
+        if margin < 0:
+            raise SystemExit(f"a {budget_ms:g} ms budget does not fit this line: the first diverter is "
+                             f"{first_m:g} m after the scan point; choose a smaller budget")
+        overrides["line"] = {"plc_margin_ms": margin}
+    return derive_config(base, workdir / "line.toml", overrides)
+
+
+def stage_medians(records_db: Path) -> dict:
+    db = sqlite3.connect(records_db)
+    out = {}
+    for stage in ("image_ms", "read_ms", "decide_ms", "total_ms"):
+        values = sorted(v for (v,) in db.execute(f"SELECT {stage} FROM parcels WHERE {stage} IS NOT NULL"))
+        if values:
+            out[stage] = {"p50": round(values[len(values) // 2], 3),
+                          "p99": round(values[min(len(values) - 1, int(len(values) * 0.99))], 3)}
+    db.close()
+    return out
+
+
+async def run_once(args, rate: float) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix="sortline-bench-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
+    config = bench_config(args.config, workdir, args.protocol, args.budget_ms)
+    report_path = workdir / "report.json"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    sim = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "edge.cli", "sim", "--config", str(config), "--parcels", str(args.parcels),
+        "--rate", str(rate), "--seed", str(args.seed), "--report", str(report_path),
+        "--no-label-share", "0", "--unknown-route-share", "0",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env)
+    ctl = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "edge.cli", "run", "--config", str(config),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, env=env)
+    cpu0 = None
+    sim_log = []
+    try:
+        async with asyncio.timeout(args.timeout_s):
+            while line := await sim.stderr.readline():
+                text = line.decode(errors="replace").rstrip()
+                sim_log.append(text)
+                if cpu0 is None and "controller heartbeat present" in text:
+                    cpu0 = _cpu_s(ctl.pid)
+            await sim.wait()
+        cpu1 = _cpu_s(ctl.pid)
+    finally:
+        if ctl.returncode is None:
+            ctl.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(ctl.wait(), 15)
+            except asyncio.TimeoutError:
+                ctl.kill()
+        if sim.returncode is None:
+            sim.kill()
+    if sim.returncode != 0 or not report_path.exists():
+        raise SystemExit("the simulated PLC failed:\n" + "\n".join(sim_log[-30:]))
+    report = json.loads(report_path.read_text())
+    lat = [r["assign_ms"] for r in report["records"] if r["assign_ms"] is not None]
+    lat.sort()
+
+    def pct(q):
+        return round(lat[min(len(lat) - 1, int(len(lat) * q))], 3) if lat else None
+    misses = sum(1 for r in report["records"] if r["result"] in ("LATE", "NO_HEARTBEAT"))
+    return {
+        "rate_per_h": rate, "parcels": report["parcels"], "protocol": args.protocol,
+        "decision_budget_ms": args.budget_ms,
+        "latency_ms": {"p50": pct(0.50), "p99": pct(0.99), "p99_9": pct(0.999), "max": lat[-1] if lat else None},
+        "deadline_misses": misses, "lost": report["lost"],
+        "clean_accuracy": report["clean_accuracy"], "correct": report["correct"],
+        "by_reason": report["by_reason"],
+        "controller_cpu_ms_per_parcel": round((cpu1 - (cpu0 or 0)) * 1000 / max(1, report["parcels"]), 3),
+        "controller_stages_ms": stage_medians(workdir / "records" / "parcels.sqlite"),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="sortline bench e2e", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="configs/county-24.toml")
+    parser.add_argument("--rate", type=float, default=6000.0, help="parcels per hour")
+    parser.add_argument("--parcels", type=int, default=1000)
+    parser.add_argument("--protocol", choices=("modbus", "opcua"), default="modbus")
+    parser.add_argument("--budget-ms", type=float, default=250.0, help="decision budget after the scan")
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--timeout-s", type=float, default=1800.0)
+    parser.add_argument("--find-max", action="store_true", help="step the rate up until a deadline is missed")
+    parser.add_argument("--json", action="store_true", help="print JSON only")
+    args = parser.parse_args(argv)
+    if not args.find_max:
+        result = asyncio.run(run_once(args, args.rate))
+    else:
+        runs, best = [], None
+        for rate in RATES_FOR_MAX:
+            r = asyncio.run(run_once(args, rate))
+            runs.append(r)
+            if r["deadline_misses"] or r["lost"]:
+                break
+            best = rate
+        last = runs[-1]["controller_stages_ms"]
+        limiting = max(("image_ms", "read_ms", "decide_ms"), key=lambda s: last.get(s, {}).get("p99", 0))
+        result = {"highest_rate_without_misses_per_h": best, "limiting_stage": limiting, "runs": runs}
+    print(json.dumps(result, indent=None if args.json else 1))
+    return 0
