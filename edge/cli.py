@@ -17,12 +17,14 @@ COMMANDS = {
     "reload": ("edge.reload", "make the running controller load the sort plan again, between two parcels"),
     "sim": ("sim_plc.cli", "run the simulated PLC and line camera"),
     "read-label": ("vision.cli", "read label images and print what was read"),
+    "report": ("edge.report", "shift report from the parcel records: CSV and an HTML page with charts"),
 }
 
 BENCHES = {
     "fastpath": ("fastpath.bench", "routing core: decisions per second, compiled vs pure Python"),
     "vision": ("vision.bench", "label reading: read rate and latency per difficulty tier"),
     "e2e": ("edge.bench", "simulated PLC + controller processes: latency, misses, accuracy, CPU"),
+    "crash": ("edge.bench_crash", "kill -9 the controller mid-shift, restart, check every record"),
 }
 
 

@@ -97,8 +97,10 @@ class Controller:
 
     async def run(self, stop: asyncio.Event) -> None:
         from .reload import ReloadTriggers
-        await self.warm_up()
+        # The link first: after a restart the PLC's rings are read (and acknowledged) while the
+        # readers load; events wait in the link's queue meanwhile.
         await self.link.start()
+        await self.warm_up()
         self._booted = True
         watcher = asyncio.create_task(self._watch_state(stop), name="state-watch")
         reloads = ReloadTriggers(self)

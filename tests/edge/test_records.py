@@ -1,0 +1,39 @@
+"""Records survive a full disk: rows wait in memory, in order, and land when space returns."""
+import sqlite3
+from types import SimpleNamespace
+
+from fastpath import Decision, Reason
+from edge.records import Records
+
+
+def decide(records, tracking):
+    read = SimpleNamespace(waybills=("SF1234567890123",), routing_code="312-Q01-07", sources={"waybill": "barcode"},
+                           no_read_reason=None)
+    records.decided(plc_boot=1, tracking=tracking, scan_seq=tracking, read=read,
+                    decision=Decision(5, Reason.ROUTING_CODE, "SF", "Dangcheng"), plan_version="v1", times={})
+    records.sent(1, tracking)
+
+
+def test_full_disk_keeps_rows_in_memory_and_writes_them_later(tmp_path):
+    r = Records(tmp_path)
+    decide(r, 1)
+    pages = r.db.execute("PRAGMA page_count").fetchone()[0]
+    r.db.execute(f"PRAGMA max_page_count = {pages}")      # the database file cannot grow: a full disk
+    for t in range(2, 400):
+        decide(r, t)
+    assert r.error and "full" in r.error and r.pending
+    r.db.execute("PRAGMA max_page_count = 1000000")         # space again
+    assert r.flush() and r.error is None and not r.pending
+    rows = sqlite3.connect(tmp_path / "parcels.sqlite").execute(
+        "SELECT count(*), sum(sent) FROM parcels").fetchone()
+    assert rows == (399, 399)
+
+
+def test_confirmation_without_a_decision_gets_its_own_row(tmp_path):
+    r = Records(tmp_path)
+    r.confirmed(3, 77, 24, "NO_HEARTBEAT")
+    decide(r, 78)
+    r.confirmed(1, 78, 5, "DIVERTED")
+    rows = r.db.execute("SELECT tracking, reason, confirmed_result, sent FROM parcels ORDER BY tracking").fetchall()
+    assert rows == [(77, "PLC_NO_HEARTBEAT", "NO_HEARTBEAT", 0), (78, "ROUTING_CODE", "DIVERTED", 1)]
+    assert r.already_sent(1, 78) and not r.already_sent(3, 77)
