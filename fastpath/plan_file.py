@@ -28,7 +28,7 @@ class RouteRule:
     kind: str              # "code", "prefix" or "range"
     text: str              # as written: "571-J25-03", "571-J25" or "571-J25-01..571-J25-09"
     destination: str
-    line: int
+    index: int             # 0-based position among the [[routes]] entries
     canon: bytes = b""     # canonical code or prefix; for a range, the parent
     low: int = 0           # range bounds (last segment, as numbers)
     high: int = 0
@@ -39,7 +39,7 @@ class Override:
     courier: str
     chutes: list
     destinations: list     # empty: every parcel of the courier
-    line: int
+    index: int             # 0-based position among the [[overrides]] entries
 
 
 @dataclasses.dataclass
@@ -66,8 +66,16 @@ def _suggest(value, allowed):
 class _Checker:
     def __init__(self, path, text, n_chutes):
         self.path = path
-        self.lines = key_lines(text)
+        self.text = text
         self.n_chutes = n_chutes
+        self._lines = None
+
+    @property
+    def lines(self):
+        # Only needed for messages: scanned on the first one, not for every good plan.
+        if self._lines is None:
+            self._lines = key_lines(self.text)
+        return self._lines
 
     def fail(self, where, label, value, problem, remedy):
         raise PlanError(problem, file=self.path, line=line_of(self.lines, where), key=label,
@@ -116,7 +124,7 @@ class _Checker:
             if roles:
                 self.fail(where + (key,), f"{label} {key}", value,
                           f"chute {chute} is the {roles[0]} chute in [special]",
-                          "give this destination chutes that are not special, or change [special]")
+                          "use chutes that are not special here, or change [special]")
             seen.add(chute)
         return value
 
@@ -268,14 +276,13 @@ def _check_routes(c, doc, destinations):
                    "split it into one [[routes]] entry per rule")
         kind = kinds[0]
         destination = c.name_ref(body, "destination", where, label, destinations, "destination", "destinations")
-        line = c.line(where)
         value = body[kind]
         if kind == "range":
-            rule = _check_range(c, where, label, value, destination, line)
+            rule = _check_range(c, where, label, value, destination, index)
             for other in ranges.get(rule.canon, []):
                 if rule.low <= other.high and other.low <= rule.high:
                     c.fail(where + ("range",), f"{label} range", value,
-                           f"overlaps the range {other.text} on line {other.line}",
+                           f"overlaps the range {other.text} on line {c.line(('routes', other.index))}",
                            "make the ranges of one route prefix disjoint")
             ranges.setdefault(rule.canon, []).append(rule)
         else:
@@ -288,15 +295,15 @@ def _check_routes(c, doc, destinations):
             seen = exact if kind == "code" else prefixes
             if canon in seen:
                 c.fail(where + (kind,), f"{label} {kind}", value,
-                       f"the same {kind} is already routed on line {seen[canon].line}",
+                       f"the same {kind} is already routed on line {c.line(('routes', seen[canon].index))}",
                        "keep one rule per code; delete or change the other")
-            rule = RouteRule(kind, value, destination, line, canon)
+            rule = RouteRule(kind, value, destination, index, canon)
             seen[canon] = rule
         result.append(rule)
     return result
 
 
-def _check_range(c, where, label, value, destination, line):
+def _check_range(c, where, label, value, destination, index):
     remedy = 'write range = ["571-J25-01", "571-J25-09"] (same prefix, numeric last segment)'
     if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
         c.fail(where + ("range",), f"{label} range", value, "must be a list of two routing codes", remedy)
@@ -312,7 +319,7 @@ def _check_range(c, where, label, value, destination, line):
         c.fail(where + ("range",), f"{label} range", value, "the first end is above the second",
                "write the lower code first")
     parent = "-".join(low[:-1]).encode("ascii")
-    return RouteRule("range", f"{value[0]}..{value[1]}", destination, line, parent, int(low[-1]), int(high[-1]))
+    return RouteRule("range", f"{value[0]}..{value[1]}", destination, index, parent, int(low[-1]), int(high[-1]))
 
 
 def _check_courier_rules(c, doc, couriers, destinations):
@@ -326,9 +333,10 @@ def _check_courier_rules(c, doc, couriers, destinations):
         destination = c.name_ref(body, "destination", where, label, destinations, "destination", "destinations")
         if courier in rules:
             c.fail(where + ("courier",), f"{label} courier", courier,
-                   f"this courier already has a rule on line {lines[courier]}", "keep one rule per courier")
+                   f"this courier already has a rule on line {c.line(('courier_rules', lines[courier]))}",
+                   "keep one rule per courier")
         rules[courier] = destination
-        lines[courier] = c.line(where)
+        lines[courier] = index
     return rules
 
 
@@ -353,8 +361,8 @@ def _check_overrides(c, doc, special, couriers, destinations):
         for key in [(courier, d) for d in scope] or [(courier, None)]:
             if key in seen:
                 c.fail(where + ("courier",), f"{label} courier", courier,
-                       f"an override for this courier{'' if key[1] is None else ' and ' + key[1]} is already on line {seen[key]}",
+                       f"an override for this courier{'' if key[1] is None else ' and ' + key[1]} is already on line {c.line(('overrides', seen[key]))}",
                        "keep one override per courier and destination")
-            seen[key] = c.line(where)
-        result.append(Override(courier, chutes, list(scope), c.line(where)))
+            seen[key] = index
+        result.append(Override(courier, chutes, list(scope), index))
     return result

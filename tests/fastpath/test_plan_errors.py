@@ -22,7 +22,7 @@ CASES = {
     "special chute used by a destination": (
         SMALL_PLAN.replace("chutes = [3]", "chutes = [9]"),
         "DIR/t.plan.toml:20: [destinations.\"B\"] chutes = [9]: chute 9 is the no_rule chute in [special]. "
-        "Give this destination chutes that are not special, or change [special]"),
+        "Use chutes that are not special here, or change [special]"),
     "duplicate code": (
         SMALL_PLAN + '[[routes]]\ncode = "571-j25-03"\ndestination = "A"\n',
         "DIR/t.plan.toml:43: [[routes]] #5 code = '571-j25-03': the same code is already routed on line 24. "
@@ -119,3 +119,13 @@ def test_missing_plan_file(tmp_path):
         load_plan(tmp_path / "gone.plan.toml", n_chutes=10)
     assert str(caught.value).replace(str(tmp_path), "DIR") == (
         "DIR/gone.plan.toml: the plan file does not exist. Check the path, or copy one from configs/plans/")
+
+
+def test_duplicate_override_names_the_first_one(tmp_path):
+    path = tmp_path / "t.plan.toml"
+    path.write_text(SMALL_PLAN + '[[overrides]]\ncourier = "SF"\nchutes = [6]\n', encoding="utf-8")
+    with pytest.raises(PlanError) as caught:
+        load_plan(path, n_chutes=10)
+    assert str(caught.value).replace(str(tmp_path), "DIR") == (
+        "DIR/t.plan.toml:43: [[overrides]] #2 courier = 'SF': an override for this courier is already on line 39. "
+        "Keep one override per courier and destination")
