@@ -33,6 +33,16 @@ class DivertResult(IntEnum):
     LOST = 6                 # tracking lost (parcel removed or jammed)
 
 
+class Refusal(IntEnum):
+    """Why the PLC refused the newest refused assignment (PLC_LAST_REFUSAL)."""
+    NONE = 0
+    UNKNOWN_TRACKING = 1     # no parcel with this tracking number is on the belt
+    ALREADY_FINISHED = 2     # the parcel has already been diverted or has landed
+    LATE = 3                 # the parcel has passed its decision point
+    DUPLICATE = 4            # the parcel already has an assignment: the first one stands
+    NO_SUCH_CHUTE = 5        # the chute number is not a chute of this line: end chute, result 5
+
+
 # Offsets inside the PLC-owned block (the controller only reads these).
 PLC_VERSION = 0
 PLC_HEARTBEAT = 1
@@ -45,6 +55,7 @@ PLC_EDGE_HB_SEEN = 10        # last controller heartbeat value the PLC saw
 PLC_FLAGS = 11               # bit 0: controller heartbeat alive
 PLC_ASSIGN_TAKEN = 12        # u32: newest assignment sequence number the PLC has taken
 PLC_REFUSED = 14             # count of refused assignments (wraps at 65536)
+PLC_LAST_REFUSAL = 15        # Refusal code of the newest refused assignment
 PLC_HEADER_WORDS = 16
 PLC_SCAN_RING = 16           # RING_SLOTS x [seq hi, seq lo, tracking hi, tracking lo, encoder hi, encoder lo]
 PLC_CONFIRM_RING = PLC_SCAN_RING + RING_SLOTS * SLOT_WORDS   # x [seq hi, lo, tracking hi, lo, chute, result]

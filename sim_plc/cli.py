@@ -1,29 +1,99 @@
-"""`sortline sim`: the simulated PLC and line camera, standalone on 127.0.0.1."""
+"""`sortline sim`: the simulated PLC and line camera, standalone on 127.0.0.1.
+
+With `--parcels 0` it only serves the registers (poke it with mbpoll); with `--forever` parcels
+keep coming. Both run until Ctrl-C and then print the shift report.
+"""
 import argparse
 import asyncio
 import json
+import logging
+import signal
+import sys
 
 from edge.check_config import load_or_exit
 
-from .shift import ShiftSpec, run_shift
+from .arrivals import ArrivalError
+from .chutes import ChuteSettings
+from .faults import FaultError, parse_fault, usage
+from .shift import ARRIVALS, CAMERA_MODES, ShiftSpec, run_shift
+
+log = logging.getLogger("sortline.sim")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sortline sim", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="configs/county-24.toml")
+    p.add_argument("--port", type=int, default=None, help="override the config's PLC port")
+    p.add_argument("--parcels", type=int, default=240, help="parcels in the shift; 0: no parcels, serve until Ctrl-C")
+    p.add_argument("--forever", action="store_true", help="parcels keep coming until Ctrl-C")
+    p.add_argument("--rate", type=float, default=12000.0, help="parcels per hour of running belt")
+    p.add_argument("--arrivals", choices=ARRIVALS, default="fixed")
+    p.add_argument("--trace", default=None, help="CSV of scan times (t_s or timestamp) and optional length_mm, "
+                                                 "width_mm, height_mm, weight_kg; implies --arrivals trace")
+    p.add_argument("--parcel-length-m", type=float, default=0.4, help="parcel length when the trace has none")
+    p.add_argument("--min-gap-m", type=float, default=0.1, help="smallest gap the induction leaves between parcels")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-label-share", type=float, default=0.03, help="share of parcels lying label-down")
+    p.add_argument("--unknown-route-share", type=float, default=0.04,
+                   help="share of parcels whose routing code the plan does not know")
+    p.add_argument("--tier", default="clean", help="label difficulty: clean, rotated, noisy, damaged")
+    p.add_argument("--camera", choices=CAMERA_MODES, default="ahead",
+                   help="ahead: render images in idle-priority processes ahead of the belt; all: render every "
+                        "image before the first parcel; off: no images")
+    p.add_argument("--label-cache", default="default",
+                   help="folder of rendered label images kept between runs (default ~/.cache/sortline/sim-labels); "
+                        "'none' for a temporary one")
+    p.add_argument("--chute-capacity", type=int, default=60, help="parcels a chute holds before its full sensor trips")
+    p.add_argument("--chute-empty-per-min", type=float, default=30.0,
+                   help="parcels per minute a worker takes out of a chute")
+    p.add_argument("--fault", action="append", default=[], metavar="AT:KIND[:ARG...]",
+                   help="a fault once AT parcels have passed the scan point; KIND is one of: " + usage())
+    p.add_argument("--no-wait", action="store_true", help="start parcels without waiting for a controller heartbeat")
+    p.add_argument("--report", default=None, help="write the per-parcel ground-truth report (JSON) here")
+    return p
+
+
+def spec_from_args(args, parser) -> ShiftSpec:
+    if args.parcels < 0:
+        parser.error(f"--parcels must be 0 or more, got {args.parcels}")
+    try:
+        faults = tuple(parse_fault(f) for f in args.fault)
+        chutes = ChuteSettings(args.chute_capacity, args.chute_empty_per_min)
+    except (FaultError, ValueError) as exc:
+        parser.error(str(exc))
+    return ShiftSpec(
+        parcels=None if args.forever else args.parcels, rate_per_h=args.rate,
+        arrivals="trace" if args.trace else args.arrivals, trace=args.trace, seed=args.seed,
+        no_label_share=args.no_label_share, unknown_route_share=args.unknown_route_share, tier=args.tier,
+        parcel_length_m=args.parcel_length_m, min_gap_m=args.min_gap_m, camera=args.camera,
+        label_cache=None if args.label_cache == "none" else args.label_cache, chutes=chutes, faults=faults,
+        wait_for_controller_s=None if args.no_wait else 60.0)
+
+
+async def _run(config, spec, report_path, port) -> dict:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        return await run_shift(config, spec, report_path, port=port, stop=stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="sortline sim", description=__doc__)
-    parser.add_argument("--config", default="configs/county-24.toml")
-    parser.add_argument("--parcels", type=int, default=240)
-    parser.add_argument("--rate", type=float, default=12000.0, help="parcels per hour")
-    parser.add_argument("--arrivals", choices=("fixed", "poisson"), default="fixed")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--port", type=int, default=None, help="override the config's PLC port")
-    parser.add_argument("--no-label-share", type=float, default=0.03, help="share of parcels lying label-down")
-    parser.add_argument("--unknown-route-share", type=float, default=0.04,
-                        help="share of parcels whose routing code the plan does not know")
-    parser.add_argument("--report", default=None, help="write the per-parcel ground-truth report (JSON) here")
+    parser = _parser()
     args = parser.parse_args(argv)
     config = load_or_exit(args.config)
-    spec = ShiftSpec(parcels=args.parcels, rate_per_h=args.rate, arrivals=args.arrivals, seed=args.seed,
-                     no_label_share=args.no_label_share, unknown_route_share=args.unknown_route_share)
-    report = asyncio.run(run_shift(config, spec, args.report, port=args.port))
+    spec = spec_from_args(args, parser)
+    if spec.parcels == 0 or spec.parcels is None:
+        log.info("serving until Ctrl-C")
+    try:
+        report = asyncio.run(_run(config, spec, args.report, args.port))
+    except (ArrivalError, OSError, TimeoutError, ValueError) as exc:
+        print(f"sortline sim: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps({k: v for k, v in report.items() if k != "records"}, indent=1))
     return 0

@@ -1,85 +1,128 @@
-"""Serve the PLC model over Modbus TCP with pymodbus' own server.
+"""Serve the PLC model over Modbus TCP with pymodbus' own server, and misbehave on command.
 
-The PLC-owned block is read-only on the wire (a write there gets ILLEGAL ADDRESS, as from a
-careful PLC); the model writes it directly in the shared register list.
+Every address from 0 to the end of the higher block answers reads. Writes go to the model,
+which refuses any outside the controller block; a refused write gets exception 02 ILLEGAL DATA
+ADDRESS, as from a careful PLC, and changes nothing. The register list the server answers from
+is the model's own, so a PLC restart (stop, then start) keeps serving the same image.
+
+Faults for tests: `drop_connections()` resets every open connection, `slow_answers(delay_s)`
+holds every answer (math.inf: accept requests and never answer) until `slow_answers(None)`.
 """
 import asyncio
+import logging
+import math
 
-from drivers import regmap as rm
 from drivers.regmap import RegisterMap
 
-def build_device(regmap: RegisterMap, on_edge_write):
-    """A pymodbus SimDevice answering every unit id, and its register list."""
-    from pymodbus.simulator import DataType, SimData, SimDevice
-
-    async def action(func_code, start, address, count, registers, values):
-        if values is not None:
-            on_edge_write(address, list(values))
-        return None
-
-    blocks = sorted([
-        (regmap.plc_base, rm.PLC_BLOCK_WORDS, True),
-        (regmap.edge_base, rm.EDGE_BLOCK_WORDS, False),
-    ])
-    # Unused addresses read as 0 and refuse writes, so that the register list starts at 0 and
-    # the model can index it by protocol address.
-    simdata, cursor = [], 0
-    for address, count, readonly in blocks:
-        if address > cursor:
-            simdata.append(SimData(cursor, count=address - cursor, values=0, datatype=DataType.REGISTERS,
-                                   readonly=True))
-        simdata.append(SimData(address, count=count, values=0, datatype=DataType.REGISTERS, readonly=readonly))
-        cursor = address + count
-    return SimDevice(id=0, simdata=simdata, action=action)
+log = logging.getLogger("sortline.sim")
 
 
 class ModbusPlcServer:
     def __init__(self, host: str, port: int, regmap: RegisterMap = RegisterMap()):
         self.host, self.port, self.map = host, port, regmap
         self._server = None
-        self._task = None
+        self._regs: list[int] | None = None
         self._on_write = lambda address, values: None
+        self._delay_s: float | None = None
+        self.requests = 0
+        self.refused_writes = 0
+        self.dropped = 0
 
-    def bind_model(self, on_edge_write) -> None:
-        self._on_write = on_edge_write
+    def bind_model(self, model) -> None:
+        """Answer from `model.regs` and hand it every write (a bare callable is taken as the write hook)."""
+        if callable(model):
+            self._on_write = model
+            return
+        self._on_write = model.on_edge_write
+        self._regs = model.regs
+        if self._server is not None:
+            self._install(self._regs)
 
     @property
     def registers(self) -> list[int]:
-        """The live register list the server answers from (first block's start is address 0)."""
+        """The live register list the server answers from (index = protocol address)."""
+        if self._regs is None:
+            raise RuntimeError("start the server or bind a model first")
+        return self._regs
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None
+
+    def _device(self, words: int):
+        from pymodbus.simulator import DataType, SimData, SimDevice
+
+        async def action(func_code, start, address, count, registers, values):
+            self.requests += 1
+            if self._delay_s:
+                await self._hold()
+            if values is None:
+                return None
+            if self._on_write(address, list(values)):
+                from pymodbus.constants import ExcCodes
+                self.refused_writes += 1
+                return ExcCodes.ILLEGAL_ADDRESS
+            return None
+
+        # One writable block from address 0: the model decides what a write may change, so that it
+        # can count refusals (pymodbus' own read-only check would refuse them silently).
+        return SimDevice(id=0, simdata=[SimData(0, count=words, values=0, datatype=DataType.REGISTERS)],
+                         action=action)
+
+    def _install(self, regs: list[int]) -> None:
         runtime = self._server.context.devices[0]
-        start, _, regs, _ = runtime.block["x"]
-        if start != 0:
-            raise RuntimeError("register map must start at address 0")
-        return regs
+        start, _, _, flags = runtime.block["x"]
+        if start != 0 or len(flags) < len(regs):
+            raise RuntimeError(f"a register image of {len(regs)} words cannot back a server of {len(flags)}")
+        runtime.block["x"] = (start, len(regs), regs, flags)
 
     async def start(self, timeout_s: float = 5.0) -> None:
         from pymodbus.server import ModbusTcpServer
-        device = build_device(self.map, lambda a, v: self._on_write(a, v))
-        self._server = ModbusTcpServer(device, address=(self.host, self.port))
-        self._task = asyncio.create_task(self._server.serve_forever(), name="modbus-server")
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while not await _port_open(self.host, self.port):
-            if self._task.done():
-                self._task.result()
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"Modbus server did not listen on {self.host}:{self.port} within {timeout_s} s")
-            await asyncio.sleep(0.02)
+        from .model import image_words
+        words = len(self._regs) if self._regs is not None else image_words(self.map)
+        self._server = ModbusTcpServer(self._device(words), address=(self.host, self.port))
+        if self._regs is None:
+            self._regs = self._server.context.devices[0].block["x"][2]
+        else:
+            self._install(self._regs)
+        try:
+            await asyncio.wait_for(self._server.serve_forever(background=True), timeout_s)
+        except (RuntimeError, OSError, asyncio.TimeoutError) as exc:
+            self._server = None
+            raise OSError(f"the simulated PLC cannot listen on {self.host}:{self.port} ({exc!r}): is another "
+                          f"simulator or PLC using the port? Pick another one with --port") from None
 
     async def stop(self) -> None:
+        self._delay_s = None                 # answers held back are let go, so their tasks end
         if self._server is not None:
-            await asyncio.wait_for(self._server.shutdown(), 5.0)
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+            server, self._server = self._server, None
+            await asyncio.wait_for(server.shutdown(), 5.0)
 
+    # -- faults on command ----------------------------------------------------------------------
+    def drop_connections(self) -> int:
+        """Reset every open client connection, as a broken cable or a switch reboot would."""
+        if self._server is None:
+            return 0
+        connections = list(self._server.active_connections.values())
+        for conn in connections:
+            if conn.transport is not None:
+                conn.transport.abort()
+        self.dropped += len(connections)
+        log.warning("dropped %d Modbus connection(s) on command", len(connections))
+        return len(connections)
 
-async def _port_open(host: str, port: int) -> bool:
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 0.5)
-    except (OSError, asyncio.TimeoutError):
-        return False
-    writer.close()
-    return True
+    def slow_answers(self, delay_s: float | None) -> None:
+        """Hold every answer for `delay_s` (math.inf: never answer); None answers at once again."""
+        if delay_s is not None and not delay_s > 0:
+            raise ValueError(f"answer delay must be positive (or None to answer at once), got {delay_s}")
+        self._delay_s = delay_s
+        if delay_s is None:
+            log.warning("Modbus answers at full speed again")
+        else:
+            log.warning("Modbus answers held %s on command", "forever" if math.isinf(delay_s) else f"{delay_s * 1000:.0f} ms")
+
+    async def _hold(self) -> None:
+        loop = asyncio.get_running_loop()
+        since = loop.time()
+        while self._delay_s and loop.time() - since < self._delay_s:
+            await asyncio.sleep(min(0.01, max(0.0, since + self._delay_s - loop.time())))

@@ -1,223 +1,245 @@
 """A simulated shift: parcels arrive at the scan photo-eye, the PLC sorts them, the truth is kept.
 
 Every parcel's expected chute comes from the sort plan applied to what is really printed on its
-label, so a run can say how many parcels went where they should, and why the others did not.
+label, so a run can say how many parcels went where they should, and why the others did not
+(sim_plc.accounting). Label images are rendered ahead (sim_plc.camera) so that the timed part
+of the run costs the controller nothing.
 """
 import asyncio
+import collections
+import itertools
 import json
 import logging
-import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from drivers.regmap import DivertResult
-
-from .camera import FolderCamera, ParcelLabel, render_all
-from .model import Parcel, PlcModel
-from .modbus_server import ModbusPlcServer
+from . import arrivals as arrivals_mod
+from .accounting import account
+from .camera import FolderCamera, LabelImages, default_cache_dir
+from .chutes import ChuteSettings
+from .faults import FaultRunner
+from .labels import Expectation, ParcelLabel, label_stream
+from .plc import SimPlc
 
 log = logging.getLogger("sortline.sim")
+
+CAMERA_MODES = ("ahead", "all", "off")
+ARRIVALS = ("fixed", "poisson", "trace")
 
 
 @dataclass(frozen=True)
 class ShiftSpec:
-    parcels: int = 240
+    parcels: int | None = 240          # None: until stopped (Ctrl-C); 0: serve only, no parcels
     rate_per_h: float = 12000.0
-    arrivals: str = "fixed"          # "fixed" pitch or "poisson"
+    arrivals: str = "fixed"            # "fixed" pitch, "poisson", or "trace" (replay `trace`)
+    trace: str | None = None           # CSV of scan times (and sizes/weights), see sim_plc.arrivals
     seed: int = 1
-    no_label_share: float = 0.03     # parcels lying label-down
+    no_label_share: float = 0.03       # parcels lying label-down
     unknown_route_share: float = 0.04  # routing codes the plan does not know
     not_preadvised_share: float = 0.0  # parcels only the printed routing code can route
     tier: str = "clean"
+    parcel_length_m: float = arrivals_mod.DEFAULT_LENGTH_M
+    min_gap_m: float = arrivals_mod.DEFAULT_GAP_M
+    camera: str = "ahead"              # "ahead": render in the background; "all": before the first parcel
+    label_cache: str | None = "default"  # folder of rendered images; None: a temporary one
+    render_workers: int = 2
+    render_ahead: int = 24             # images ready before the first parcel, and kept ahead of the belt
+    chutes: ChuteSettings = field(default_factory=ChuteSettings)
+    faults: tuple = ()
+    wait_for_controller_s: float | None = 60.0   # None: start parcels without waiting for a controller
 
 
-def printable_codes(plan) -> dict[str, list[str]]:
-    """Routing codes as a label prints them, grouped by the destination the plan gives them."""
-    from fastpath import Router
-    router = Router(plan)
-    by_destination: dict[str, list[str]] = {}
-    for code in plan.routing_codes:
-        if code.count("-") < 2:          # a prefix rule: labels print a full three-segment code
-            code += "-07"
-        destination = router.decide([], code).destination
-        if destination:
-            by_destination.setdefault(destination, []).append(code)
-    return by_destination
+@dataclass(frozen=True)
+class ShiftParcel:
+    """What the shift knows about a parcel and the PLC does not: the truth the report compares with."""
+    index: int
+    label: ParcelLabel
+    arrival: arrivals_mod.Arrival
+    expected: tuple
 
 
-def preadvised_records(plan) -> list[tuple[str, str]]:
-    """The (waybill, destination) records of the plan's pre-advice files: this shift's parcels."""
-    import csv
-    import tomllib
-    spec = tomllib.loads(Path(plan.path).read_text(encoding="utf-8"))
-    records = []
-    for name in spec.get("preadvice", {}).get("files", []):
-        with open(Path(plan.path).parent / name, encoding="utf-8", newline="") as f:
-            for row in csv.reader(line for line in f if not line.startswith("#")):
-                if len(row) == 2 and row[0] != "waybill":
-                    records.append((row[0].strip(), row[1].strip()))
-    return records
-
-
-def make_labels(spec: ShiftSpec, plan) -> list[ParcelLabel]:
-    """Mostly pre-advised parcels (couriers send waybill -> destination ahead), then the exceptions."""
-    from vision.synth import LabelTruth, random_truth
-    from vision.waybill import courier_of
-    rng = np.random.default_rng(spec.seed)
-    codes = printable_codes(plan)
-    known = sorted(c for cs in codes.values() for c in cs)
-    unknown = [f"{rng.integers(900, 999)}-Z{rng.integers(10, 99)}-{rng.integers(10, 99)}" for _ in range(20)]
-    records = preadvised_records(plan)
-    order = list(rng.permutation(len(records)))
-    labels = []
-    for _ in range(spec.parcels):
-        u = rng.random()
-        if u < spec.no_label_share:
-            labels.append(ParcelLabel(None, "no-label"))
-        elif u < spec.no_label_share + spec.unknown_route_share:
-            labels.append(ParcelLabel(random_truth(rng, routing_codes=unknown), spec.tier))
-        elif u < 1.0 - spec.not_preadvised_share and order:
-            waybill, destination = records[order.pop()]
-            base = random_truth(rng, routing_codes=codes.get(destination) or known)
-            labels.append(ParcelLabel(LabelTruth(courier=courier_of(waybill) or base.courier,
-                                                 waybill=waybill, routing_code=base.routing_code), spec.tier))
-        else:
-            labels.append(ParcelLabel(random_truth(rng, routing_codes=known), spec.tier))
-    return labels
-
-
-def arrival_gaps_s(spec: ShiftSpec) -> np.ndarray:
-    mean = 3600.0 / spec.rate_per_h
+def arrival_stream(spec: ShiftSpec, speed_m_s: float):
     if spec.arrivals == "fixed":
-        return np.full(spec.parcels, mean)
+        return arrivals_mod.fixed_pitch(spec.rate_per_h, speed_m_s, spec.parcel_length_m, spec.min_gap_m)
     if spec.arrivals == "poisson":
-        rng = np.random.default_rng(spec.seed + 1)
-        # Parcels cannot overlap on the belt: keep a minimum gap of a third of the mean.
-        return np.maximum(rng.exponential(mean, spec.parcels), mean / 3)
-    raise ValueError(f"unknown arrivals {spec.arrivals!r}: use fixed or poisson")
+        return arrivals_mod.poisson(spec.rate_per_h, speed_m_s, spec.seed + 1, spec.parcel_length_m, spec.min_gap_m)
+    if spec.arrivals == "trace":
+        if not spec.trace:
+            raise arrivals_mod.ArrivalError("arrivals 'trace' needs a trace file (--trace FILE)")
+        return iter(arrivals_mod.read_trace(spec.trace, speed_m_s, spec.parcel_length_m))
+    raise arrivals_mod.ArrivalError(f"unknown arrivals {spec.arrivals!r}: use one of {', '.join(ARRIVALS)}")
 
 
-class Expectation:
-    """The chutes the plan allows for a label read perfectly: any chute of its destination."""
-
-    def __init__(self, plan):
-        from fastpath import Reason, Router
-        self.plan = plan
-        self.router = Router(plan)
-        self.by_destination = dict(zip(plan.destinations, plan.group_chutes[1:]))
-        self.overrides = [set(plan.group_chutes[g]) for g in plan.override_group.values()]
-        self.reason = Reason
-
-    def __call__(self, label: ParcelLabel) -> tuple[int, ...]:
-        if label.truth is None:
-            return (self.plan.special["no_read"],)
-        d = self.router.decide([label.truth.waybill], label.truth.routing_code)
-        if d.reason == self.reason.COURIER_OVERRIDE:
-            return tuple(next(g for g in self.overrides if d.chute in g))
-        if d.reason in (self.reason.PREADVICE, self.reason.ROUTING_CODE, self.reason.COURIER_RULE):
-            return tuple(self.by_destination[d.destination])
-        return (d.chute,)
-
-
-async def run_shift(config, spec: ShiftSpec, report_path=None, host="127.0.0.1", port=None) -> dict:
-    from fastpath import load_plan
-    plan = load_plan(config.resolve(config["plan"]["file"]), n_chutes=len(config.geometry.chutes))
+def shift_parcels(spec: ShiftSpec, plan, speed_m_s: float):
+    """The shift's parcels in arrival order, each with its label and the chutes it belongs in."""
     expect = Expectation(plan)
-    labels = make_labels(spec, plan)
-    expected = [expect(label) for label in labels]
-    log.info("rendering %d label images ahead of the run", len(labels))
-    images = render_all(labels, spec.seed)
-    camera = FolderCamera(config["camera"]["folder"])
-    camera.clear()
+    labels = label_stream(plan, spec.seed, spec.no_label_share, spec.unknown_route_share,
+                          spec.not_preadvised_share, spec.tier)
+    stream = zip(itertools.count(), labels, arrival_stream(spec, speed_m_s))
+    if spec.parcels is not None:
+        stream = itertools.islice(stream, spec.parcels)
+    for index, label, arrival in stream:
+        yield ShiftParcel(index, label, arrival, expect(label))
 
-    server = ModbusPlcServer(host, port or config["plc"]["port"], _regmap(config))
-    await server.start()
-    model = PlcModel(config.geometry, server.registers, server.map,
-                     heartbeat_timeout_s=config["plc"]["heartbeat_timeout_ms"] / 1000)
-    server.bind_model(model.on_edge_write)
-    model.start()
-    log.info("simulated PLC listening on %s:%d (Modbus TCP)", host, server.port)
+
+class _Camera:
+    """The shift's camera side: images requested ahead of the belt and dropped at the scan."""
+
+    def __init__(self, spec: ShiftSpec, folder):
+        cache = None if spec.label_cache is None else \
+            (default_cache_dir() if spec.label_cache == "default" else Path(spec.label_cache))
+        self.images = LabelImages(spec.seed, cache, spec.render_workers)
+        self.folder = FolderCamera(folder)
+        self.folder.clear()
+        self.late = 0
+        self._tasks: set[asyncio.Task] = set()
+
+    def request(self, sp: ShiftParcel) -> None:
+        self.images.request(sp.index, sp.label)
+
+    def drop(self, sp: ShiftParcel, tracking: int) -> None:
+        path = self.images.ready(sp.index)
+        if path is not None:
+            self.folder.drop(tracking, path)
+            self.images.forget(sp.index)
+            return
+        self.late += 1
+        log.warning("label image of parcel %d not rendered in time: the camera delivers it late", sp.index)
+        task = asyncio.create_task(self._drop_late(sp, tracking))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drop_late(self, sp: ShiftParcel, tracking: int) -> None:
+        self.folder.drop(tracking, await self.images.wait(sp.index, 60.0))
+        self.images.forget(sp.index)
+
+    def summary(self) -> dict:
+        cpu = sorted(self.images.render_cpu_s)
+        return {"rendered": self.images.rendered, "from_cache": self.images.cached, "late": self.late,
+                "render_cpu_ms_p50": round(cpu[len(cpu) // 2] * 1000, 1) if cpu else None,
+                "cache": str(self.images.dir)}
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=5.0)
+        await asyncio.get_running_loop().run_in_executor(None, self.images.close)
+
+
+async def run_shift(config, spec: ShiftSpec, report_path=None, host="127.0.0.1", port=None,
+                    stop: asyncio.Event | None = None) -> dict:
+    """Run the simulated PLC for one shift and return its ground-truth report.
+
+    `stop` ends the shift early (Ctrl-C): parcels still on the belt are reported as such.
+    """
+    from fastpath import load_plan
+    from drivers.regmap import RegisterMap
+    stop = stop or asyncio.Event()
+    g = config.geometry
+    plan = load_plan(config.resolve(config["plan"]["file"]), n_chutes=len(g.chutes))
+    if spec.camera not in CAMERA_MODES:
+        raise ValueError(f"camera mode {spec.camera!r}: use one of {', '.join(CAMERA_MODES)}")
+    if spec.camera == "all" and spec.parcels is None:
+        raise ValueError("camera mode 'all' renders every image first: it needs a parcel count, not --forever")
+    parcels = shift_parcels(spec, plan, g.belt_speed_m_s)
+    ahead = collections.deque()
+    camera = _Camera(spec, config["camera"]["folder"]) if spec.camera != "off" and spec.parcels != 0 else None
+    plc = None
+    faults = None
     try:
-        await _wait_for_controller(model)
-        loop = asyncio.get_running_loop()
-        t = loop.time() + 0.2
-        for i, gap in enumerate(arrival_gaps_s(spec)):
-            await asyncio.sleep(max(0.0, t - loop.time()))
-            p = model.scan(labels[i], expected[i])
-            camera.drop(p.tracking, images[i])
-            t += gap
-        while model.parcels:
-            await asyncio.sleep(0.05)
+        if camera is not None:
+            first = list(itertools.islice(parcels, None if spec.camera == "all" else spec.render_ahead))
+            log.info("rendering %d label images ahead of the run (cache %s)", len(first), camera.images.dir)
+            await camera.images.prepare([sp.label for sp in first])
+            ahead.extend(first)
+        plc = SimPlc(g, host=host, port=port or config["plc"]["port"],
+                     regmap=RegisterMap(config["plc"]["plc_base"], config["plc"]["edge_base"]),
+                     heartbeat_timeout_s=config["plc"]["heartbeat_timeout_ms"] / 1000, chutes=spec.chutes)
+        await plc.start()
+        log.info("simulated PLC listening on %s:%d (Modbus TCP)", host, plc.modbus.port)
+        faults = FaultRunner(plc, spec.faults)
+        if spec.parcels == 0:
+            await stop.wait()
+        else:
+            if spec.wait_for_controller_s is not None:
+                await _wait_for_controller(plc.model, spec.wait_for_controller_s, stop)
+            await _induct(plc, parcels, ahead, camera, faults, stop, spec)
+            await _drain(plc, faults, stop)
     finally:
-        await model.stop()
-        await server.stop()
-    report = account(model.finished, spec, model.counters)
+        if faults is not None:
+            await faults.cancel()
+        if plc is not None:
+            await plc.stop()
+        if camera is not None:
+            await camera.close()
+    model = plc.model
+    report = account([*model.finished, *model.parcels.values()], model.counters, rate_per_h=spec.rate_per_h,
+                     faults=faults.applied, camera=camera.summary() if camera else None)
+    report["arrivals"] = spec.arrivals
     if report_path:
         Path(report_path).write_text(json.dumps(report, indent=1))
     return report
 
 
-def _regmap(config):
-    from drivers.regmap import RegisterMap
-    return RegisterMap(config["plc"]["plc_base"], config["plc"]["edge_base"])
+async def _induct(plc, parcels, ahead, camera, faults, stop, spec) -> None:
+    """Feed parcels to the scan point at their belt positions until the shift's parcels run out."""
+    model, belt = plc.model, plc.model.belt
+    start_m = belt.position_m() + 0.2 * belt.speed_m_s
+    count = 0
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        while True:
+            if not ahead:
+                ahead.extend(itertools.islice(parcels, 1))
+                if not ahead:
+                    return
+            sp = ahead.popleft()
+            if camera is not None:
+                camera.request(sp)
+                for nxt in itertools.islice(parcels, max(0, spec.render_ahead - len(ahead))):
+                    ahead.append(nxt)
+                    camera.request(nxt)
+            while True:
+                reach = asyncio.ensure_future(belt.reach(start_m + sp.arrival.at_m))
+                await asyncio.wait({reach, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if stopping.done():
+                    reach.cancel()
+                    return
+                if belt.running and model.powered:   # a fault in the same instant stopped it again
+                    break
+            p = model.scan(sp, sp.expected, sp.arrival.length_m)
+            if camera is not None:
+                camera.drop(sp, p.tracking)
+            count += 1
+            faults.after_parcel(count)
+    finally:
+        stopping.cancel()
 
 
-async def _wait_for_controller(model: PlcModel, timeout_s: float = 60.0) -> None:
+async def _drain(plc, faults, stop, slack_s: float = 5.0) -> None:
+    """Wait until every parcel on the belt has landed and every fault in progress has ended."""
+    model = plc.model
+    loop = asyncio.get_running_loop()
+    # Parcels move only while the belt runs, so the clock restarts whenever something holds it.
+    moving_since = loop.time()
+    while not stop.is_set() and (model.parcels or faults.busy):
+        if not model.belt.running or faults.busy:
+            moving_since = loop.time()
+        elif loop.time() - moving_since > model.geometry.end_m / model.belt.speed_m_s + slack_s:
+            log.error("%d parcel(s) still tracked after the belt carried them past the end chute",
+                      len(model.parcels))
+            return
+        await asyncio.sleep(0.05)
+
+
+async def _wait_for_controller(model, timeout_s: float, stop: asyncio.Event) -> None:
     """Parcels start flowing once the controller's heartbeat is seen, as a line would start."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while not model.edge_alive():
+        if stop.is_set():
+            return
         if loop.time() > deadline:
             raise TimeoutError(f"no controller heartbeat within {timeout_s:.0f} s: is `sortline run` started?")
         await asyncio.sleep(0.05)
-
-
-def _pct(values, q):
-    if not values:
-        return None
-    return float(np.percentile(values, q))
-
-
-def account(finished: list[Parcel], spec: ShiftSpec, counters) -> dict:
-    from fastpath import Reason
-    by_reason, rows = {}, []
-    clean = clean_ok = ok = 0
-    latencies = []
-    for p in sorted(finished, key=lambda p: p.tracking):
-        label: ParcelLabel = p.truth
-        correct = p.actual_chute in p.expected_chute
-        if p.result == DivertResult.DIVERTED:
-            reason = Reason(p.assigned_reason).name if p.assigned_reason in Reason._value2member_map_ \
-                else f"REASON_{p.assigned_reason}"
-        else:
-            reason = p.result.name
-        by_reason[reason] = by_reason.get(reason, 0) + 1
-        ok += correct
-        if label.truth is not None and label.tier == "clean":
-            clean += 1
-            clean_ok += correct
-        if p.assigned_at_s is not None:
-            latencies.append((p.assigned_at_s - p.scan_time_s) * 1000)
-        rows.append({"tracking": p.tracking, "tier": label.tier,
-                     "waybill": label.truth.waybill if label.truth else None,
-                     "routing_code": label.truth.routing_code if label.truth else None,
-                     "expected": list(p.expected_chute), "actual": p.actual_chute, "result": p.result.name,
-                     "reason": reason, "correct": correct,
-                     "assign_ms": None if p.assigned_at_s is None else round((p.assigned_at_s - p.scan_time_s) * 1000, 3),
-                     "divert_error_ms": None if p.divert_error_s is None else round(p.divert_error_s * 1000, 3)})
-    divert_err = [abs(r["divert_error_ms"]) for r in rows if r["divert_error_ms"] is not None]
-    return {
-        "parcels": spec.parcels, "landed": len(finished), "lost": spec.parcels - len(finished),
-        "rate_per_h": spec.rate_per_h, "correct": ok,
-        "clean_labels": clean, "clean_correct": clean_ok,
-        "clean_accuracy": clean_ok / clean if clean else None,
-        "by_reason": dict(sorted(by_reason.items(), key=lambda kv: -kv[1])),
-        "late": by_reason.get("LATE", 0),
-        "assign_latency_ms": {"p50": _pct(latencies, 50), "p99": _pct(latencies, 99),
-                              "max": max(latencies) if latencies else None},
-        "divert_error_ms": {"p50": _pct(divert_err, 50), "max": max(divert_err) if divert_err else None},
-        "plc_refused": vars(counters),
-        "records": rows,
-    }

@@ -6,8 +6,7 @@ import shutil
 import pytest
 
 from drivers.regmap import DivertResult
-from sim_plc.model import PlcModel
-from sim_plc.modbus_server import ModbusPlcServer
+from sim_plc.plc import SimPlc
 
 from .helpers import GEOMETRY, until
 
@@ -29,11 +28,9 @@ def registers(text: str) -> dict[int, int]:
 
 
 async def test_mbpoll_reads_heartbeat_and_scan_ring_and_writes_an_assignment(port):
-    server = ModbusPlcServer("127.0.0.1", port)
-    await server.start()
-    model = PlcModel(GEOMETRY, server.registers, server.map, heartbeat_timeout_s=5.0)
-    server.bind_model(model.on_edge_write)
-    model.start()
+    plc = SimPlc(GEOMETRY, port=port, heartbeat_timeout_s=5.0)
+    model = plc.model
+    await plc.start()
     try:
         # mbpoll plays the controller: a heartbeat first, so that the PLC accepts assignments.
         await mbpoll(port, "-r", "300", "127.0.0.1", "1")
@@ -55,5 +52,4 @@ async def test_mbpoll_reads_heartbeat_and_scan_ring_and_writes_an_assignment(por
         out, _ = await asyncio.wait_for(proc.communicate(), 10)
         assert proc.returncode != 0 or b"Illegal data address" in out
     finally:
-        await model.stop()
-        await server.stop()
+        await plc.stop()

@@ -6,13 +6,9 @@ import pytest
 from drivers import Confirmation
 from drivers.regmap import DivertResult
 
-from .helpers import GEOMETRY, next_event, plc_and_link, until
+from .helpers import GEOMETRY, alive, next_event, plc_and_link, until
 
 pytestmark = pytest.mark.timeout(30)
-
-
-async def alive(model):
-    await until(model.edge_alive, 2.0)
 
 
 async def test_assignment_in_time_diverts_into_the_chute(port):
@@ -44,7 +40,7 @@ async def test_assignment_after_the_decision_point_goes_to_the_end_chute(port):
 async def test_full_chute_sends_the_parcel_to_the_end_chute(port):
     async with plc_and_link(port) as (_, model, link):
         await alive(model)
-        model.full.add(3)
+        model.set_chute_full(3, True)
         p = model.scan()
         ev = await next_event(link)
         await link.assign(ev.tracking, 3, 2)
