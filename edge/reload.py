@@ -9,6 +9,7 @@ refused, the active one stays, and the refusal is logged, recorded and shown on 
 """
 import argparse
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -116,25 +117,39 @@ def preadvice_files(plan_path: Path) -> list[Path]:
 def _stat(path: Path) -> tuple:
     try:
         st = os.stat(path)
-        return str(path), st.st_mtime_ns, st.st_size
+        return str(path), st.st_mtime_ns, st.st_size, st.st_ino
     except OSError:
-        return str(path), None, None
+        return str(path), None, None, None
+
+
+def _digest(path: Path) -> str | None:
+    try:
+        return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+    except OSError:
+        return None
 
 
 class WatchedFiles:
-    """The plan file and its pre-advice files; a change is a new (path, mtime, size) for any of them."""
+    """The plan file and its pre-advice files, and what tells that one of them changed.
+
+    Pre-advice files can hold millions of records: for them the modification time, size and
+    inode tell. The plan file is small and a technician may save it twice within one tick of
+    the filesystem clock with the same length ("t1" -> "t2"): its content is compared too.
+    """
 
     def __init__(self, plan_path):
         self.plan_path = Path(plan_path)
         self._plan_stat = None
+        self._plan_digest = None
         self._preadvice: list[Path] = []
 
     def signature(self) -> tuple:
         plan_stat = _stat(self.plan_path)
-        if plan_stat != self._plan_stat:         # the plan may name other pre-advice files now
-            self._plan_stat = plan_stat
+        digest = _digest(self.plan_path)
+        if plan_stat != self._plan_stat or digest != self._plan_digest:   # it may name other files now
+            self._plan_stat, self._plan_digest = plan_stat, digest
             self._preadvice = preadvice_files(self.plan_path)
-        return (plan_stat,) + tuple(_stat(f) for f in self._preadvice)
+        return (plan_stat + (digest,),) + tuple(_stat(f) for f in self._preadvice)
 
 
 class ReloadTriggers:
@@ -158,7 +173,13 @@ class ReloadTriggers:
             log.warning("SIGHUP will not reload the plan here (%s); use `sortline reload` or edit the file", exc)
         await self._serve()
         if self.config["plan"]["watch"]:
-            self._keep(asyncio.create_task(self._watch(), name="plan-watch"))
+            files = WatchedFiles(self.controller.plan.path)
+            loaded = files.signature()
+            # The plan was loaded before the controller was made: a file written since then is news.
+            started_ns = getattr(self.controller, "started_wall", float("inf")) * 1e9
+            if any(mtime is not None and mtime > started_ns for _, mtime, *_ in loaded):
+                loaded = ()
+            self._keep(asyncio.create_task(self._watch(files, loaded), name="plan-watch"))
 
     async def stop(self) -> None:
         if self._signal:
@@ -205,18 +226,17 @@ class ReloadTriggers:
         except Exception:                # a reload must never take the line down with it
             log.exception("plan reload asked by %s failed unexpectedly; the active plan stays", who)
 
-    async def _watch(self) -> None:
+    async def _watch(self, files: WatchedFiles, loaded: tuple) -> None:
         """Reload once the files changed and then stayed the same for one interval (editors write in steps)."""
         interval_s = self.config["plan"]["watch_interval_ms"] / 1000
-        files = WatchedFiles(self.controller.plan.path)
-        loaded = seen = files.signature()
+        seen = loaded
         while True:
             await asyncio.sleep(interval_s)
             now = files.signature()
             if now == loaded or now != seen:
                 seen = now
                 continue
-            changed = sorted({path for path, *_ in set(now) - set(loaded)})
+            changed = sorted({entry[0] for entry in set(now) - set(loaded)})
             loaded = now
             log.info("plan files changed on disk (%s): reloading", ", ".join(changed))
             await self._logged("file change")
