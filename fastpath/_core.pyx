@@ -14,6 +14,7 @@ from libc.string cimport memcmp
 
 import numpy as np
 
+from . import couriers as _couriers
 from . import routing_code as _routing_code
 from . import waybill as _waybill
 from .batch import BatchResult
@@ -51,7 +52,6 @@ for _i, _v in enumerate((8, 6, 4, 2, 3, 5, 9, 7)):
     S10_WEIGHTS[_i] = _v
 
 assert _routing_code.MAX_ENCODED_LEN == 12 and _routing_code.MAX_RANGE_DIGITS == 9
-from . import couriers as _couriers
 assert _couriers.MAX_FORMAT_LEN == MAX_FORMAT_LEN and _couriers.N_CLASSES == N_CLASSES
 assert _waybill.MAX_LETTERS == 4 and _waybill.MAX_SUFFIX == 2 and _waybill.MAX_DIGITS == 18
 

@@ -109,6 +109,31 @@ def make_workload(seed, n_chutes, n_rules, n_records, n_destinations=200):
     return Workload(text, keys, destinations, known)
 
 
+def write_csv(path, keys, destinations, chunk=1_000_000):
+    """The records as a pre-advice file (letters-then-digits shapes only, as make_codes makes)."""
+    starts = np.array([base for base, _, _, _ in waybill._SHAPE_STARTS], np.int64)
+    shapes = waybill._SHAPE_STARTS
+    prefixes = {}
+    with open(path, "w", encoding="ascii") as out:
+        out.write("waybill,destination\n")
+        for at in range(0, len(keys), chunk):
+            part = keys[at:at + chunk]
+            which = np.searchsorted(starts, part, side="right") - 1
+            lines = []
+            for code, shape, dest in zip(part.tolist(), which.tolist(), destinations[at:at + chunk].tolist()):
+                base, _, _, d = shapes[shape]
+                letters, digits = divmod(code - base, 10 ** d)
+                key = (shape, letters)
+                if key not in prefixes:
+                    prefixes[key] = waybill.decode(base + letters * 10 ** d).decode()[:-d]
+                lines.append(f"{prefixes[key]}{digits:0{d}d},D{dest:04d}")
+            out.write("\n".join(lines) + "\n")
+
+
+def plan_text_with_preadvice(text, csv_name):
+    return text + f'[preadvice]\nfiles = ["{csv_name}"]\n'
+
+
 def build_plan(plan_path, n_chutes, keys, destinations):
     """What load_plan does, with pre-advice from generated codes instead of CSV files."""
     spec = read_plan_file(plan_path, n_chutes)

@@ -16,8 +16,11 @@ def single_read(waybills):
     """The one canonical waybill read, NO_READ (None) or MULTI_READ.
 
     Reads that are empty after stripping count as nothing read; reads that are the same once
-    canonical (case, surrounding spaces) count once. A bare str or bytes is one read.
+    canonical (case, surrounding spaces) count once. A bare str or bytes is one read; None
+    is no read.
     """
+    if waybills is None:
+        return NO_READ
     if isinstance(waybills, (str, bytes, bytearray)):
         waybills = (waybills,)
     found = None

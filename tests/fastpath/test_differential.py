@@ -82,7 +82,8 @@ def plans(draw):
 
 
 def events(known_codes, waybills):
-    reads = st.lists(st.one_of(st.sampled_from(READS + waybills), st.text(max_size=20)), max_size=3)
+    reads = st.one_of(st.lists(st.one_of(st.sampled_from(READS + waybills), st.text(max_size=20)), max_size=3),
+                      st.none(), st.sampled_from(READS), st.tuples(st.sampled_from(waybills or READS)))
     codes = st.one_of(st.none(), st.sampled_from(CODES + known_codes), st.text(max_size=16))
     return st.lists(st.one_of(
         st.tuples(st.just("state"), st.integers(1, 14), st.booleans(), st.booleans(), st.booleans()),

@@ -79,3 +79,21 @@ def test_compiled_scanner_matches_python_rules(data, tmp_path, monkeypatch):
         records = {int(k): int(v) for k, v in zip(table.keys, table.values) if k}
         results.append(("plan", records, plan.preadvice.slow, plan.warnings))
     assert results[0] == results[1]
+
+
+def test_a_generated_file_loads_the_same_records_as_the_arrays(tmp_path):
+    import numpy as np
+
+    from fastpath import bench_data, waybill
+    work = bench_data.make_workload(3, 80, 100, 5000)
+    csv = tmp_path / "big.csv"
+    bench_data.write_csv(csv, work.keys, work.destinations)
+    plan_path = tmp_path / "big.plan.toml"
+    plan_path.write_text(bench_data.plan_text_with_preadvice(work.plan_text, "big.csv"), encoding="utf-8")
+    from_file = load_plan(plan_path, 80)
+    from_arrays = bench_data.build_plan(plan_path, 80, work.keys, work.destinations)
+    assert from_file.preadvice_count == from_arrays.preadvice_count > 4900
+    router_file, router_arrays = Router(from_file, pure=False), Router(from_arrays, pure=False)
+    for code in np.random.default_rng(1).choice(work.keys, 300):
+        number = waybill.decode(int(code)).decode()
+        assert router_file.decide([number], None) == router_arrays.decide([number], None)
