@@ -1,17 +1,73 @@
 """The abstract PLC link the controller talks to.
 
 A link delivers events (scan events, divert confirmations) into a queue exactly once, in order,
-and carries assignments and chute commands to the PLC. It heals itself: the controller never
-reconnects, it only reads `status`.
+and carries assignments, chute commands and the controller heartbeat to the PLC. It heals itself:
+the controller never reconnects, it only reads `status`. One supervisor task owns the protocol
+client: it creates a new one for every connection (a client that failed once is never reused),
+waits with a capped backoff between attempts, and closes it when the session fails.
 """
 import abc
 import asyncio
 import importlib
+import logging
+import time
 from dataclasses import dataclass, field
 
+from . import regmap as rm
 from .regmap import RegisterMap
+from .rings import RingReader, valid_confirmation, valid_scan
 
-BACKENDS = {"modbus": "drivers.modbus:ModbusLink"}
+log = logging.getLogger("sortline.link")
+
+BACKENDS = {"modbus": "drivers.modbus:ModbusLink", "opcua": "drivers.opcua:OpcUaLink"}
+
+FIRST_BACKOFF_S = 0.05
+ANOMALY_LOG_EVERY_S = 5.0        # one log line per kind of anomaly per this period, with the count
+PLC_HEARTBEAT_STALE_S = 1.0      # the PLC heartbeat changes every 100 ms
+
+
+async def bounded(coro, timeout_s: float):
+    """Await a protocol library call in its own task, for at most `timeout_s` (TimeoutError after).
+
+    Python 3.11's asyncio.wait_for can lose a cancellation when the awaited call completes at the
+    same moment, and both pymodbus and asyncua use it inside; asyncua also ignores CancelledError
+    when it closes a session. Awaiting the call through asyncio.wait keeps this task's own timeouts
+    and cancellation exact, whatever the library does inside.
+    """
+    task = asyncio.ensure_future(coro)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    except asyncio.CancelledError:
+        task.cancel()
+        task.add_done_callback(_consume)
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(_consume)
+        raise TimeoutError
+    return task.result()
+
+
+def _consume(task: asyncio.Task) -> None:
+    """An abandoned call ends on its own (its connection is dropped); its outcome no longer matters."""
+    if not task.cancelled():
+        task.exception()
+
+
+class LinkError(ConnectionError):
+    """The PLC could not be reached or did not answer in time: the link reconnects on its own."""
+
+
+class PlcRefused(LinkError):
+    """The PLC answered but refused the request (Modbus exception, OPC UA Bad status)."""
+
+
+class InterfaceMismatch(LinkError):
+    """The peer answers but does not offer the documented interface where the config says."""
+
+
+class OutsideWindow(PermissionError):
+    """A write outside the controller's own register block / node set: never sent."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +88,19 @@ class Confirmation:
 
 
 @dataclass(frozen=True)
+class OpcUaSettings:
+    path: str = ""                           # endpoint path after host:port, e.g. "/sorter/"
+    namespace: str = "urn:sortline:plc"
+    security: str = "none"                   # "none" or "sign-and-encrypt" (Basic256Sha256)
+    certificate: str = ""                    # this controller's application certificate (DER or PEM)
+    private_key: str = ""
+    server_certificate: str = ""             # the PLC's certificate: the only server this link trusts
+    auth: str = "anonymous"                  # "anonymous", "username" or "certificate"
+    username: str = ""
+    password: str = ""
+
+
+@dataclass(frozen=True)
 class LinkSettings:
     host: str = "127.0.0.1"
     port: int = 502
@@ -39,47 +108,113 @@ class LinkSettings:
     poll_interval_s: float = 0.002
     timeout_s: float = 0.2
     heartbeat_interval_s: float = 0.1
-    reconnect_max_s: float = 1.0
+    reconnect_max_s: float = 0.5
     regmap: RegisterMap = field(default_factory=RegisterMap)
+    opcua: OpcUaSettings = field(default_factory=OpcUaSettings)
+
+    @property
+    def connect_timeout_s(self) -> float:
+        """Connecting and reading the start-up state takes several requests (and, for OPC UA, key exchange)."""
+        return max(1.0, 5 * self.timeout_s)
 
 
 @dataclass
 class LinkStatus:
+    address: str = ""
     connected: bool = False
     lost_since_wall: float | None = None     # wall-clock time (for people), None while connected
     last_error: str = ""
     plc_boot_id: int | None = None
+    plc_alive: bool = False                  # the PLC heartbeat changed recently
     anomalies: dict = field(default_factory=dict)
+    _logged: dict = field(default_factory=dict, repr=False)
 
     def count(self, what: str, n: int = 1) -> None:
         self.anomalies[what] = self.anomalies.get(what, 0) + n
+
+    def anomaly(self, what: str, message: str, n: int = 1, level: int = logging.WARNING) -> None:
+        """Count an anomaly and log it; a flood of one kind is summarised every few seconds."""
+        self.count(what, n)
+        now = time.monotonic()
+        last_s, quiet = self._logged.get(what, (None, 0))
+        if last_s is not None and now - last_s < ANOMALY_LOG_EVERY_S:
+            self._logged[what] = (last_s, quiet + 1)
+            return
+        more = f"; {quiet} more like this since the last report" if quiet else ""
+        log.log(level, "%s [%s: %d so far%s]", message, what, self.anomalies[what], more)
+        self._logged[what] = (now, 0)
+
+    @property
+    def message(self) -> str | None:
+        """What the line screen shows while the link is down, with what to check."""
+        if self.connected:
+            return None
+        since = time.strftime("%H:%M:%S", time.localtime(self.lost_since_wall)) if self.lost_since_wall \
+            else "start-up"
+        return (f"PLC link lost since {since}: {self.last_error or 'no answer yet'}; check the cable and the PLC "
+                f"at {self.address}; sorting resumes on its own when it answers")
 
 
 class PlcLink(abc.ABC):
     def __init__(self, settings: LinkSettings):
         self.settings = settings
         self.events: asyncio.Queue = asyncio.Queue()
-        self.status = LinkStatus()
+        self.status = LinkStatus(address=self.address)
+        self.scans = RingReader("scan", self.status, valid_scan)
+        self.confirms = RingReader("confirm", self.status, valid_confirmation)
+        self.chute_full: set[int] = set()
+        self.chute_fault: set[int] = set()
+        self.line_state: int | None = None
+        self._boot_id: int | None = None
+        self._aseq = 0
+        self._heartbeat = 0
+        self._plc_heartbeat: tuple[int, float] | None = None
+        self._disabled: set[int] | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._session: asyncio.Task | None = None
+        self._failure: Exception | None = None
 
     @property
     def address(self) -> str:
         return f"{self.settings.host}:{self.settings.port}"
 
+    # -- what a backend provides ----------------------------------------------------------------
     @abc.abstractmethod
-    async def start(self) -> None:
-        """Begin connecting, polling and heart-beating in the background; returns at once."""
+    async def _open(self) -> None:
+        """Create a new client, connect, read the start-up state (`_first_contact` / `_resume`)."""
 
     @abc.abstractmethod
+    async def _serve(self) -> None:
+        """Deliver events until the connection fails (raise LinkError)."""
+
+    @abc.abstractmethod
+    async def _close(self) -> None:
+        """Drop the client; bounded, never raises."""
+
+    @abc.abstractmethod
+    async def _send_heartbeat(self, heartbeat: int, scan_ack: int, confirm_ack: int) -> None: ...
+
+    @abc.abstractmethod
+    async def _send_assignment(self, slot: int, aseq: int, tracking: int, chute: int, reason: int) -> None: ...
+
+    @abc.abstractmethod
+    async def _send_disabled(self, chutes: set[int]) -> None: ...
+
+    # -- life cycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Begin connecting, receiving and heart-beating in the background; returns at once."""
+        name = type(self).__name__
+        self._tasks = [asyncio.create_task(self._supervise(), name=f"{name}-supervisor"),
+                       asyncio.create_task(self._heartbeat_forever(), name=f"{name}-heartbeat")]
+
     async def stop(self) -> None:
         """Stop all background work and close the connection."""
-
-    @abc.abstractmethod
-    async def assign(self, tracking: int, chute: int, reason: int) -> None:
-        """Send one assignment; raises ConnectionError if the PLC could not be reached in time."""
-
-    @abc.abstractmethod
-    async def set_disabled_chutes(self, chutes: set[int]) -> None:
-        """Tell the PLC which chutes the technician has disabled."""
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self._close()
+        self.status.connected = False
 
     async def wait_connected(self, timeout_s: float) -> None:
         deadline = asyncio.get_running_loop().time() + timeout_s
@@ -88,6 +223,169 @@ class PlcLink(abc.ABC):
                 raise ConnectionError(f"PLC at {self.address} not reachable within {timeout_s:.1f} s: "
                                       f"{self.status.last_error or 'no answer'}; check the address and cable")
             await asyncio.sleep(0.02)
+
+    async def _supervise(self) -> None:
+        loop = asyncio.get_running_loop()
+        backoff_s = FIRST_BACKOFF_S
+        while True:
+            started_s = loop.time()
+            try:
+                async with asyncio.timeout(self.settings.connect_timeout_s):
+                    await self._open()
+                    if self._disabled is not None:      # a restarted PLC may have forgotten them
+                        await self._send_disabled(self._disabled)
+                self._link_up()
+                self._failure = None
+                self._session = asyncio.create_task(self._serve(), name=f"{type(self).__name__}-session")
+                await self._wait_session()
+            except (ConnectionError, OSError, TimeoutError) as exc:
+                self._link_down(exc)
+            except Exception as exc:         # a defect must not stop the line's link for good
+                log.exception("unexpected error in the PLC link to %s; reconnecting", self.address)
+                self.status.count("internal_error")
+                self._link_down(exc)
+            finally:
+                if self._session is not None:
+                    self._session.cancel()
+                    await asyncio.gather(self._session, return_exceptions=True)
+                    self._session = None
+                await self._close()
+            if loop.time() - started_s > 4 * self.settings.reconnect_max_s:
+                backoff_s = FIRST_BACKOFF_S          # a long healthy session: retry at once
+            await asyncio.sleep(backoff_s)
+            backoff_s = min(backoff_s * 2, self.settings.reconnect_max_s)
+
+    async def _wait_session(self) -> None:
+        try:
+            await self._session
+        except asyncio.CancelledError:
+            if self._failure is None or asyncio.current_task().cancelling():
+                raise
+        if self._failure is not None:
+            raise self._failure
+        raise LinkError("the session ended without an error")
+
+    def _fail(self, exc: Exception) -> None:
+        """A request outside the session task failed: end the session so that a new client takes over."""
+        if self._session is not None and not self._session.done() and self._failure is None:
+            self._failure = exc
+            self._session.cancel()
+
+    def _link_up(self) -> None:
+        self.status.connected = True
+        self.status.lost_since_wall = None
+        self.status.last_error = ""
+        log.info("PLC link up: %s, boot id %s, scan seq %d", self.address, self._boot_id, self.scans.last)
+
+    def _link_down(self, exc: Exception) -> None:
+        text = str(exc) or type(exc).__name__
+        if self.status.connected:
+            self.status.lost_since_wall = time.time()
+            self.status.count("link_lost")
+            log.error("PLC link lost: %s; check the cable and the PLC at %s; sorting resumes on its own "
+                      "when it answers again", text, self.address)
+        elif self.status.lost_since_wall is None:
+            self.status.lost_since_wall = time.time()
+            log.error("PLC at %s not reachable: %s; check the address in [plc] and the cable", self.address, text)
+        elif text != self.status.last_error:
+            log.error("PLC at %s still unreachable: %s", self.address, text)
+        self.status.connected = False
+        self.status.last_error = text
+
+    # -- what the PLC says --------------------------------------------------------------------------
+    def _first_contact(self, boot: int, scan_seq: int, scan_ack: int, confirm_seq: int, confirm_ack: int,
+                       taken: int, ring_aseqs: list[int]) -> None:
+        """The start-up state: where to continue reading, and which assignment number comes next."""
+        if not self.scans.started:
+            self.scans.start(boot, scan_seq, scan_ack)
+            self.confirms.start(boot, confirm_seq, confirm_ack)
+            self._boot_id = boot
+        # After a controller restart, continue above every number the PLC may still hold.
+        self._aseq = max(self._aseq, taken, *ring_aseqs)
+        self._boot_seen(boot)
+
+    def _boot_seen(self, boot: int) -> None:
+        if boot != self._boot_id:
+            self.status.anomaly("plc_restart", f"PLC restarted (boot id {self._boot_id} -> {boot}): sequence "
+                                f"numbers start again; parcels on the belt at the restart are the PLC's to report")
+            self._boot_id = boot
+        self.status.plc_boot_id = boot
+
+    def _plc_heartbeat_seen(self, value: int, now_s: float) -> None:
+        if self._plc_heartbeat is None or self._plc_heartbeat[0] != value:
+            self._plc_heartbeat = (value, now_s)
+            if not self.status.plc_alive:
+                self.status.plc_alive = True
+            return
+        if self.status.plc_alive and now_s - self._plc_heartbeat[1] > PLC_HEARTBEAT_STALE_S:
+            self.status.plc_alive = False
+            self.status.anomaly("plc_heartbeat_stale",
+                                f"PLC heartbeat stuck at {value} for {now_s - self._plc_heartbeat[1]:.1f} s: the PLC "
+                                f"program may be stopped; check the PLC at {self.address}", level=logging.ERROR)
+
+    def _take_scans(self, boot: int, newest: int, ring: list[tuple[int, ...]], now_s: float) -> None:
+        self._boot_seen(boot)
+        for seq, tracking, encoder in self.scans.take(boot, newest, ring, now_s):
+            self.events.put_nowait(ScanEvent(seq, tracking, encoder, now_s))
+
+    def _take_confirmations(self, boot: int, newest: int, ring: list[tuple[int, ...]], now_s: float) -> None:
+        self._boot_seen(boot)
+        for seq, tracking, chute, result in self.confirms.take(boot, newest, ring, now_s):
+            self.events.put_nowait(Confirmation(seq, tracking, chute, result, now_s))
+
+    # -- commands --------------------------------------------------------------------------------------
+    async def _heartbeat_forever(self) -> None:
+        """Beat while connected; keep running through outages so that beats resume with the link."""
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_interval_s)
+            if not self.status.connected:
+                continue
+            self._heartbeat = (self._heartbeat + 1) & 0xFFFF
+            try:
+                await self._send_heartbeat(self._heartbeat, self.scans.last, self.confirms.last)
+            except PlcRefused as exc:
+                self.status.anomaly("heartbeat_refused", f"PLC refused the controller heartbeat: {exc}",
+                                    level=logging.ERROR)
+            except (LinkError, OSError, TimeoutError) as exc:
+                self._fail(LinkError(f"heartbeat not delivered: {exc}"))
+
+    async def assign(self, tracking: int, chute: int, reason: int) -> None:
+        """Send one assignment; raises ConnectionError if the PLC could not be reached or refused it."""
+        if not 0 < tracking <= 0xFFFFFFFF:
+            raise ValueError(f"tracking number {tracking} is outside 1..{0xFFFFFFFF}")
+        if not 1 <= chute <= rm.MAX_CHUTES or not 0 <= reason <= 0xFFFF:
+            raise ValueError(f"assignment of chute {chute} reason {reason}: chutes are 1..{rm.MAX_CHUTES}, "
+                             f"reasons 0..65535")
+        if not self.status.connected:
+            raise LinkError(self.status.message)
+        self._aseq = self._aseq % 0xFFFFFFFF + 1
+        aseq = self._aseq
+        try:
+            await self._send_assignment((aseq - 1) % rm.RING_SLOTS, aseq, tracking, chute, reason)
+        except PlcRefused as exc:
+            self.status.anomaly("assignment_refused", f"PLC refused assignment {aseq} for tracking {tracking}: {exc}",
+                                level=logging.ERROR)
+            raise
+        except (LinkError, OSError, TimeoutError) as exc:
+            self._fail(LinkError(f"assignment not delivered: {exc}"))
+            raise LinkError(f"assignment {aseq} for tracking {tracking} not delivered: {exc}") from exc
+
+    async def set_disabled_chutes(self, chutes: set[int]) -> None:
+        """Tell the PLC which chutes the technician has disabled; sent again after every reconnect."""
+        bad = [c for c in chutes if not 1 <= c <= rm.MAX_CHUTES]
+        if bad:
+            raise ValueError(f"chutes {bad} cannot be disabled: chutes are 1..{rm.MAX_CHUTES}")
+        self._disabled = set(chutes)
+        if not self.status.connected:
+            log.warning("disabled chutes %s will reach the PLC when the link is back", sorted(chutes))
+            return
+        try:
+            await self._send_disabled(self._disabled)
+        except PlcRefused:
+            raise
+        except (LinkError, OSError, TimeoutError) as exc:
+            log.warning("disabled chutes not delivered (%s): they are sent again when the link is back", exc)
+            self._fail(LinkError(f"chute states not delivered: {exc}"))
 
 
 def open_link(protocol: str, settings: LinkSettings) -> PlcLink:
