@@ -128,20 +128,18 @@ class _Camera:
 
 
 async def run_shift(config, spec: ShiftSpec, report_path=None, host="127.0.0.1", port=None,
-                    stop: asyncio.Event | None = None) -> dict:
+                    stop: asyncio.Event | None = None, on_started=None) -> dict:
     """Run the simulated PLC for one shift and return its ground-truth report.
 
     `stop` ends the shift early (Ctrl-C): parcels still on the belt are reported as such.
+    `on_started(plc)` is called once the PLC listens: tests command faults through the SimPlc it gets.
     """
     from fastpath import load_plan
     from drivers.regmap import RegisterMap
     stop = stop or asyncio.Event()
     g = config.geometry
     plan = load_plan(config.resolve(config["plan"]["file"]), n_chutes=len(g.chutes))
-    if spec.camera not in CAMERA_MODES:
-        raise ValueError(f"camera mode {spec.camera!r}: use one of {', '.join(CAMERA_MODES)}")
-    if spec.camera == "all" and spec.parcels is None:
-        raise ValueError("camera mode 'all' renders every image first: it needs a parcel count, not --forever")
+    _check(spec, g)
     parcels = shift_parcels(spec, plan, g.belt_speed_m_s)
     ahead = collections.deque()
     camera = _Camera(spec, config["camera"]["folder"]) if spec.camera != "off" and spec.parcels != 0 else None
@@ -158,6 +156,8 @@ async def run_shift(config, spec: ShiftSpec, report_path=None, host="127.0.0.1",
                      heartbeat_timeout_s=config["plc"]["heartbeat_timeout_ms"] / 1000, chutes=spec.chutes)
         await plc.start()
         log.info("simulated PLC listening on %s:%d (Modbus TCP)", host, plc.modbus.port)
+        if on_started is not None:
+            on_started(plc)
         faults = FaultRunner(plc, spec.faults)
         if spec.parcels == 0:
             await stop.wait()
@@ -180,6 +180,18 @@ async def run_shift(config, spec: ShiftSpec, report_path=None, host="127.0.0.1",
     if report_path:
         Path(report_path).write_text(json.dumps(report, indent=1))
     return report
+
+
+def _check(spec: ShiftSpec, geometry) -> None:
+    """Refuse a shift that cannot run before anything starts, not when its first parcel is due."""
+    if spec.camera not in CAMERA_MODES:
+        raise ValueError(f"camera mode {spec.camera!r}: use one of {', '.join(CAMERA_MODES)}")
+    if spec.camera == "all" and spec.parcels is None:
+        raise ValueError("camera mode 'all' renders every image first: it needs a parcel count, not --forever")
+    if spec.camera != "off":
+        from vision.synth.degrade import tier_name
+        tier_name(spec.tier)
+    next(arrival_stream(spec, geometry.belt_speed_m_s), None)
 
 
 async def _induct(plc, parcels, ahead, camera, faults, stop, spec) -> None:

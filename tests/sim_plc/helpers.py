@@ -31,7 +31,8 @@ async def plc_and_link(port: int, heartbeat_timeout_s: float = 0.3, geometry=GEO
             await link.wait_connected(3.0)
             yield plc, plc.model, link
         finally:
-            await link.stop()
+            async with asyncio.timeout(3.0):
+                await link.stop()
 
 
 async def next_event(link, kind=ScanEvent, timeout_s: float = 1.0):
@@ -50,3 +51,19 @@ async def until(predicate, timeout_s: float = 2.0):
 
 async def alive(model):
     await until(model.edge_alive, 2.0)
+
+
+def line_config(tmp_path, port: int):
+    """The shipped county line with this test's port and folders."""
+    import re
+
+    from edge.config import load_config
+    from tests.conftest import REPO
+    text = (REPO / "configs" / "county-24.toml").read_text()
+    text = re.sub(r"(?m)^port = \d+", f"port = {port}", text)
+    text = re.sub(r'(?m)^folder = "/dev/shm/sortline-camera"', f'folder = "{tmp_path / "camera"}"', text)
+    text = re.sub(r'(?m)^file = ".*"', f'file = "{REPO / "configs" / "plans" / "county-24.plan.toml"}"', text)
+    text = re.sub(r'(?m)^folder = "\.\./var/records"', f'folder = "{tmp_path / "records"}"', text)
+    path = tmp_path / "line.toml"
+    path.write_text(text)
+    return load_config(path)

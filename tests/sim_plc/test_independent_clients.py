@@ -5,10 +5,10 @@ import shutil
 
 import pytest
 
-from drivers.regmap import DivertResult
+from drivers.regmap import DivertResult, Refusal, join_u32
 from sim_plc.plc import SimPlc
 
-from .helpers import GEOMETRY, until
+from .helpers import GEOMETRY, plc_only, until
 
 pytestmark = [pytest.mark.timeout(30),
               pytest.mark.skipif(shutil.which("mbpoll") is None, reason="mbpoll not installed: apt-get install mbpoll")]
@@ -45,11 +45,28 @@ async def test_mbpoll_reads_heartbeat_and_scan_ring_and_writes_an_assignment(por
                      "2", "2")
         await until(lambda: p.result is not None, 2.0)
         assert (p.actual_chute, p.result) == (2, DivertResult.DIVERTED)
-        # The PLC block is read-only on the wire.
+        # The PLC block is read-only on the wire: refused, counted, unchanged.
         proc = await asyncio.create_subprocess_exec(
-            "mbpoll", "-m", "tcp", "-p", str(port), "-a", "1", "-t", "4", "-0", "-1", "-r", "1", "127.0.0.1", "9",
+            "mbpoll", "-m", "tcp", "-p", str(port), "-a", "1", "-t", "4", "-0", "-1", "-r", "3", "127.0.0.1", "9",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         out, _ = await asyncio.wait_for(proc.communicate(), 10)
         assert proc.returncode != 0 or b"Illegal data address" in out
+        assert model.counters.readonly_writes == 1 and model.regs[3] == model.boot_id
+        # An assignment for the parcel that has just landed: refused, and the PLC says why.
+        await mbpoll(port, "-r", "322", "127.0.0.1", "0", "2", str(p.tracking >> 16), str(p.tracking & 0xFFFF),
+                     "1", "2")
+        head = registers(await mbpoll(port, "-r", "0", "-c", "16", "127.0.0.1"))
+        assert (head[14], head[15]) == (1, Refusal.ALREADY_FINISHED)
     finally:
         await plc.stop()
+
+
+async def test_mbpoll_sees_the_encoder_count_the_belt_and_the_heartbeat_beat(port):
+    async with plc_only(port) as plc:
+        first = registers(await mbpoll(port, "-r", "0", "-c", "12", "127.0.0.1"))
+        await asyncio.sleep(0.3)
+        second = registers(await mbpoll(port, "-r", "0", "-c", "12", "127.0.0.1"))
+        counts = [join_u32(h[8] & 0xFFFF, h[9] & 0xFFFF) for h in (first, second)]
+        assert counts[1] - counts[0] >= 0.3 * 2000 * 0.9         # 2 m/s at 1 mm per count
+        assert second[1] != first[1]                               # PLC heartbeat moved on
+        assert first[2] == 1                                       # line state: running
