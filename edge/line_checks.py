@@ -4,6 +4,7 @@ They run after every key has been checked on its own, and only on the keys that 
 one typo gives one message, not a cascade. CHECKS lists them for docs/configuration.md.
 """
 import ipaddress
+from pathlib import Path
 
 from sim_plc.geometry import Chute, LineGeometry
 
@@ -208,11 +209,11 @@ def plan_problems(plan_path, geometry: LineGeometry, config_file: str) -> list[P
     except PlanError as exc:
         return [Problem(exc.file or str(plan_path), exc.line, exc.key, MISSING if exc.value is None else exc.value,
                         exc.problem, exc.remedy or "", message=str(exc))]
-    return fit_problems(spec, geometry, config_file)
+    return fit_problems(spec.path, spec.special, geometry, config_file)
 
 
-def fit_problems(spec, geometry: LineGeometry, config_file: str) -> list[Problem]:
-    """A valid plan against this line's special chutes.
+def fit_problems(plan_path, special: dict, geometry: LineGeometry, config_file: str) -> list[Problem]:
+    """A valid plan's special chutes against this line.
 
     The reject chute takes what nothing else can: it must be the end of the belt, where the PLC
     sends parcels on its own too. The plan already keeps destinations off its special chutes, so
@@ -220,10 +221,13 @@ def fit_problems(spec, geometry: LineGeometry, config_file: str) -> list[Problem
     """
     from fastpath.toml_lines import key_lines, line_of
     end = geometry.end_chute
-    if spec.special["reject"] == end:
+    if special["reject"] == end:
         return []
-    line = line_of(key_lines(spec.path.read_text(encoding="utf-8")), ("special", "reject"))
-    return [Problem(str(spec.path), line, "[special] reject", spec.special["reject"],
+    try:
+        line = line_of(key_lines(Path(plan_path).read_text(encoding="utf-8")), ("special", "reject"))
+    except (OSError, UnicodeDecodeError):
+        line = None
+    return [Problem(str(plan_path), line, "[special] reject", special["reject"],
                     f"the line's end chute is {end} ([line] end_chute in {config_file})",
                     f"Set reject = {end}: a rejected parcel rides to the end of the belt, as does every parcel "
                     "the PLC rejects on its own")]

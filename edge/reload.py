@@ -33,17 +33,11 @@ def build_line_plan(config, path):
     Runs in a worker thread: it may take seconds for millions of pre-advice records.
     """
     from fastpath import PlanError, load_plan
-    from fastpath.plan_file import read_plan_file
 
     from .config import MISSING
     from .line_checks import fit_problems
-    n_chutes = len(config.geometry.chutes)
-    plan = load_plan(path, n_chutes=n_chutes)
-    spec = read_plan_file(path, n_chutes)
-    if spec.version != plan.version:
-        raise PlanError("the file changed while it was being loaded", file=path,
-                        remedy="it is loaded again once it stops changing")
-    problems = fit_problems(spec, config.geometry, str(config.path))
+    plan = load_plan(path, n_chutes=len(config.geometry.chutes))
+    problems = fit_problems(path, plan.special, config.geometry, str(config.path))
     if problems:
         p = problems[0]
         raise PlanError(p.problem, file=p.file, line=p.line, key=p.key,

@@ -46,15 +46,17 @@ async def run_shift(config_path: Path, parcels: int, rate_per_h: float, seed: in
     side = asyncio.create_task(during(controller)) if during else None
     try:
         _, err = await asyncio.wait_for(sim.communicate(), 200)
+        assert sim.returncode == 0, err.decode()[-3000:]
         result = await asyncio.wait_for(side, 60) if side else None
     finally:
+        if side and not side.done():
+            side.cancel()
         stop.set()
         await asyncio.wait_for(run, 20)
         controller.records.close()
         if sim.returncode is None:
             sim.kill()
             await sim.wait()
-    assert sim.returncode == 0, err.decode()[-3000:]
     db = sqlite3.connect(config.records_folder / "parcels.sqlite")
     try:
         rows = db.execute("SELECT id, tracking, chute, reason, plan_version, destination FROM parcels "
