@@ -230,10 +230,17 @@ class PlcLink(abc.ABC):
         while True:
             started_s = loop.time()
             try:
-                async with asyncio.timeout(self.settings.connect_timeout_s):
-                    await self._open()
-                    if self._disabled is not None:      # a restarted PLC may have forgotten them
-                        await self._send_disabled(self._disabled)
+                try:
+                    # Each step has its own bound; this one only keeps a slow sequence of them finite.
+                    async with asyncio.timeout(2 * self.settings.connect_timeout_s):
+                        await self._open()
+                        if self._disabled is not None:      # a restarted PLC may have forgotten them
+                            await self._send_disabled(self._disabled)
+                except TimeoutError:
+                    self.status.anomaly("no_answer", f"PLC at {self.address} did not complete the start-up "
+                                        f"exchange within {2 * self.settings.connect_timeout_s:.1f} s")
+                    raise LinkError(f"no complete start-up within {2 * self.settings.connect_timeout_s:.1f} s") \
+                        from None
                 self._link_up()
                 self._failure = None
                 self._session = asyncio.create_task(self._serve(), name=f"{type(self).__name__}-session")

@@ -126,7 +126,12 @@ class OpcUaLink(PlcLink):
             self.status.anomaly("opcua_session_refused", f"PLC at {self.address} refused the session: {exc}"
                                 f"{'; ' + hint if hint else ''}", level=logging.ERROR)
             raise LinkError(f"the PLC refused the session ({exc}){'; ' + hint if hint else ''}") from exc
-        except (ua.UaError, ConnectionError, OSError) as exc:
+        except ua.UaError as exc:
+            self.status.anomaly("opcua_session_refused", f"PLC at {self.address} offers no session this link can "
+                                f"open: {exc}", level=logging.ERROR)
+            raise LinkError(f"cannot open an OPC UA session ({exc}): check [plc] opcua_security and opcua_path "
+                            f"against the endpoints the PLC offers") from exc
+        except (ConnectionError, OSError) as exc:
             raise LinkError(f"cannot open an OPC UA session: {exc!r}") from exc
         await self._find_nodes(client)
         await self._read_start_state(client)

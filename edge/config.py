@@ -82,16 +82,32 @@ SCHEMA = {
                       '{ number = 1, position_m = 1.5, side = "left" }'),
     },
     "plc": {
-        "protocol": Opt(str, "modbus", choices=("modbus",)),
-        "host": Opt(str, "127.0.0.1"),
-        "port": Opt(int, 502, lo=1, hi=65535),
-        "unit": Opt(int, 1, lo=0, hi=247),
+        "protocol": Opt(str, "modbus", choices=("modbus", "opcua"), help='"modbus" (Modbus TCP) or "opcua" '
+                        '(OPC UA); docs/plc-interface.md describes both'),
+        "host": Opt(str, "127.0.0.1", help="the PLC's address on the line network"),
+        "port": Opt(int, 502, lo=1, hi=65535, help="502 for Modbus TCP, 4840 for OPC UA on most PLCs"),
+        "unit": Opt(int, 1, lo=0, hi=247, help="Modbus unit id"),
         "plc_base": Opt(int, 0, lo=0, hi=65000, help="first register of the PLC-owned block"),
         "edge_base": Opt(int, 300, lo=0, hi=65000, help="first register of the controller-owned block"),
-        "poll_interval_ms": Opt(float, 2.0, lo=0.5, hi=1000),
-        "timeout_ms": Opt(float, 200.0, lo=10, hi=10000),
+        "poll_interval_ms": Opt(float, 2.0, lo=0.5, hi=1000, help="Modbus: pause between two reads of the PLC "
+                                "block (OPC UA pushes changes instead)"),
+        "timeout_ms": Opt(float, 200.0, lo=10, hi=10000, help="longest wait for one answer from the PLC"),
         "heartbeat_interval_ms": Opt(float, 100.0, lo=10, hi=5000),
         "heartbeat_timeout_ms": Opt(float, 500.0, lo=50, hi=30000),
+        "reconnect_max_ms": Opt(float, 500.0, lo=50, hi=60000, help="longest pause between two attempts to "
+                                "reach a PLC that does not answer"),
+        "opcua_path": Opt(str, "", help='OPC UA endpoint path after host:port, e.g. "/sorter/"'),
+        "opcua_namespace": Opt(str, "urn:sortline:plc", help="namespace URI of the interface variables"),
+        "opcua_security": Opt(str, "none", choices=("none", "sign-and-encrypt"), help='"sign-and-encrypt": '
+                              "Basic256Sha256, every message signed and encrypted"),
+        "opcua_certificate": Opt(str, "", help="this controller's certificate (DER or PEM), relative to this file"),
+        "opcua_private_key": Opt(str, "", help="the private key of opcua_certificate (PEM), relative to this file"),
+        "opcua_server_certificate": Opt(str, "", help="the PLC's own certificate, relative to this file: the "
+                                        "link talks to no other server"),
+        "opcua_auth": Opt(str, "anonymous", choices=("anonymous", "username", "certificate"), help='how the '
+                          'controller logs in; "certificate" uses opcua_certificate'),
+        "opcua_username": Opt(str, "", help="user name the PLC knows the controller by"),
+        "opcua_password": Opt(str, "", help="its password; keep this file readable by the controller only"),
     },
     "camera": {
         "source": Opt(str, "folder", choices=("folder",), help="how images arrive: the line camera drops one "
