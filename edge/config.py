@@ -252,8 +252,11 @@ class Locator:
     def __call__(self, *path) -> int | None:
         return self._line_of(self._lines, path)
 
-    def entry(self, section: str, key: str, index: int) -> int | None:
-        """Line of entry `index` of an array: `[[section.key]]` tables or `{ ... }` inline tables."""
+    def entry(self, section: str, key: str, index: int, name: str | None = None) -> int | None:
+        """Line of entry `index` of an array (`[[section.key]]` tables or `{ ... }` inline tables),
+        or of its key `name` when the entry spreads over several lines."""
+        if (section, key, index, name) in self._lines:
+            return self._lines[(section, key, index, name)]
         if (section, key, index) in self._lines:
             return self._lines[(section, key, index)]
         start = self._lines.get((section, key))
@@ -337,7 +340,8 @@ def load_config(path) -> LineConfig:
         draft.values["screen"]["token_file"] = str(Path(draft.values["records"]["folder"]) / "screen-tokens.txt")
     geometry = line_checks.check_all(draft)
     if draft.problems:
-        raise ConfigError(draft.problems)
+        # In the order of the file, as the technician reads it; the plan's own come after.
+        raise ConfigError(sorted(draft.problems, key=lambda p: (p.file != draft.file, p.line is None, p.line or 0)))
     return LineConfig(path, draft.values, geometry)
 
 
@@ -404,7 +408,7 @@ def _check_entries(d: Draft, section: str, key: str, item: dict, entries: list) 
         for name, value in entry.items():
             if name not in item:
                 d.bad.add((section, key))
-                d.add(line, f"{label} {name}", value, "unknown key" + suggest(name, item),
+                d.add(d.at.entry(section, key, index, name), f"{label} {name}", value, "unknown key" + suggest(name, item),
                       "Keys of an entry: " + ", ".join(item))
                 meant.update(close_matches(name, item))
         for name, opt in item.items():
@@ -417,7 +421,7 @@ def _check_entries(d: Draft, section: str, key: str, item: dict, entries: list) 
             value, refused = check_value(name, opt, entry[name])
             if refused:
                 d.bad.add((section, key))
-                d.add(line, f"{label} {name}", entry[name], *refused)
+                d.add(d.at.entry(section, key, index, name), f"{label} {name}", entry[name], *refused)
             row[name] = value
         checked.append(row)
     return checked
