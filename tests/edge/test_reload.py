@@ -5,6 +5,7 @@ a reload never touches the PLC.
 """
 import asyncio
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -172,7 +173,10 @@ async def test_sortline_reload_answers_with_the_active_plan(controller, folder):
     await triggers.start()
     try:
         new_version(folder, "t2")
-        assert await sortline("reload", "--config", config) == (0, "plan t2 is active (was t1)\n", "")
+        code, out, err = await sortline("reload", "--config", config)
+        assert (code, err) == (0, "")
+        assert re.fullmatch(r"plan t2 is active \(was t1\): built in \d+\.\d\d s beside the parcels, "
+                            r"swapped in \d+\.\d\d ms\n", out), out
         assert actions(controller)[-1] == ("technician (sortline reload)", "reload plan", "t2")
         assert await sortline("reload", "--config", config, "--status") == (0, "active plan t2\n", "")
     finally:
