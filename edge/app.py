@@ -37,12 +37,25 @@ async def run_until_stopped(controller, stop: asyncio.Event | None = None) -> No
         loop.add_signal_handler(sig, stop.set)
     log.info("controller running: line %s, plan %s, PLC %s", controller.config["line"]["name"],
              controller.plan.version, controller.link.address)
+    screen = await _start_screen(controller)
     try:
         await controller.run(stop)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if screen is not None:
+            await screen.stop()
         controller.records.close()
+
+
+async def _start_screen(controller):
+    """The line screen beside the controller; a screen that cannot start must not stop the sorting."""
+    from .web import TokenFileError, screen_settings, start_screen
+    try:
+        return await start_screen(controller, screen_settings(controller.config))
+    except (OSError, TokenFileError) as exc:
+        log.error("line screen not started: %s; the line keeps sorting without it", exc)
+        return None
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,201 @@
+"""The line screen's view, built once a second from Controller.snapshot() and pushed to every page.
+
+Counts come from the controller's memory; what only the records know (the PLC's verdict on parcels
+that were sorted, the logbook) is read from the SQLite records through a read-only connection in
+a worker thread, so that the event loop never waits on the disk.
+"""
+import asyncio
+import collections
+import json
+import logging
+import sqlite3
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from .i18n import REMEDIES, SORTED_REASONS, STATE_LEVEL, UNREAD_REASONS
+
+log = logging.getLogger("sortline.screen")
+
+PERIOD_S = 1.0
+RATE_WINDOW_S = 60.0
+DB_TIMEOUT_S = 2.0
+ACTIONS_SHOWN = 6
+
+
+class RecordsReader:
+    """Read-only queries on the records, one worker thread, one connection."""
+
+    def __init__(self, path):
+        self.path = path
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screen-db")
+        self._db = None
+
+    def _connect(self):
+        if self._db is None:
+            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
+                                       timeout=DB_TIMEOUT_S)
+        return self._db
+
+    def _plc_failures_and_actions(self, since_wall: float):
+        db = self._connect()
+        marks = ",".join("?" * len(SORTED_REASONS))
+        failures = dict(db.execute(
+            "SELECT confirmed_result, COUNT(*) FROM parcels WHERE scanned_wall >= ? AND confirmed_result IS NOT NULL"
+            f" AND confirmed_result != 'DIVERTED' AND reason IN ({marks}) GROUP BY confirmed_result",
+            (since_wall, *SORTED_REASONS)).fetchall())
+        actions = [{"at_wall": at, "who": who, "action": action, "detail": detail} for at, who, action, detail in
+                   db.execute("SELECT at_wall, who, action, detail FROM actions ORDER BY id DESC LIMIT ?",
+                              (ACTIONS_SHOWN,))]
+        return failures, actions
+
+    async def plc_failures_and_actions(self, since_wall: float):
+        loop = asyncio.get_running_loop()
+        return await asyncio.wait_for(
+            loop.run_in_executor(self._pool, self._plc_failures_and_actions, since_wall), DB_TIMEOUT_S * 2)
+
+    def close(self) -> None:
+        self._pool.submit(self._close_db)
+        self._pool.shutdown(wait=True)
+
+    def _close_db(self) -> None:
+        if self._db is not None:
+            self._db.close()
+
+
+def chute_roles(plan) -> dict[int, list[str]]:
+    """What each chute is for, from the plan: destinations, a courier's own chute, special roles."""
+    roles: dict[int, list[str]] = collections.defaultdict(list)
+    for group, name in enumerate(plan.destinations, 1):
+        for chute in plan.group_chutes[group]:
+            roles[chute].append(name)
+    for (courier, _), group in plan.override_group.items():
+        for chute in plan.group_chutes[group]:
+            label = plan.couriers[courier - 1]
+            if label not in roles[chute]:
+                roles[chute].append(label)
+    for role, chute in plan.special.items():
+        tag = "@" + role          # the page translates special roles
+        if tag not in roles[chute]:
+            roles[chute].append(tag)
+    return roles
+
+
+class LiveView:
+    """Derived figures (rates, slack, rejects) on top of the controller's snapshot."""
+
+    def __init__(self, controller, reader: RecordsReader):
+        self.controller = controller
+        self.reader = reader
+        self._decided = collections.deque()        # (monotonic s, decided count)
+        self._roles_for = (None, {})
+
+    def _per_minute(self, decided: int) -> float | None:
+        now = time.monotonic()
+        self._decided.append((now, decided))
+        while now - self._decided[0][0] > RATE_WINDOW_S:
+            self._decided.popleft()
+        t0, d0 = self._decided[0]
+        return None if now - t0 < 5.0 else (decided - d0) * 60.0 / (now - t0)
+
+    def _roles(self):
+        plan = self.controller.plan
+        if self._roles_for[0] is not plan:
+            self._roles_for = (plan, chute_roles(plan))
+        return self._roles_for[1]
+
+    async def build(self) -> dict:
+        c = self.controller
+        snap = c.snapshot()
+        try:
+            failures, actions = await self.reader.plc_failures_and_actions(snap["started_wall"])
+        except (sqlite3.Error, asyncio.TimeoutError) as exc:
+            log.warning("line screen: records not readable (%s); counts stay, PLC verdicts wait", exc)
+            failures, actions = {}, []
+        decided, by_reason = snap["decided"], snap["by_reason"]
+        rejects = {r: n for r, n in by_reason.items() if r not in SORTED_REASONS and n}
+        rejects.update(failures)
+        unread = sum(by_reason.get(r, 0) for r in UNREAD_REASONS)
+        sorted_ok = sum(by_reason.get(r, 0) for r in SORTED_REASONS) - sum(failures.values())
+        slack = [p["slack_ms"] for p in snap["recent"] if p.get("slack_ms") is not None]
+        roles = self._roles()
+        for chute in snap["chutes"]:
+            chute["roles"] = roles.get(chute["number"], [])
+        snap.update({
+            "now_wall": time.time(),
+            "address": c.link.address,
+            "link_error": c.link.status.last_error,
+            "level": STATE_LEVEL.get(snap["state"], "fault"),
+            "remedy": remedy_key(snap["state"], getattr(c.link, "line_state", None), getattr(c.records, "error", None)),
+            "per_minute": self._per_minute(decided),
+            "read_rate": (decided - unread) / decided if decided else None,
+            "sort_rate": sorted_ok / decided if decided else None,
+            "rejects": dict(sorted(rejects.items(), key=lambda kv: -kv[1])),
+            "plc_failures": failures,
+            "budget_ms": round(c.decision_budget_s * 1000, 1),
+            "slack_ms": {"min": min(slack), "median": statistics.median(slack)} if slack else None,
+            "actions": actions,
+        })
+        return snap
+
+
+def remedy_key(state: str, line_state, records_error) -> str | None:
+    """Which remedy of i18n.REMEDIES fits the controller's state and its cause."""
+    from drivers.regmap import LineState
+    if state == "running":
+        return None
+    if state == "faulted":
+        if line_state == LineState.JAM:
+            return "jam"
+        if line_state == LineState.FAULT:
+            return "line-fault"
+        if records_error:
+            return "records"
+    return state if state in REMEDIES else None
+
+
+class LiveFeed:
+    """One view per second shared by every connected page; a page waits for the next tick."""
+
+    def __init__(self, view: LiveView, period_s: float = PERIOD_S):
+        self.view = view
+        self.period_s = period_s
+        self.payload: bytes = b"{}"
+        self.closed = False
+        self._tick = asyncio.Event()
+        self._task = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="screen-feed")
+
+    async def stop(self) -> None:
+        self.closed = True
+        self._tick.set()
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def refresh(self) -> bytes:
+        self.payload = json.dumps(await self.view.build(), ensure_ascii=False).encode()
+        tick, self._tick = self._tick, asyncio.Event()
+        tick.set()
+        return self.payload
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            t0 = loop.time()
+            await self.refresh()
+            await asyncio.sleep(max(0.05, self.period_s - (loop.time() - t0)))
+
+    async def next(self, timeout_s: float) -> bytes | None:
+        """The next view, or None when nothing new came within `timeout_s` (or the screen closes)."""
+        tick = self._tick
+        try:
+            await asyncio.wait_for(tick.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            return None
+        return None if self.closed else self.payload

@@ -1,0 +1,87 @@
+"""Where the line screen listens and where its technician tokens live.
+
+The [screen] section of the line config gives `bind`, `port` and `token_file`; a config without
+the section gets the defaults below: loopback only, so that nothing on the line network can
+reach the technician actions unless the config says so.
+"""
+import logging
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("sortline.screen")
+
+DEFAULT_BIND = "127.0.0.1"
+DEFAULT_PORT = 8480
+DEFAULT_TOKEN_FILE = "screen-tokens.txt"      # beside the records when the config names none
+MIN_TOKEN_CHARS = 16
+_TOKEN = re.compile(r"[A-Za-z0-9_\-.~+/=]+")
+
+TOKEN_FILE_HEADER = """\
+# Technicians who may act from the line screen (disable a chute, reload the plan).
+# One per line: "name token" (the name goes into the logbook), or a token alone (the
+# technician then types a name at login). Tokens: at least 16 letters, digits, - or _.
+# Keep this file readable by the controller's user only (chmod 600).
+"""
+
+
+class TokenFileError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ScreenSettings:
+    enabled: bool
+    bind: str
+    port: int
+    token_file: Path
+
+
+def screen_settings(config) -> ScreenSettings:
+    section = config.values.get("screen") or {}
+    token_file = section.get("token_file") or str(Path(config["records"]["folder"]) / DEFAULT_TOKEN_FILE)
+    return ScreenSettings(enabled=section.get("enabled", True), bind=section.get("bind") or DEFAULT_BIND,
+                          port=int(section.get("port") or DEFAULT_PORT),
+                          token_file=config.resolve(token_file))
+
+
+def read_tokens(path: Path) -> dict[str, str]:
+    """token -> technician name ("" for a shared token). Read at every login, so edits apply at once."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TokenFileError(f"{path}: cannot read the screen token file: {exc.strerror}; "
+                             f"check [screen] token_file in the line config") from None
+    tokens = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        if len(words) > 2:
+            raise TokenFileError(f"{path}:{n}: expected 'name token' or a token alone, found {len(words)} words")
+        token, name = words[-1], (words[0] if len(words) == 2 else "")
+        if len(token) < MIN_TOKEN_CHARS or not _TOKEN.fullmatch(token):
+            raise TokenFileError(f"{path}:{n}: the token must be at least {MIN_TOKEN_CHARS} letters, digits, "
+                                 f"- or _ (a short token can be guessed); make a new one, for example with "
+                                 f"'python3 -c \"import secrets; print(secrets.token_urlsafe(18))\"'")
+        tokens[token] = name
+    if not tokens:
+        raise TokenFileError(f"{path}: no token in the file: add a line 'name token' for each technician")
+    return tokens
+
+
+def ensure_token_file(path: Path) -> None:
+    """A first start makes one shared token so that the screen works; its path goes to the log."""
+    if path.exists():
+        if os.name == "posix" and path.stat().st_mode & 0o077:
+            log.warning("%s can be read by other users of this PC: chmod 600 it", path)
+        read_tokens(path)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(TOKEN_FILE_HEADER + secrets.token_urlsafe(18) + "\n")
+    log.warning("created the screen token file %s with one shared token: give it to the technicians, "
+                "or write one 'name token' line per technician", path)
