@@ -80,7 +80,7 @@ def label_lines(rng):
     out = []
     for box in find_lines(flat):
         target = "" if flipped else _target(box, art.lines)
-        if target is None or (target == "" and rng.random() < 0.6):
+        if target is None or (target == "" and rng.random() < 0.75):
             continue
         kind = KIND_OTHER
         if not flipped and target == truth.routing_code:

@@ -15,9 +15,9 @@ class LineRecognizer(nn.Module):
     def __init__(self, n_classes: int = len(CHARSET) + 1):
         super().__init__()
         self.features = nn.Sequential(
-            *_conv(1, 16), nn.MaxPool2d(2),            # 16 x 128
-            *_conv(16, 32), nn.MaxPool2d(2),           # 8 x 64
-            *_conv(32, 48), nn.MaxPool2d((2, 1)),      # 4 x 64
+            *_conv(1, 12), nn.MaxPool2d(2),            # 16 x 128
+            *_conv(12, 24), nn.MaxPool2d(2),           # 8 x 64
+            *_conv(24, 48), nn.MaxPool2d((2, 1)),      # 4 x 64
             *_conv(48, 64), nn.MaxPool2d((4, 1)),      # 1 x 64
         )
         self.sequence = nn.Sequential(

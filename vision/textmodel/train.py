@@ -76,6 +76,10 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=MODEL_PATH)
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
+    parser.add_argument("--cache", help="folder to keep the cut lines in, so a rerun skips cutting")
+    parser.add_argument("--resume", help="state_dict (.pt) to start from instead of random weights")
+    parser.add_argument("--checkpoint", help="where to save the state_dict (.pt) at the end")
     args = parser.parse_args(argv)
 
     import torch
@@ -89,15 +93,29 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
     started = time.time()
+    def cut(seed, n, progress=None):
+        path = args.cache and os.path.join(args.cache, f"lines-{seed}-{n}.npz")
+        if path and os.path.exists(path):
+            data = np.load(path)
+            return data["pics"], [str(t) for t in data["targets"]], data["kinds"]
+        made = make_set(seed, n, progress)
+        if path:
+            os.makedirs(args.cache, exist_ok=True)
+            np.savez(path, pics=made[0], targets=np.array(made[1]), kinds=made[2])
+        return made
+
     _log(f"cutting lines from {args.labels} training labels (seed {args.seed})")
-    pics, targets, kinds = make_set(args.seed, args.labels, lambda n, k: _log(f"  {n} labels, {k} lines"))
-    val = make_set(args.seed + VALIDATION_SEED_OFFSET, args.val_labels)
+    pics, targets, kinds = cut(args.seed, args.labels, lambda n, k: _log(f"  {n} labels, {k} lines"))
+    val = cut(args.seed + VALIDATION_SEED_OFFSET, args.val_labels)
     _log(f"{len(pics)} training lines, {len(val[0])} validation lines, "
          f"kinds {np.bincount(kinds).tolist()}")
 
     encoded = [encode(t) for t in targets]
     model = LineRecognizer()
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    if args.resume:
+        model.load_state_dict(torch.load(args.resume))
+        _log(f"starting from {args.resume}")
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     deadline = started + args.minutes * 60
     # The learning rate follows the wall clock: the run ends on time whatever the machine's load.
@@ -111,7 +129,9 @@ def main(argv=None) -> int:
             if frac >= 1.0:
                 break
             for group in opt.param_groups:
-                group["lr"] = 2e-3 * min(1.0, step / 200 + 0.05) * 0.5 * (1 + np.cos(np.pi * frac))
+                # Warm up, hold the peak for the first half, then a cosine to zero by the deadline.
+                decay = 1.0 if frac < 0.5 else 0.5 * (1 + np.cos(np.pi * (frac - 0.5) / 0.5))
+                group["lr"] = args.lr * min(1.0, step / 100 + 0.05) * decay
             idx = order[i:i + args.batch]
             x = _augment(torch.from_numpy(pics[idx].astype(np.float32) / 255.0)[:, None], rng)
             tgt = [encoded[j] for j in idx]
@@ -126,11 +146,13 @@ def main(argv=None) -> int:
             step += 1
             if step % 200 == 0:
                 scores = evaluate(model, *val)
-                history.append({"step": step, "loss": round(float(loss), 4), **scores})
+                history.append({"step": step, "loss": round(loss.item(), 4), **scores})
                 _log(f"step {step} loss {float(loss):.4f} lr {opt.param_groups[0]['lr']:.2e} val {scores}")
 
     final = evaluate(model, *val)
     _log(f"final validation {final} after {step} steps")
+    if args.checkpoint:
+        torch.save(model.state_dict(), args.checkpoint)
     model.eval()
     dummy = torch.zeros(1, 1, 32, 256)
     torch.onnx.export(model, dummy, args.out, input_names=["image"], output_names=["logprobs"],
@@ -138,7 +160,7 @@ def main(argv=None) -> int:
                       dynamo=False)
     meta = {
         "charset": CHARSET, "blank": 0, "input": [1, 32, 256], "seed": args.seed, "labels": args.labels,
-        "steps": step, "batch": args.batch, "minutes": args.minutes,
+        "steps": step, "batch": args.batch, "minutes": args.minutes, "resumed_from": args.resume,
         "validation": final, "history": history[-10:],
         "command": "python -m vision.textmodel.train " + " ".join(argv if argv is not None else sys.argv[1:]),
         "torch": torch.__version__,
