@@ -15,7 +15,8 @@ def _nice_max(value: float) -> float:
 
 
 def columns(labels: list[str], values: list[float], *, fmt=lambda v: f"{v:g}", width=900, height=300,
-            ymax: float | None = None, color=BAR, hline: tuple[float, str] | None = None, title="") -> str:
+            ymax: float | None = None, color=BAR, hline: tuple[float, str] | None = None, title="",
+            label_px: int = 44) -> str:
     """Vertical bars with their value on top; `hline` (value, text) draws a reference line."""
     if not values:
         return ""
@@ -24,7 +25,7 @@ def columns(labels: list[str], values: list[float], *, fmt=lambda v: f"{v:g}", w
     ymax = ymax or _nice_max(max(max(values), hline[0] if hline else 0))
     slot = plot_w / len(values)
     bar_w = max(2.0, slot * 0.7)
-    every = max(1, int(len(labels) * 60 / plot_w) + 1)     # thin out x labels that would overlap
+    every = max(1, int(len(labels) * label_px / plot_w) + 1)     # thin out x labels that would overlap
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
            f'height="{height}" role="img" aria-label="{escape(title)}" {FONT}>']
     for i in range(5):

@@ -66,6 +66,13 @@ TEXT = {
     "done": ("已完成", "Done"),
     "plan_loaded": ("已加载分拣计划 {version}", "Plan {version} loaded"),
     "click_chute": ("登录后点击格口可停用或启用", "After logging in, tap a chute to disable or enable it"),
+    # logbook entries (Records.action names), shown in the reader's language
+    "act:disable chute": ("停用格口", "disable chute"),
+    "act:enable chute": ("启用格口", "enable chute"),
+    "act:reload plan": ("加载分拣计划", "reload plan"),
+    "act:reload plan refused": ("分拣计划被拒绝", "plan reload refused"),
+    "act:screen login": ("登录", "logged in"),
+    "act:screen login refused": ("口令错误", "wrong token"),
     # -- errors the server answers with ---------------------------------------------------------
     "bad_token": ("口令错误，操作被拒绝", "Wrong token: refused"),
     "name_needed": ("请填写姓名：每个操作都会记录操作人", "Enter your name: every action is recorded with who did it"),

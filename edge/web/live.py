@@ -21,6 +21,7 @@ PERIOD_S = 1.0
 RATE_WINDOW_S = 60.0
 DB_TIMEOUT_S = 2.0
 ACTIONS_SHOWN = 6
+SETTLE_S = 120.0
 
 
 class RecordsReader:
@@ -30,6 +31,9 @@ class RecordsReader:
         self.path = path
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screen-db")
         self._db = None
+        self._since_wall = None
+        self._settled_id = 0
+        self._settled = collections.Counter()
 
     def _connect(self):
         if self._db is None:
@@ -39,15 +43,26 @@ class RecordsReader:
 
     def _plc_failures_and_actions(self, since_wall: float):
         db = self._connect()
-        marks = ",".join("?" * len(SORTED_REASONS))
-        failures = dict(db.execute(
-            "SELECT confirmed_result, COUNT(*) FROM parcels WHERE scanned_wall >= ? AND confirmed_result IS NOT NULL"
-            f" AND confirmed_result != 'DIVERTED' AND reason IN ({marks}) GROUP BY confirmed_result",
-            (since_wall, *SORTED_REASONS)).fetchall())
+        if since_wall != self._since_wall:
+            self._since_wall, self._settled_id, self._settled = since_wall, 0, collections.Counter()
+        # A parcel's PLC verdict arrives seconds after its decision; rows older than SETTLE_S are
+        # final and counted once, so that a tick reads only the last minutes, not the whole shift.
+        settle_wall = time.time() - SETTLE_S
+        for row_id, reason, result in db.execute(
+                "SELECT id, reason, confirmed_result FROM parcels WHERE id > ? AND scanned_wall >= ?"
+                " AND scanned_wall < ? ORDER BY id", (self._settled_id, since_wall, settle_wall)):
+            self._settled_id = row_id
+            if reason in SORTED_REASONS and result not in (None, "DIVERTED"):
+                self._settled[result] += 1
+        failures = collections.Counter(self._settled)
+        for reason, result in db.execute("SELECT reason, confirmed_result FROM parcels WHERE id > ?"
+                                         " AND scanned_wall >= ?", (self._settled_id, since_wall)):
+            if reason in SORTED_REASONS and result not in (None, "DIVERTED"):
+                failures[result] += 1
         actions = [{"at_wall": at, "who": who, "action": action, "detail": detail} for at, who, action, detail in
                    db.execute("SELECT at_wall, who, action, detail FROM actions ORDER BY id DESC LIMIT ?",
                               (ACTIONS_SHOWN,))]
-        return failures, actions
+        return dict(failures), actions
 
     async def plc_failures_and_actions(self, since_wall: float):
         loop = asyncio.get_running_loop()

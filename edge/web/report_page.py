@@ -5,6 +5,10 @@ from html import escape
 from . import charts
 from .i18n import REASONS, TEXT
 
+STAGES = {"image_ms": '等待图像 <span class="en">image wait</span>',
+          "read_ms": '面单识别 <span class="en">label reading</span>',
+          "decide_ms": '格口决策 <span class="en">routing</span>'}
+
 STYLE = """
 body { font-family: "Noto Sans CJK SC", "WenQuanYi Micro Hei", "Microsoft YaHei", "DejaVu Sans", sans-serif;
        margin: 24px auto; max-width: 980px; color: #1c2329; }
@@ -33,12 +37,17 @@ def _reason(name: str) -> str:
     return f"{label[0]} {label[1]}"
 
 
+def _action(name: str) -> str:
+    zh, en = TEXT.get("act:" + name, ("", name))
+    return f"{zh} {en}".strip()
+
+
 def _pct(x) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
 
 
 def _ms(x) -> str:
-    return "—" if x is None else f"{x:.0f} ms"
+    return "—" if x is None else f"{x:.1f} ms" if x < 10 else f"{x:.0f} ms"
 
 
 def _local(wall: float, fmt="%Y-%m-%d %H:%M") -> str:
@@ -52,7 +61,7 @@ def render_report(shift, line_name: str = "", budget_ms: float | None = None) ->
              f'{escape(line_name)} {escape(period)}</title><style>{STYLE}</style></head><body>',
              f"<h1>{_h('report_title')}: {escape(line_name)}</h1>",
              f"<p>{_h('period')}: {escape(period)} · {_h('plan')}: {escape(', '.join(shift.plan_versions) or '—')}"
-             f" · {escape(datetime.now().strftime('%Y-%m-%d %H:%M'))}</p>"]
+             f" · 生成 <span class=\"en\">made</span> {escape(datetime.now().strftime('%Y-%m-%d %H:%M'))}</p>"]
     if not n:
         parts.append(f"<p><b>{_h('no_parcels')}</b></p>")
     rejects = shift.rejects
@@ -86,20 +95,21 @@ def render_report(shift, line_name: str = "", budget_ms: float | None = None) ->
         parts.append(f"<p>{escape(_reason('UNCONFIRMED'))}: {shift.outcomes['UNCONFIRMED']}</p>")
     parts.append(f"<h2>{_h('per_chute')}</h2>")
     parts.append(charts.columns([str(c) for c in shift.per_chute], list(shift.per_chute.values()),
-                                fmt=lambda v: f"{v:.0f}", title=TEXT["per_chute"][1]))
+                                fmt=lambda v: f"{v:.0f}", title=TEXT["per_chute"][1], label_px=24))
     parts.append(f"<h2>{_h('latency_pct')}</h2>")
     lat = {k: v for k, v in shift.latency_ms.items() if v is not None}
     parts.append(charts.columns(list(lat), list(lat.values()), fmt=lambda v: f"{v:.0f} ms", color="#6a4fb0",
                                 hline=(budget_ms, f"预算 budget {budget_ms:.0f} ms") if budget_ms else None,
                                 title=TEXT["latency_pct"][1], width=600))
-    parts.append("<table><tr>" + "".join(f"<th>{escape(k)}</th>" for k in shift.stage_median_ms) + "</tr><tr>"
-                 + "".join(f'<td class="n">median {_ms(v)}</td>' for v in shift.stage_median_ms.values())
+    parts.append("<table><tr><th></th>" + "".join(f"<th>{STAGES[k]}</th>" for k in shift.stage_median_ms)
+                 + "</tr><tr><td>中位数 <span class=\"en\">median</span></td>"
+                 + "".join(f'<td class="n">{_ms(v)}</td>' for v in shift.stage_median_ms.values())
                  + "</tr></table>")
     parts.append(f"<h2>{_h('actions')}</h2>")
     if shift.actions:
         parts.append(f"<table><tr><th>{_h('when')}</th><th>{_h('who')}</th><th>{_h('what')}</th></tr>" + "".join(
             f"<tr><td>{escape(_local(a['at_wall'], '%H:%M:%S'))}</td><td>{escape(a['who'])}</td>"
-            f"<td>{escape(a['action'])} {escape(a['detail'] or '')}</td></tr>" for a in shift.actions) + "</table>")
+            f"<td>{escape(_action(a['action']))} {escape(a['detail'] or '')}</td></tr>" for a in shift.actions) + "</table>")
     else:
         parts.append("<p>—</p>")
     parts.append("</body></html>")

@@ -52,8 +52,9 @@ async def line(tmp_path):
             try:
                 yield controller, plc.model, screen, http, plans
             finally:
-                await screen.stop()
-                await controller.link.stop()
+                async with asyncio.timeout(10):
+                    await screen.stop()
+                    await controller.link.stop()
                 controller.records.close()
 
 
@@ -224,3 +225,34 @@ async def test_a_screen_turned_off_in_the_config_does_not_listen(tmp_path):
     settings = ScreenSettings(enabled=False, bind="127.0.0.1", port=free_port(), token_file=tmp_path / "t")
     assert await start_screen(object(), settings) is None
     assert not (tmp_path / "t").exists()
+
+
+def test_plc_verdicts_count_once_whether_settled_or_recent(tmp_path):
+    import time
+
+    from edge.records import Records
+    from edge.web.live import RecordsReader
+    from fastpath.decision import Decision, Reason
+    from vision.result import LabelRead
+    records = Records(tmp_path)
+    read = LabelRead(("SF1234567890123",), None, "SF")
+    verdicts = ["LATE", "DIVERTED", "CHUTE_UNAVAILABLE", "LATE", None]
+    for tracking, verdict in enumerate(verdicts, 1):
+        records.decided(plc_boot=1, tracking=tracking, scan_seq=tracking, read=read,
+                        decision=Decision(5, Reason.PREADVICE, "SF", "Qicun"), plan_version="p", times={})
+        if verdict:
+            records.confirmed(1, tracking, 5, verdict)
+    records.flush()
+    # the first two are from ten minutes ago (settled), the others from now
+    records.db.execute("UPDATE parcels SET scanned_wall = ? WHERE tracking <= 2", (time.time() - 600,))
+    reader = RecordsReader(records.path)
+    try:
+        for _ in range(3):     # ticks after the first read settled rows from the cache
+            failures, _ = reader._plc_failures_and_actions(0.0)
+            assert failures == {"LATE": 2, "CHUTE_UNAVAILABLE": 1}
+        records.confirmed(1, 5, 24, "LATE")        # a verdict arriving for a recent parcel
+        records.flush()
+        assert reader._plc_failures_and_actions(0.0)[0] == {"LATE": 3, "CHUTE_UNAVAILABLE": 1}
+    finally:
+        reader.close()
+        records.close()

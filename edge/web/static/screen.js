@@ -175,7 +175,8 @@ function renderActions(actions) {
   box.replaceChildren();
   for (const a of actions || []) {
     const when = new Date(a.at_wall * 1000).toLocaleTimeString(lang === "zh" ? "zh-CN" : "en-GB");
-    box.append(el("li", null, `${when}  ${a.who}  ${a.action}${a.detail ? " " + a.detail : ""}`));
+    const what = words.text["act:" + a.action] ? t("act:" + a.action) : a.action;
+    box.append(el("li", null, `${when}  ${a.who}  ${what}${a.detail ? " " + a.detail : ""}`));
   }
 }
 
