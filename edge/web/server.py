@@ -182,14 +182,14 @@ class Screen:
         bound = auth.match_token(tokens, str(body.get("token") or ""))
         if bound is None:
             self.throttle.failed(remote)
-            self.controller.records.action(name or "?", "screen login refused", f"wrong token from {remote}")
+            self.controller.records.action(name or "?", "screen login refused", remote)
             log.warning("line screen: wrong token from %s (name given: %r)", remote, name)
             raise _error(403, "bad_token")
         who = bound or name
         if not who:
             raise _error(400, "name_needed")
         s = self.sessions.open(who)
-        self.controller.records.action(who, "screen login", f"from {remote}")
+        self.controller.records.action(who, "screen login", remote)
         resp = web.json_response({"who": s.who, "csrf": s.csrf})
         resp.set_cookie(auth.SESSION_COOKIE, s.id, httponly=True, samesite="Strict", path="/")
         return resp
