@@ -5,14 +5,14 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-APT_PACKAGES := mbpoll
+APT_PACKAGES := mbpoll chromium fonts-wqy-microhei
 
-.PHONY: demo test venv build os-packages clean
+.PHONY: demo test venv build os-packages browser-deps clean
 
 demo: build
 	$(PY) -m edge.cli demo
 
-test: build os-packages
+test: build os-packages browser-deps
 	$(PY) -m pytest -q
 
 venv: $(STAMP)
@@ -34,6 +34,13 @@ os-packages:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "install these OS packages first: sudo apt-get install$$missing"; exit 1; fi; \
 	fi
+
+# The line screen's browser tests: Debian's chromium (os-packages) and playwright-core from the
+# lock file; no browser is downloaded.
+browser-deps: os-packages node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 
 clean:
 	rm -rf build $(VENV) fastpath/*.c fastpath/*.so *.egg-info
