@@ -72,6 +72,7 @@ class Screen:
             web.get("/api/live", self.live),
             web.get("/api/thumb/{tracking:\\d{1,10}}", self.thumb),
             web.get("/api/session", self.session),
+            web.get("/metrics", self.metrics),
             web.post("/api/login", self.login),
             web.post("/api/logout", self.logout),
             web.post("/api/chutes/{number:\\d{1,3}}", self.set_chute),
@@ -106,6 +107,12 @@ class Screen:
     # -- reading -------------------------------------------------------------------------------
     async def index(self, request):
         return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def metrics(self, request):
+        """Prometheus scrape: the controller's counters, histograms and state, fresh."""
+        self.controller.update_state()
+        return web.Response(text=self.controller.metrics.render(), content_type="text/plain",
+                            charset="utf-8", headers={"Cache-Control": "no-store"})
 
     async def i18n(self, request):
         return web.json_response(catalogue(), dumps=lambda o: json.dumps(o, ensure_ascii=False))

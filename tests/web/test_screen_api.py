@@ -256,3 +256,14 @@ def test_plc_verdicts_count_once_whether_settled_or_recent(tmp_path):
     finally:
         reader.close()
         records.close()
+
+
+async def test_metrics_are_served_for_prometheus(line):
+    controller, _, _, http, _ = line
+    controller.metrics.parcels.inc("PREADVICE")
+    async with http.get("/metrics") as resp:
+        assert resp.status == 200 and resp.content_type == "text/plain"
+        text = await resp.text()
+    assert 'sortline_parcels_total{reason="PREADVICE"} 1' in text
+    assert "sortline_plc_link_up 1" in text
+    assert "# TYPE sortline_stage_seconds histogram" in text
