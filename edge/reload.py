@@ -138,12 +138,16 @@ def _digest(path: Path) -> str | None:
         return None
 
 
+RACY_S = 2.0                     # a file written this recently may change again within one clock tick
+
+
 class WatchedFiles:
     """The plan file and its pre-advice files, and what tells that one of them changed.
 
     Pre-advice files can hold millions of records: for them the modification time, size and
-    inode tell. The plan file is small and a technician may save it twice within one tick of
-    the filesystem clock with the same length ("t1" -> "t2"): its content is compared too.
+    inode tell. The plan file is small, and a technician may save it twice within one tick of
+    the filesystem clock with the same length ("t1" -> "t2"): while its modification time is
+    that recent, its content is compared too (as git does for "racily clean" files).
     """
 
     def __init__(self, plan_path):
@@ -154,7 +158,8 @@ class WatchedFiles:
 
     def signature(self) -> tuple:
         plan_stat = _stat(self.plan_path)
-        digest = _digest(self.plan_path)
+        racy = plan_stat[1] is None or time.time_ns() - plan_stat[1] < RACY_S * 1e9
+        digest = _digest(self.plan_path) if racy or plan_stat != self._plan_stat else self._plan_digest
         if plan_stat != self._plan_stat or digest != self._plan_digest:   # it may name other files now
             self._plan_stat, self._plan_digest = plan_stat, digest
             self._preadvice = preadvice_files(self.plan_path)

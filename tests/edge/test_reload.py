@@ -84,6 +84,9 @@ def test_the_watched_files_are_the_plan_and_its_preadvice(folder):
     (folder / "pre.csv").write_text(PREADVICE + "SF1234567890124,Lugang\n")
     assert files.signature() != before
     assert [path for path, *_ in files.signature()] == [str(folder / "line.plan.toml"), str(folder / "pre.csv")]
+    before = files.signature()
+    new_version(folder, "t2")            # same length, and likely within the same tick of the file clock
+    assert files.signature() != before
 
 
 # -- the controller's reload ------------------------------------------------------------------------
