@@ -162,6 +162,15 @@ CASES = [
      'version = "t1"\nowner = "me"',
      ['{d}/line.plan.toml:3: [plan] owner: unknown key. Allowed keys here: version, name, spread']),
 
+    ('plan-destination-on-special-chute', 'plan', 'chutes = [1, 2]',
+     'chutes = [1, 2, 5]',
+     ['{d}/line.plan.toml:18: [destinations."Qicun"] chutes = [1, 2, 5]: chute 5 is the no_rule chute in [special]. Use chutes that are not special here, or change [special]']),
+    ('plan-override-on-end-chute', 'plan', 'courier = "SF"\nchutes = [4]',
+     'courier = "SF"\nchutes = [4, 6]',
+     ['{d}/line.plan.toml:33: [[overrides]] #1 chutes = [4, 6]: chute 6 is the no_read chute in [special]. Use chutes that are not special here, or change [special]']),
+    ('plan-unknown-section', 'plan', '[special]',
+     '[specials]',
+     ["{d}/line.plan.toml:4: [specials]: unknown section (did you mean 'special'?). Sections are: [plan], [special], [couriers], [destinations], [routes], [courier_rules], [overrides], [preadvice]"]),
 ]
 
 
