@@ -24,7 +24,7 @@ from tests.edge.shift_runner import private_copy, run_shift
 
 pytestmark = pytest.mark.timeout(300)
 
-PARCELS = 60
+PARCELS = 48
 RATE_PER_H = 20000
 EXTRA_RECORDS = 100_000
 V1, V2, V3 = "2026-11-28.1", "2026-11-28.2", "2026-11-28.3"
