@@ -173,6 +173,7 @@ class PlcLink(abc.ABC):
         self._tasks: list[asyncio.Task] = []
         self._session: asyncio.Task | None = None
         self._failure: Exception | None = None
+        self._generation = 0                     # one per connection: late failures of an old one are ignored
 
     @property
     def address(self) -> str:
@@ -241,6 +242,7 @@ class PlcLink(abc.ABC):
                                         f"exchange within {2 * self.settings.connect_timeout_s:.1f} s")
                     raise LinkError(f"no complete start-up within {2 * self.settings.connect_timeout_s:.1f} s") \
                         from None
+                self._generation += 1
                 self._link_up()
                 self._failure = None
                 self._session = asyncio.create_task(self._serve(), name=f"{type(self).__name__}-session")
@@ -257,8 +259,8 @@ class PlcLink(abc.ABC):
                     await asyncio.gather(self._session, return_exceptions=True)
                     self._session = None
                 await self._close()
-            if loop.time() - started_s > 4 * self.settings.reconnect_max_s:
-                backoff_s = FIRST_BACKOFF_S          # a long healthy session: retry at once
+            if loop.time() - started_s > self.settings.reconnect_max_s:
+                backoff_s = FIRST_BACKOFF_S          # the link worked a while: retry at once
             await asyncio.sleep(backoff_s)
             backoff_s = min(backoff_s * 2, self.settings.reconnect_max_s)
 
@@ -272,8 +274,11 @@ class PlcLink(abc.ABC):
             raise self._failure
         raise LinkError("the session ended without an error")
 
-    def _fail(self, exc: Exception) -> None:
-        """A request outside the session task failed: end the session so that a new client takes over."""
+    def _fail(self, exc: Exception, generation: int) -> None:
+        """A request outside the session task failed: end the session so that a new client takes over
+        (unless the request went out on a connection that has already been replaced)."""
+        if generation != self._generation:
+            return
         if self._session is not None and not self._session.done() and self._failure is None:
             self._failure = exc
             self._session.cancel()
@@ -348,13 +353,14 @@ class PlcLink(abc.ABC):
             if not self.status.connected:
                 continue
             self._heartbeat = (self._heartbeat + 1) & 0xFFFF
+            generation = self._generation
             try:
                 await self._send_heartbeat(self._heartbeat, self.scans.last, self.confirms.last)
             except PlcRefused as exc:
                 self.status.anomaly("heartbeat_refused", f"PLC refused the controller heartbeat: {exc}",
                                     level=logging.ERROR)
             except (LinkError, OSError, TimeoutError) as exc:
-                self._fail(LinkError(f"heartbeat not delivered: {exc}"))
+                self._fail(LinkError(f"heartbeat not delivered: {exc}"), generation)
 
     async def assign(self, tracking: int, chute: int, reason: int) -> None:
         """Send one assignment; raises ConnectionError if the PLC could not be reached or refused it."""
@@ -366,7 +372,7 @@ class PlcLink(abc.ABC):
         if not self.status.connected:
             raise LinkError(self.status.message)
         self._aseq = self._aseq % 0xFFFFFFFF + 1
-        aseq = self._aseq
+        aseq, generation = self._aseq, self._generation
         try:
             await self._send_assignment((aseq - 1) % rm.RING_SLOTS, aseq, tracking, chute, reason)
         except PlcRefused as exc:
@@ -374,7 +380,7 @@ class PlcLink(abc.ABC):
                                 level=logging.ERROR)
             raise
         except (LinkError, OSError, TimeoutError) as exc:
-            self._fail(LinkError(f"assignment not delivered: {exc}"))
+            self._fail(LinkError(f"assignment not delivered: {exc}"), generation)
             raise LinkError(f"assignment {aseq} for tracking {tracking} not delivered: {exc}") from exc
 
     async def set_disabled_chutes(self, chutes: set[int]) -> None:
@@ -386,13 +392,14 @@ class PlcLink(abc.ABC):
         if not self.status.connected:
             log.warning("disabled chutes %s will reach the PLC when the link is back", sorted(chutes))
             return
+        generation = self._generation
         try:
             await self._send_disabled(self._disabled)
         except PlcRefused:
             raise
         except (LinkError, OSError, TimeoutError) as exc:
             log.warning("disabled chutes not delivered (%s): they are sent again when the link is back", exc)
-            self._fail(LinkError(f"chute states not delivered: {exc}"))
+            self._fail(LinkError(f"chute states not delivered: {exc}"), generation)
 
 
 def open_link(protocol: str, settings: LinkSettings) -> PlcLink:

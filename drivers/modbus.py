@@ -40,6 +40,12 @@ def _confirm_slots(words: list[int]) -> list[tuple[int, int, int, int]]:
     return slots
 
 
+async def _never_again() -> bool:
+    """pymodbus reconnects a client inside its next request when the connection has dropped; this link
+    creates a new client instead, so that every lost connection is seen, counted and resynchronised."""
+    return False
+
+
 class ModbusLink(PlcLink):
     def __init__(self, settings):
         super().__init__(settings)
@@ -53,12 +59,14 @@ class ModbusLink(PlcLink):
         s = self.settings
         self._client = AsyncModbusTcpClient(s.host, port=s.port, timeout=s.timeout_s, retries=0,
                                             reconnect_delay=0)
+        self._fail_request_on_close(self._client)
         try:
             ok = await bounded(self._client.connect(), 2 * s.timeout_s)
         except TimeoutError:
             ok = False
         if not ok:
             raise LinkError(f"no TCP connection to {self.address} (refused or no answer)")
+        self._client.ctx.connect = _never_again
         head = await self._read(self.map.plc(0), rm.PLC_HEADER_WORDS, "the PLC header")
         edge = await self._read(self.map.edge(0), rm.EDGE_BLOCK_WORDS, "the controller block")
         if head[rm.PLC_VERSION] != rm.INTERFACE_VERSION:
@@ -76,6 +84,19 @@ class ModbusLink(PlcLink):
             taken=join_u32(head[rm.PLC_ASSIGN_TAKEN], head[rm.PLC_ASSIGN_TAKEN + 1]),
             ring_aseqs=ring_aseqs)
 
+    def _fail_request_on_close(self, client) -> None:
+        """pymodbus lets a request wait out its whole timeout when the peer closes the connection; end
+        it at once instead, so that a dropped cable costs one reconnect, not a timeout first."""
+        ctx = client.ctx
+        notify = ctx.callback_disconnected
+
+        def closed(exc):
+            pending = ctx.response_future
+            if self._io.locked() and not pending.done():
+                pending.set_exception(ConnectionError(f"the PLC closed the connection ({exc or 'no reason given'})"))
+            notify(exc)
+        ctx.callback_disconnected = closed
+
     async def _close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
@@ -87,6 +108,8 @@ class ModbusLink(PlcLink):
         if client is None:
             raise LinkError("not connected")
         async with self._io:
+            if not client.connected:
+                raise LinkError(f"the PLC closed the connection before {what}")
             try:
                 rr = await bounded(call(client), self.settings.timeout_s)
             except TimeoutError:

@@ -67,6 +67,20 @@ EDGE_VARS = (
 )
 
 PLC_BY_NAME = {v.name: v for v in PLC_VARS}
+
+
+def plc_var_words(var: Var) -> tuple[tuple[int, int], ...]:
+    """The register ranges (offset, end) of the PLC block that a PLC variable's value is made of."""
+    if var.name == "ScanEvents":
+        ring = rm.PLC_SCAN_RING
+        return (rm.PLC_BOOT_ID, rm.PLC_BOOT_ID + 1), (rm.PLC_SCAN_SEQ, rm.PLC_SCAN_SEQ + 2), \
+            (ring, ring + rm.RING_SLOTS * rm.SLOT_WORDS)
+    if var.name == "ConfirmEvents":
+        ring = rm.PLC_CONFIRM_RING
+        return (rm.PLC_BOOT_ID, rm.PLC_BOOT_ID + 1), (rm.PLC_CONFIRM_SEQ, rm.PLC_CONFIRM_SEQ + 2), \
+            (ring, ring + rm.RING_SLOTS * rm.SLOT_WORDS)
+    words = {"u16": 1, "u32": 2, "bool[]": rm.CHUTE_BIT_WORDS}[var.kind]
+    return ((var.offset, var.offset + words),)
 EDGE_BY_NAME = {v.name: v for v in EDGE_VARS}
 
 

@@ -10,9 +10,9 @@ import logging
 
 from . import regmap as rm
 
-# A sorter carries at most ~40,000 parcels/h (11/s); a sequence number that runs ahead faster than
-# this between two snapshots is not an overrun but a broken counter.
-MAX_EVENTS_PER_S = 100.0
+# A sorter carries at most ~40,000 parcels/h (11/s); a sequence number that runs ahead a hundred times
+# faster than that between two snapshots is not an overrun but a broken counter.
+MAX_EVENTS_PER_S = 1000.0
 REMEMBERED_KEYS = 8192       # tracking numbers remembered to drop duplicates (~12 min at 40,000/h)
 REMEMBERED_BOOTS = 4
 

@@ -57,6 +57,7 @@ class OpcUaPlcServer:
         self._dirty = asyncio.Event()
         self._nodes: dict[tuple[str, str], object] = {}
         self._published: dict[str, object] = {}
+        self._changed: set[str] = set()              # PLC variables whose registers changed
         self._failed: set[str] = set()
         self._delay_s: float | None = None
         self.dropped = 0
@@ -75,10 +76,18 @@ class OpcUaPlcServer:
             self.model.watchers.remove(self._mark_changed)
         self.model = model
         model.watchers.append(self._mark_changed)
+        self._republish()
+
+    def _republish(self) -> None:
         self._published.clear()
+        self._changed.update(lay.PLC_BY_NAME)
         self._dirty.set()
 
     def _mark_changed(self, address: int, count: int) -> None:
+        # The model rewrites its encoder every 5 ms: recompute only the variables made of what changed.
+        lo = max(0, address - self.model.map.plc_base)
+        for offset in range(lo, min(address - self.model.map.plc_base + count, rm.PLC_BLOCK_WORDS)):
+            self._changed |= _VARS_AT[offset]
         self._dirty.set()
 
     def _plc_block(self) -> list[int]:
@@ -94,8 +103,7 @@ class OpcUaPlcServer:
         if self._listener is None:
             await self._listen()
         if self._publisher is None:
-            self._published.clear()
-            self._dirty.set()
+            self._republish()
             self._publisher = asyncio.create_task(self._publish_forever(), name="opcua-publisher")
 
     async def stop(self) -> None:
@@ -210,10 +218,13 @@ class OpcUaPlcServer:
     async def _publish(self) -> None:
         from asyncua import ua
         block = self._plc_block()
+        names, self._changed = self._changed - self._failed, self._changed & self._failed
         changed = []
         for var in lay.PLC_VARS:
+            if var.name not in names:
+                continue
             value = lay.plc_value(var, block)
-            if var.name not in self._failed and self._published.get(var.name) != value:
+            if self._published.get(var.name) != value:
                 self._published[var.name] = value
                 changed.append((var, value))
         for var, value in changed:
@@ -232,6 +243,7 @@ class OpcUaPlcServer:
     def restore_variable(self, name: str) -> None:
         self._failed.discard(name)
         self._published.pop(name, None)
+        self._changed.add(name)
         self._dirty.set()
 
     def drop_connections(self) -> int:
@@ -259,6 +271,11 @@ class OpcUaPlcServer:
             await asyncio.sleep(min(0.01, max(0.0, since + self._delay_s - loop.time())))
 
 
+# PLC block offset -> the PLC variables made (in part) of that register.
+_VARS_AT = [frozenset(v.name for v in lay.PLC_VARS if any(a <= offset < b for a, b in lay.plc_var_words(v)))
+            for offset in range(rm.PLC_BLOCK_WORDS)]
+
+
 def _listener_class():
     """asyncua's socket server, with every request passing through `hold` first."""
     from asyncua.server.binary_server_asyncio import BinaryServer, OPCUAProtocol
@@ -277,6 +294,9 @@ def _listener_class():
                     await self._hold()
                     return await process(header, body)
                 self.processor.process = held
+                # OPC UA lets a session with subscriptions outlive its connection; like many PLCs with few
+                # session slots, this one frees it with the connection (the controller opens a new one).
+                self.processor._should_close_session_on_transport_loss = lambda: self.processor.session is not None
 
     class Listener(BinaryServer):
         def __init__(self, *args, hold, **kwargs):

@@ -8,6 +8,7 @@ import contextlib
 
 from drivers import LinkSettings, open_link
 from drivers.link import OpcUaSettings
+from sim_plc.chutes import ChuteSettings
 from sim_plc.plc import SimPlc
 from tests.conftest import free_port
 from tests.sim_plc.helpers import GEOMETRY
@@ -16,14 +17,16 @@ PROTOCOLS = ("modbus", "opcua")
 
 
 @contextlib.asynccontextmanager
-async def sim_plc(protocol: str, opcua_server, heartbeat_timeout_s: float = 0.3, boot_id: int = 1):
+async def sim_plc(protocol: str, opcua_server, heartbeat_timeout_s: float = 0.3, boot_id: int = 1,
+                  chutes: ChuteSettings = ChuteSettings()):
     """A started simulated PLC speaking `protocol`; yields (plc, port)."""
     if protocol == "modbus":
         port = free_port()
-        plc = SimPlc(GEOMETRY, port=port, heartbeat_timeout_s=heartbeat_timeout_s, boot_id=boot_id)
+        plc = SimPlc(GEOMETRY, port=port, heartbeat_timeout_s=heartbeat_timeout_s, boot_id=boot_id, chutes=chutes)
     else:
         port = opcua_server.port
-        plc = SimPlc(GEOMETRY, modbus=False, heartbeat_timeout_s=heartbeat_timeout_s, boot_id=boot_id)
+        plc = SimPlc(GEOMETRY, modbus=False, heartbeat_timeout_s=heartbeat_timeout_s, boot_id=boot_id,
+                     chutes=chutes)
         opcua_server.bind_model(plc.model)
         plc.add_server(opcua_server)
     async with plc:
