@@ -5,6 +5,7 @@ import logging
 import signal
 
 from drivers import LinkSettings, open_link
+from drivers.link import OpcUaSettings
 from drivers.regmap import RegisterMap
 
 log = logging.getLogger("sortline.edge")
@@ -12,10 +13,18 @@ log = logging.getLogger("sortline.edge")
 
 def link_settings(config) -> LinkSettings:
     plc = config["plc"]
+
+    def path(key):
+        return str(config.resolve(plc[key])) if plc[key] else ""
+    opcua = OpcUaSettings(path=plc["opcua_path"], namespace=plc["opcua_namespace"], security=plc["opcua_security"],
+                          certificate=path("opcua_certificate"), private_key=path("opcua_private_key"),
+                          server_certificate=path("opcua_server_certificate"), auth=plc["opcua_auth"],
+                          username=plc["opcua_username"], password=plc["opcua_password"])
     return LinkSettings(host=plc["host"], port=plc["port"], unit=plc["unit"],
                         poll_interval_s=plc["poll_interval_ms"] / 1000, timeout_s=plc["timeout_ms"] / 1000,
                         heartbeat_interval_s=plc["heartbeat_interval_ms"] / 1000,
-                        regmap=RegisterMap(plc["plc_base"], plc["edge_base"]))
+                        reconnect_max_s=plc["reconnect_max_ms"] / 1000,
+                        regmap=RegisterMap(plc["plc_base"], plc["edge_base"]), opcua=opcua)
 
 
 def build_controller(config):
