@@ -1,11 +1,11 @@
 """The simulated line camera: each parcel's label image, rendered ahead, dropped per tracking number.
 
-Rendering one frame with vision.synth costs 100-200 ms of CPU; a real camera costs the
-controller nothing. So images are rendered by background processes that run at idle priority
-(SCHED_IDLE, or nice 19 where that is not available): they only get CPU time that neither the
-controller nor the simulated PLC wants. Each image is a pure function of (seed, parcel index,
-label, renderer source) and is kept in a disk cache under that key, so a second run of the same
-shift renders nothing. The timed part of a run only copies finished files into the camera folder.
+A full frame from vision.synth costs 100-200 ms of CPU; a real camera costs the controller
+nothing. So images are rendered by worker processes before they are needed (by default all of
+them before the first parcel), on a pool of layouts (sim_plc.label_render: 30-50 ms a parcel), at
+a lowered priority. Each image is a pure function of (seed, parcel index, label, layouts,
+renderer source) and is kept in a disk cache under that key, so a second run of the same shift
+renders nothing. The timed part of a run only copies finished files into the camera folder.
 """
 import asyncio
 import concurrent.futures
@@ -26,8 +26,9 @@ log = logging.getLogger("sortline.sim")
 
 IMAGE_EXT = ".jpg"
 JPEG_QUALITY = 92
-CACHE_VERSION = 1                     # change when what a cached file holds changes
+CACHE_VERSION = 2                     # change when what a cached file holds changes
 DEFAULT_CACHE_BYTES = 2 * 1024 ** 3
+DEFAULT_LAYOUTS = 16                  # layouts per courier and tier; 0: every frame rendered in full
 
 
 def default_cache_dir() -> Path:
@@ -45,12 +46,22 @@ def renderer_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-def render_jpeg(label: ParcelLabel, seed: int, index: int) -> bytes:
+_STORES: dict = {}                    # per worker process: layout folder -> LayoutStore
+
+
+def render_jpeg(label: ParcelLabel, seed: int, index: int, layouts: int = 0, layout_dir=None) -> bytes:
     import cv2
+    from .label_render import PATCHABLE_TIERS, LayoutStore, patched_frame
     rng = np.random.default_rng([seed, index])
     if label.truth is None:
         # A parcel lying label-down: cardboard and nothing to read.
         img = np.clip(rng.normal(150, 12, (1024, 1280)), 0, 255).astype(np.uint8)
+    elif layouts and label.tier in PATCHABLE_TIERS and layout_dir is not None:
+        store = _STORES.get(str(layout_dir))
+        if store is None:
+            store = _STORES[str(layout_dir)] = LayoutStore(layout_dir, renderer_fingerprint())
+        k = (seed * 1_000_003 + index) % layouts
+        img = patched_frame(store.get(label.truth.courier, label.tier, k), label.truth, label.tier, k)
     else:
         from vision.synth import render_label
         img = render_label(label.truth, rng, tier=label.tier)
@@ -60,10 +71,10 @@ def render_jpeg(label: ParcelLabel, seed: int, index: int) -> bytes:
     return buf.tobytes()
 
 
-def _render_to(path: str, label: ParcelLabel, seed: int, index: int) -> float:
+def _render_to(path: str, label: ParcelLabel, seed: int, index: int, layouts: int) -> float:
     """Worker side: render into `path` atomically; returns the CPU seconds it took."""
     t0 = time.process_time()
-    data = render_jpeg(label, seed, index)
+    data = render_jpeg(label, seed, index, layouts, Path(path).parent)
     tmp = f"{path}.{os.getpid()}.part"
     with open(tmp, "wb") as f:
         f.write(data)
@@ -71,18 +82,15 @@ def _render_to(path: str, label: ParcelLabel, seed: int, index: int) -> float:
     return time.process_time() - t0
 
 
-def _idle_priority() -> None:
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        os.nice(19)
+def _lower_priority(nice: int) -> None:
+    os.nice(nice)
 
 
 class LabelImages:
-    """Label images of one shift as files, rendered ahead by idle-priority worker processes."""
+    """Label images of one shift as files, rendered by worker processes at `nice` (0-19)."""
 
     def __init__(self, seed: int, cache_dir: Path | None = None, workers: int = 2,
-                 max_cache_bytes: int = DEFAULT_CACHE_BYTES):
+                 max_cache_bytes: int = DEFAULT_CACHE_BYTES, layouts: int = DEFAULT_LAYOUTS, nice: int = 10):
         self.seed = seed
         self._temporary = cache_dir is None
         self.dir = Path(tempfile.mkdtemp(prefix="sortline-labels-")) if cache_dir is None else Path(cache_dir)
@@ -95,6 +103,8 @@ class LabelImages:
             prune(self.dir, max_cache_bytes)
         self.fingerprint = renderer_fingerprint()
         self.workers = workers
+        self.layouts = layouts
+        self.nice = nice
         self._pool = None
         self._futures: dict[int, asyncio.Future] = {}
         self.rendered = 0
@@ -103,7 +113,7 @@ class LabelImages:
 
     def path_for(self, index: int, label: ParcelLabel) -> Path:
         truth = label.truth
-        content = (self.fingerprint, self.seed, index, label.tier,
+        content = (self.fingerprint, self.seed, index, label.tier, self.layouts,
                    None if truth is None else (truth.courier, truth.waybill, truth.routing_code))
         return self.dir / (hashlib.sha1(repr(content).encode()).hexdigest()[:24] + IMAGE_EXT)
 
@@ -122,8 +132,9 @@ class LabelImages:
             return
         if self._pool is None:
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_idle_priority)
-        job = loop.run_in_executor(self._pool, _render_to, str(path), label, self.seed, index)
+                self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority,
+                initargs=(self.nice,))
+        job = loop.run_in_executor(self._pool, _render_to, str(path), label, self.seed, index, self.layouts)
         self._futures[index] = asyncio.ensure_future(self._finish(job, path))
 
     async def _finish(self, job, path: Path) -> Path:
@@ -163,8 +174,9 @@ class LabelImages:
 
 
 def prune(folder: Path, max_bytes: int) -> None:
-    """Keep the cache under `max_bytes` by removing the least recently written images."""
-    files = [(p.stat().st_mtime, p.stat().st_size, p) for p in folder.glob("*" + IMAGE_EXT)]
+    """Keep the cache under `max_bytes` by removing the least recently used images and layouts."""
+    files = [(p.stat().st_mtime, p.stat().st_size, p) for p in folder.iterdir()
+             if p.suffix in (IMAGE_EXT, ".npz")]
     total = sum(size for _, size, _ in files)
     if total <= max_bytes:
         return

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class ChuteSettings:
     capacity: int | None = 60            # parcels a chute holds before its full sensor trips; None: no sensor
-    empty_per_min: float = 30.0          # parcels per minute the worker at a chute takes away
+    empty_per_min: float = 60.0          # parcels per minute the worker at a chute takes away
     clear_ratio: float = 0.75            # the full sensor clears at this share of capacity
 
     def __post_init__(self):

@@ -15,6 +15,7 @@ from edge.check_config import load_or_exit
 from .arrivals import ArrivalError
 from .chutes import ChuteSettings
 from .faults import FaultError, parse_fault, usage
+from .realtime import request_realtime
 from .shift import ARRIVALS, CAMERA_MODES, ShiftSpec, run_shift
 
 log = logging.getLogger("sortline.sim")
@@ -38,17 +39,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--unknown-route-share", type=float, default=0.04,
                    help="share of parcels whose routing code the plan does not know")
     p.add_argument("--tier", default="clean", help="label difficulty: clean, rotated, noisy, damaged")
-    p.add_argument("--camera", choices=CAMERA_MODES, default="ahead",
-                   help="ahead: render images in idle-priority processes ahead of the belt; all: render every "
-                        "image before the first parcel; off: no images")
+    p.add_argument("--camera", choices=CAMERA_MODES, default=None,
+                   help="all (default): render every label image before the first parcel; ahead (default with "
+                        "--forever): render them at the lowest priority while parcels run; off: no images")
+    p.add_argument("--label-layouts", type=int, default=16,
+                   help="label layouts per courier: each parcel re-draws only its label on one; 0: render every "
+                        "frame in full (slow)")
     p.add_argument("--label-cache", default="default",
                    help="folder of rendered label images kept between runs (default ~/.cache/sortline/sim-labels); "
                         "'none' for a temporary one")
     p.add_argument("--chute-capacity", type=int, default=60, help="parcels a chute holds before its full sensor trips")
-    p.add_argument("--chute-empty-per-min", type=float, default=30.0,
+    p.add_argument("--chute-empty-per-min", type=float, default=60.0,
                    help="parcels per minute a worker takes out of a chute")
     p.add_argument("--fault", action="append", default=[], metavar="AT:KIND[:ARG...]",
                    help="a fault once AT parcels have passed the scan point; KIND is one of: " + usage())
+    p.add_argument("--no-realtime", action="store_true",
+                   help="run at normal priority (by default the simulator asks for real-time scheduling)")
     p.add_argument("--no-wait", action="store_true", help="start parcels without waiting for a controller heartbeat")
     p.add_argument("--report", default=None, help="write the per-parcel ground-truth report (JSON) here")
     return p
@@ -57,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
 def spec_from_args(args, parser) -> ShiftSpec:
     if args.parcels < 0:
         parser.error(f"--parcels must be 0 or more, got {args.parcels}")
+    if args.label_layouts < 0:
+        parser.error(f"--label-layouts must be 0 or more, got {args.label_layouts}")
     try:
         faults = tuple(parse_fault(f) for f in args.fault)
         chutes = ChuteSettings(args.chute_capacity, args.chute_empty_per_min)
@@ -66,8 +74,10 @@ def spec_from_args(args, parser) -> ShiftSpec:
         parcels=None if args.forever else args.parcels, rate_per_h=args.rate,
         arrivals="trace" if args.trace else args.arrivals, trace=args.trace, seed=args.seed,
         no_label_share=args.no_label_share, unknown_route_share=args.unknown_route_share, tier=args.tier,
-        parcel_length_m=args.parcel_length_m, min_gap_m=args.min_gap_m, camera=args.camera,
-        label_cache=None if args.label_cache == "none" else args.label_cache, chutes=chutes, faults=faults,
+        parcel_length_m=args.parcel_length_m, min_gap_m=args.min_gap_m,
+        camera=args.camera or ("ahead" if args.forever else "all"),
+        label_cache=None if args.label_cache == "none" else args.label_cache, label_layouts=args.label_layouts,
+        chutes=chutes, faults=faults,
         wait_for_controller_s=None if args.no_wait else 60.0)
 
 
@@ -88,6 +98,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     config = load_or_exit(args.config)
     spec = spec_from_args(args, parser)
+    if not args.no_realtime:
+        log.info("simulated PLC runs with %s", request_realtime())
     if spec.parcels == 0 or spec.parcels is None:
         log.info("serving until Ctrl-C")
     try:

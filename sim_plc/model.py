@@ -26,6 +26,7 @@ PLC_CYCLE_S = 0.005              # encoder, flags and chute bits are refreshed e
 HEARTBEAT_PERIOD_S = 0.1
 JAM_ZONE_M = 0.5                 # parcels this close to a jam are taken off the belt to clear it
 RECENT_FINISHED = 4096           # tracking numbers remembered after landing, to tell "already done" from "unknown"
+DIVERTER_LEAD_S = 0.003          # diverter timers wake this early and wait out the rest exactly (sim_plc.belt)
 
 
 @dataclass
@@ -204,6 +205,11 @@ class PlcModel:
         self._publish_if_changed(rm.PLC_EDGE_HB_SEEN, [hb])
         self._publish_if_changed(rm.PLC_FLAGS, [1 if self._edge_alive else 0])
 
+    def confirmations_acknowledged(self) -> bool:
+        """The controller has taken every divert confirmation written so far."""
+        a = self.map.edge(rm.EDGE_CONFIRM_ACK)
+        return join_u32(self.regs[a], self.regs[a + 1]) >= self._confirm_seq
+
     def edge_alive(self) -> bool:
         return self._edge_alive and self._loop.time() - self._edge_hb_changed_s <= self.heartbeat_timeout_s
 
@@ -335,7 +341,8 @@ class PlcModel:
         else:
             target, result = p.assigned_chute, DivertResult.DIVERTED
         if target != g.end_chute:
-            p.timer = self.belt.at(p.scan_m + g.fire_m(target), self._fire_diverter, p, target)
+            p.timer = self.belt.at(p.scan_m + g.fire_m(target), self._fire_diverter, p, target,
+                                   lead_s=DIVERTER_LEAD_S)
         else:
             p.timer = self.belt.at(p.scan_m + g.end_m, self._land, p, target, result)
 
@@ -426,7 +433,8 @@ class PlcModel:
         p = self.parcels.get(tracking)
         if p is None:
             refusal = Refusal.ALREADY_FINISHED if tracking in self._recent else Refusal.UNKNOWN_TRACKING
-        elif p.decided:
+        elif p.decided or self.belt.position_m() >= p.scan_m + self.geometry.decision_m:
+            # By position, not only by the flag: the decision-point timer may not have run yet.
             refusal = Refusal.LATE
         elif p.assigned_chute or p.invalid_assignment is not None:
             refusal = Refusal.DUPLICATE

@@ -40,8 +40,9 @@ class ShiftSpec:
     tier: str = "clean"
     parcel_length_m: float = arrivals_mod.DEFAULT_LENGTH_M
     min_gap_m: float = arrivals_mod.DEFAULT_GAP_M
-    camera: str = "ahead"              # "ahead": render in the background; "all": before the first parcel
+    camera: str = "all"                # "all": render before the first parcel; "ahead": while parcels run
     label_cache: str | None = "default"  # folder of rendered images; None: a temporary one
+    label_layouts: int = 16            # layouts per courier and tier (sim_plc.label_render); 0: full renders
     render_workers: int = 2
     render_ahead: int = 24             # images ready before the first parcel, and kept ahead of the belt
     chutes: ChuteSettings = field(default_factory=ChuteSettings)
@@ -88,7 +89,9 @@ class _Camera:
     def __init__(self, spec: ShiftSpec, folder):
         cache = None if spec.label_cache is None else \
             (default_cache_dir() if spec.label_cache == "default" else Path(spec.label_cache))
-        self.images = LabelImages(spec.seed, cache, spec.render_workers)
+        # Rendering while parcels run must leave the CPU to the controller: lowest priority then.
+        self.images = LabelImages(spec.seed, cache, spec.render_workers, layouts=spec.label_layouts,
+                                  nice=19 if spec.camera == "ahead" else 10)
         self.folder = FolderCamera(folder)
         self.folder.clear()
         self.late = 0
@@ -243,6 +246,12 @@ async def _drain(plc, faults, stop, slack_s: float = 5.0) -> None:
                       len(model.parcels))
             return
         await asyncio.sleep(0.05)
+    # A PLC keeps its registers after the last parcel: give the controller the time to read the
+    # last confirmations before the simulated one goes away.
+    deadline = loop.time() + 2.0
+    while not stop.is_set() and model.edge_alive() and not model.confirmations_acknowledged() \
+            and loop.time() < deadline:
+        await asyncio.sleep(0.02)
 
 
 async def _wait_for_controller(model, timeout_s: float, stop: asyncio.Event) -> None:
