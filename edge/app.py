@@ -35,7 +35,7 @@ def build_controller(config):
     from .records import Records
     plan = load_plan(config.resolve(config["plan"]["file"]), n_chutes=len(config.geometry.chutes))
     link = open_link(config["plc"]["protocol"], link_settings(config))
-    records = Records(config.resolve(config["records"]["folder"]))
+    records = Records(config.resolve(config["records"]["folder"]), config["records"]["retention_days"])
     return Controller(config, plan, link, FolderImages(config["camera"]["folder"]), records)
 
 

@@ -20,7 +20,7 @@ from .state import State, StateTracker, derive
 
 log = logging.getLogger("sortline.edge")
 
-ASSIGN_MARGIN_S = 0.005      # kept back from every deadline for writing the assignment
+PRUNE_EVERY_S = 60.0
 VISION_WORKERS = 2
 
 
@@ -66,6 +66,8 @@ class Controller:
         self.poll_lag_s = config["plc"]["poll_interval_ms"] / 1000
         self.image_wait_s = config["camera"]["image_wait_ms"] / 1000
         self.read_budget_s = config["vision"]["budget_ms"] / 1000
+        # Kept back from every deadline: the decision itself and writing it to the PLC.
+        self.margin_s = (config["budgets"]["decide_ms"] + config["budgets"]["assign_ms"]) / 1000
         self._pool = ThreadPoolExecutor(max_workers=VISION_WORKERS, thread_name_prefix="vision")
         self._vision_slots = asyncio.Semaphore(VISION_WORKERS)
         self._use_plan_formats(plan)
@@ -135,10 +137,16 @@ class Controller:
             await asyncio.wait(self._inflight, timeout=timeout_s)
 
     async def _watch_state(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        next_prune_mono = loop.time()
         while not stop.is_set():
             self.update_state()
             if self.records.pending:
                 self.records.flush()
+            if loop.time() >= next_prune_mono:
+                # One small batch at a time; a backlog of old rows is worked off a batch a minute.
+                self.records.prune()
+                next_prune_mono = loop.time() + PRUNE_EVERY_S
             await asyncio.sleep(0.1)
 
     def update_state(self):
@@ -215,7 +223,7 @@ class Controller:
                                 "slack_ms": round((deadline_mono - loop.time()) * 1000, 1)})
 
     def _left(self, deadline_mono: float) -> float:
-        return max(0.0, deadline_mono - ASSIGN_MARGIN_S - asyncio.get_running_loop().time())
+        return max(0.0, deadline_mono - self.margin_s - asyncio.get_running_loop().time())
 
     def _count(self, read, decision, times, slack_s: float) -> None:
         st, m = self.stats, self.metrics
@@ -246,10 +254,11 @@ class Controller:
         try:
             budget_s = min(self.read_budget_s, self._left(deadline_mono))
             fut = loop.run_in_executor(self._pool, _read_file, path, budget_s * 1000)
-            # The reader stops itself at its budget; the wait below is the backstop for a stuck one.
-            return await asyncio.wait_for(asyncio.shield(fut), budget_s + 0.05)
+            # The reader stops itself at its budget. On a busy machine its thread may get the CPU
+            # late; its answer is still worth having until the parcel's own deadline.
+            return await asyncio.wait_for(asyncio.shield(fut), max(budget_s + 0.05, self._left(deadline_mono)))
         except asyncio.TimeoutError:
-            return no_read("label reading overran its budget (vision stage)")
+            return no_read("label reading overran its budget and the parcel's deadline (vision stage)")
         finally:
             self._vision_slots.release()
 

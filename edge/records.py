@@ -45,13 +45,14 @@ MAX_PENDING = 1_000_000      # about an hour at a cross-belt rate; beyond that t
 
 
 class Records:
-    def __init__(self, folder):
+    def __init__(self, folder, retention_days: float | None = None):
         Path(folder).mkdir(parents=True, exist_ok=True)
         self.path = Path(folder) / "parcels.sqlite"
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self.retention_s = retention_days * 86400 if retention_days else None
         self.pending: list[tuple[str, tuple]] = []
         self.error: str | None = None
         self.write_errors = 0
@@ -119,6 +120,18 @@ class Records:
         """Technician actions, with who and when: the line's logbook."""
         self._write("INSERT INTO actions (at_wall, who, action, detail) VALUES (?,?,?,?)",
                     (time.time(), who, action, detail))
+
+    def prune(self, batch: int = 2000) -> int:
+        """Delete up to `batch` parcel rows past the retention time; small batches keep each call short."""
+        if self.retention_s is None or self.pending:
+            return 0
+        try:
+            cur = self.db.execute("DELETE FROM parcels WHERE id IN (SELECT id FROM parcels WHERE scanned_wall < ?"
+                                  " ORDER BY scanned_wall LIMIT ?)", (time.time() - self.retention_s, batch))
+        except sqlite3.OperationalError as exc:
+            log.warning("old records not deleted: %s", exc)
+            return 0
+        return cur.rowcount
 
     def close(self) -> None:
         self.flush()

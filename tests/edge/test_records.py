@@ -37,3 +37,12 @@ def test_confirmation_without_a_decision_gets_its_own_row(tmp_path):
     rows = r.db.execute("SELECT tracking, reason, confirmed_result, sent FROM parcels ORDER BY tracking").fetchall()
     assert rows == [(77, "PLC_NO_HEARTBEAT", "NO_HEARTBEAT", 0), (78, "ROUTING_CODE", "DIVERTED", 1)]
     assert r.already_sent(1, 78) and not r.already_sent(3, 77)
+
+
+def test_records_past_retention_are_deleted_in_small_batches(tmp_path):
+    r = Records(tmp_path, retention_days=90)
+    for t in range(1, 6):
+        decide(r, t)
+    r.db.execute("UPDATE parcels SET scanned_wall = scanned_wall - 91 * 86400 WHERE tracking <= 3")
+    assert r.prune(batch=2) == 2 and r.prune(batch=2) == 1 and r.prune(batch=2) == 0
+    assert [t for (t,) in r.db.execute("SELECT tracking FROM parcels ORDER BY tracking")] == [4, 5]
