@@ -196,6 +196,10 @@ class OpcUaPlcServer:
         from asyncua import ua
 
         def store(nodedata, attr, datavalue):
+            if datavalue.Value is None or datavalue.Value.VariantType != _variant(var):
+                log.warning("refused a controller write of %s: %s, not %s", var.name,
+                            datavalue.Value.VariantType.name if datavalue.Value else "no value", _variant(var).name)
+                raise ua.UaStatusCodeError(ua.StatusCodes.BadTypeMismatch)
             try:
                 offset, words = lay.edge_registers(var, datavalue.Value.Value if datavalue.Value else None)
             except ValueError as exc:
@@ -333,3 +337,49 @@ def _der(path) -> bytes:
     if data.startswith(b"-----"):
         return x509.load_pem_x509_certificate(data).public_bytes(Encoding.DER)
     return data
+
+
+async def _serve_forever(args) -> None:
+    from edge.check_config import load_or_exit
+
+    from .plc import SimPlc
+    config = load_or_exit(args.config)
+    plc = SimPlc(config.geometry, modbus=False, heartbeat_timeout_s=config["plc"]["heartbeat_timeout_ms"] / 1000)
+    security = None
+    if args.pki:
+        pki = Path(args.pki)
+        security = ServerSecurity(pki / "plc.der", pki / "plc.pem", trusted_clients=(pki / "controller.der",),
+                                  users=dict([args.user.split(":", 1)]) if args.user else {},
+                                  user_certificates=(pki / "controller.der",))
+    server = OpcUaPlcServer("127.0.0.1", args.port, path=args.path, security=security)
+    server.bind_model(plc.model)
+    plc.add_server(server)
+    async with plc:
+        log.warning("simulated PLC on %s (OPC UA, namespace %s)", server.url, lay.NAMESPACE)
+        while True:
+            await asyncio.sleep(args.scan_every_s or 3600)
+            if args.scan_every_s and plc.model.powered:
+                plc.model.scan()
+
+
+def main(argv=None) -> int:
+    """`python -m sim_plc.opcua_server`: an OPC UA PLC for PLC programmers to browse and try."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m sim_plc.opcua_server", description=main.__doc__)
+    parser.add_argument("--config", default="configs/county-24.toml", help="line config: geometry and timeouts")
+    parser.add_argument("--port", type=int, default=4840)
+    parser.add_argument("--path", default="/sorter/")
+    parser.add_argument("--scan-every-s", type=float, default=0.0, help="a parcel passes the scan point this often")
+    parser.add_argument("--pki", default="", help="folder with plc.der/.pem and controller.der: SignAndEncrypt only")
+    parser.add_argument("--user", default="", help="USER:PASSWORD accepted with --pki")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(_serve_forever(args))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
