@@ -78,6 +78,7 @@ class Controller:
         self._chute_state_seen = (frozenset(), frozenset(), frozenset())
         self.recent = collections.deque(maxlen=50)     # the last parcels, for the line screen
         self.landed = collections.Counter()            # chute -> parcels confirmed in it
+        self.verdicts = collections.Counter()          # PLC divert result -> parcels
         self.plan_refused: str | None = None           # why the last reload was refused
         self.started_wall = time.time()
 
@@ -182,6 +183,7 @@ class Controller:
             log.warning("PLC sent an unknown divert result %d for tracking %d", event.result, event.tracking)
         self.records.confirmed(self.link.status.plc_boot_id or 0, event.tracking, event.chute, result)
         self.metrics.confirmations.inc(result)
+        self.verdicts[result] += 1
         self.landed[event.chute] += 1
 
     async def _handle_scan(self, ev: ScanEvent) -> None:
@@ -299,7 +301,7 @@ class Controller:
             "plan_version": self.plan.version, "plan_refused": self.plan_refused,
             "started_wall": self.started_wall,
             "scans": st.scans, "decided": st.decided, "sent": st.sent, "past_deadline": st.past_deadline,
-            "by_reason": dict(st.by_reason), "anomalies": dict(link.anomalies),
+            "by_reason": dict(st.by_reason), "plc_results": dict(self.verdicts), "anomalies": dict(link.anomalies),
             "chutes": [{"number": c.number, "side": c.side, "landed": self.landed.get(c.number, 0),
                         "disabled": c.number in self.disabled,
                         "full": c.number in self._chute_state_seen[0],
