@@ -50,15 +50,18 @@ class RingReader:
             self.start(boot, newest, newest)
         if boot != self.boot:
             self._switch_boot(boot)
-        elapsed_s, self._snapshot_s = (None if self._snapshot_s is None else now_s - self._snapshot_s), now_s
+        # Time since the last snapshot that was taken as it came: what the PLC can have done meanwhile.
+        elapsed_s = None if self._snapshot_s is None else now_s - self._snapshot_s
         n = self.slots
         if newest == self.last:
+            self._snapshot_s = now_s
             return []
         if newest and ring[(newest - 1) % n][0] != newest:
-            self._anomaly("ring_inconsistent",
-                          f"PLC {self.what} sequence says {newest} but its ring slot holds "
-                          f"{ring[(newest - 1) % n][0]}: snapshot ignored; the PLC must write the slot before "
-                          f"the sequence number")
+            held = ring[(newest - 1) % n][0]
+            why = "the ring moved on before it was read" if held > newest else \
+                "the PLC must write the slot before the sequence number"
+            self._anomaly("ring_inconsistent", f"PLC {self.what} sequence says {newest} but its ring slot holds "
+                          f"{held}: snapshot ignored ({why})")
             return []
         if newest < self.last:
             self._anomaly("seq_backwards",
@@ -66,6 +69,7 @@ class RingReader:
                           f"{boot}: resynchronising at {newest}; a PLC restart must change BOOT_ID")
             # Take what the ring holds: events already handled are dropped by tracking number.
             self.last = max(0, newest - n)
+        self._snapshot_s = now_s
         first = self.last + 1
         if newest - self.last > n:
             lost = newest - self.last - n
