@@ -196,9 +196,9 @@ async def run(args) -> dict:
             for poll_ms in args.poll_sweep:
                 answer, received, _ = await with_link(
                     "modbus", LinkSettings(poll_interval_s=poll_ms / 1000, **base), peer,
-                    {"cmd": "paced", "n": args.sweep_events, "gap_s": gap_s})
+                    {"cmd": "paced", "n": args.sweep_events, "gap_s": args.sweep_gap_ms / 1000})
                 sweep[str(poll_ms)] = round_trips(answer, received)["event_to_assignment_ms"]
-            report["poll_interval_ms_effect"] = sweep
+            report["poll_interval_ms_effect"] = {"gap_ms": args.sweep_gap_ms, **sweep}
             report["bare_pymodbus"] = await bare_modbus(port, args.events)
         else:
             report["poll_interval_ms_effect"] = "not used: OPC UA pushes changes (publishing interval 0)"
@@ -223,11 +223,12 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--protocol", choices=("modbus", "opcua"), default="modbus")
     parser.add_argument("--events", type=int, default=2000, help="parcels per measurement")
-    parser.add_argument("--gap-ms", type=float, default=5.0, help="pitch of the paced measurements")
+    parser.add_argument("--gap-ms", type=float, default=10.0, help="pitch of the paced measurements")
     parser.add_argument("--window", type=int, default=8, help="parcels in flight for events/s")
     parser.add_argument("--poll-ms", type=float, default=2.0, help="Modbus poll_interval_ms of the main run")
     parser.add_argument("--poll-sweep", type=float, nargs="*", default=[0.5, 2, 5, 10, 20])
-    parser.add_argument("--sweep-events", type=int, default=400, help="parcels per poll interval in the sweep")
+    parser.add_argument("--sweep-events", type=int, default=600, help="parcels per poll interval in the sweep")
+    parser.add_argument("--sweep-gap-ms", type=float, default=10.0, help="pitch in the poll interval sweep")
     parser.add_argument("--security", action="store_true", help="OPC UA with SignAndEncrypt (Basic256Sha256)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)

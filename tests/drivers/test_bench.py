@@ -19,7 +19,7 @@ def test_bench_link_prints_round_trips_throughput_and_the_bare_library(protocol,
     assert report["throughput"]["assigned"] == 60 and report["throughput"]["events_per_s"] > 0
     assert bare in report
     if protocol == "modbus":
-        assert set(report["poll_interval_ms_effect"]) == {"2.0", "10.0"}
+        assert set(report["poll_interval_ms_effect"]) == {"gap_ms", "2.0", "10.0"}
         assert report[bare]["read_10_registers_ms"]["n"] == 60
     else:
         assert report[bare]["missed_changes"] == 0
