@@ -3,6 +3,7 @@
     python -m sim_plc.bench divert --parcels 1000 --rate 12000            # PLC + a Modbus responder
     python -m sim_plc.bench divert --parcels 1000 --controller real       # PLC + `sortline run`
     python -m sim_plc.bench camera --images 40
+    python -m sim_plc.bench loop --seconds 30 [--realtime]                # event-loop wake-up lateness
 
 `divert` runs `sortline sim` in its own process, as on a test bench, and a controller beside it:
 either a responder that assigns every parcel a side chute through the real Modbus link the moment
@@ -165,6 +166,26 @@ async def _camera(args) -> dict:
     }
 
 
+async def _loop(args) -> dict:
+    """How late an event loop wakes from a 5 ms sleep on this machine: what diverter timers are up against."""
+    granted = "normal priority"
+    if args.realtime:
+        from .realtime import request_realtime
+        granted = request_realtime()
+    loop = asyncio.get_running_loop()
+    late, end = [], loop.time() + args.seconds
+    while loop.time() < end:
+        due = loop.time() + 0.005
+        await asyncio.sleep(0.005)
+        late.append((loop.time() - due) * 1000)
+    late.sort()
+    n = len(late)
+    return {"bench": "loop-wakeup", "scheduling": granted, "wakeups": n,
+            "late_ms_p50": round(late[n // 2], 3), "late_ms_p99": round(late[int(n * 0.99)], 3),
+            "late_ms_p999": round(late[int(n * 0.999)], 3), "late_ms_max": round(late[-1], 3),
+            "over_5ms": sum(v > 5 for v in late), "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim_plc.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -186,10 +207,13 @@ def main(argv=None) -> int:
     c.add_argument("--workers", type=int, default=2)
     c.add_argument("--layouts", type=int, default=16)
     c.add_argument("--seed", type=int, default=1)
+    lp = sub.add_parser("loop", help="event-loop wake-up lateness")
+    lp.add_argument("--seconds", type=float, default=30.0)
+    lp.add_argument("--realtime", action="store_true", help="ask for real-time scheduling first, as `sortline sim` does")
     args = parser.parse_args(argv)
     if args.what == "divert" and args.controller == "real" and args.camera == "off":
         args.camera = "ahead"
-    result = asyncio.run(_divert(args) if args.what == "divert" else _camera(args))
+    result = asyncio.run({"divert": _divert, "camera": _camera, "loop": _loop}[args.what](args))
     print(json.dumps(result, indent=1))
     return 0
 

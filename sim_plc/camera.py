@@ -163,12 +163,16 @@ class LabelImages:
         if pending:
             await asyncio.wait_for(asyncio.gather(*pending), timeout_s)
 
-    def close(self) -> None:
-        for future in self._futures.values():
-            future.cancel()
+    def stop_workers(self) -> None:
+        """End the worker processes (and the thread that talks to them) once nothing is left to render."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+    def close(self) -> None:
+        for future in self._futures.values():
+            future.cancel()
+        self.stop_workers()
         if self._temporary:
             shutil.rmtree(self.dir, ignore_errors=True)
 

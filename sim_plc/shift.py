@@ -7,6 +7,7 @@ of the run costs the controller nothing.
 """
 import asyncio
 import collections
+import gc
 import itertools
 import json
 import logging
@@ -153,6 +154,8 @@ async def run_shift(config, spec: ShiftSpec, report_path=None, host="127.0.0.1",
             first = list(itertools.islice(parcels, None if spec.camera == "all" else spec.render_ahead))
             log.info("rendering %d label images ahead of the run (cache %s)", len(first), camera.images.dir)
             await camera.images.prepare([sp.label for sp in first])
+            if spec.camera == "all":
+                await asyncio.get_running_loop().run_in_executor(None, camera.images.stop_workers)
             ahead.extend(first)
         plc = SimPlc(g, host=host, port=port or config["plc"]["port"],
                      regmap=RegisterMap(config["plc"]["plc_base"], config["plc"]["edge_base"]),
@@ -161,6 +164,10 @@ async def run_shift(config, spec: ShiftSpec, report_path=None, host="127.0.0.1",
         log.info("simulated PLC listening on %s:%d (Modbus TCP)", host, plc.modbus.port)
         if on_started is not None:
             on_started(plc)
+        # What start-up built stays for the whole shift: keep it out of the collector's way, so
+        # that a full collection in the middle of the shift does not hold a diverter.
+        gc.collect()
+        gc.freeze()
         faults = FaultRunner(plc, spec.faults)
         if spec.parcels == 0:
             await stop.wait()

@@ -42,6 +42,24 @@ async def test_with_no_parcels_it_serves_until_interrupted_then_reports(tmp_path
     assert report["parcels"] == 0 and "plc_refused" in report
 
 
+async def test_forever_keeps_parcels_coming_until_interrupted(tmp_path, port):
+    config = line_config(tmp_path, port)
+    proc = await sim("--config", str(config.path), "--forever", "--no-wait", "--camera", "off", "--rate", "14000")
+    try:
+        await asyncio.sleep(6.0)                 # start-up, then parcels at 0.26 s intervals
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(proc.communicate(), 15)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    report = json.loads(out)
+    # Nobody beats the heartbeat: every parcel that reached its decision point went to the end chute.
+    assert report["parcels"] >= 5 and set(report["by_reason"]) <= {"NO_HEARTBEAT", "ON_BELT"}
+    assert report["lost"] == report["by_reason"].get("ON_BELT", 0)
+
+
 @pytest.mark.parametrize("args, code, message", [
     (["--fault", "5:boom"], 2, "KIND one of"),
     (["--chute-capacity", "0"], 2, "capacity must be at least 1"),
