@@ -5,10 +5,10 @@ import pytest
 
 from drivers import Confirmation, ScanEvent
 from drivers import regmap as rm
-from drivers.regmap import DivertResult, LineState, Refusal, join_u32
+from drivers.regmap import DivertResult, LineState, join_u32
 from sim_plc.faults import FaultError, FaultRunner, parse_fault
 
-from .helpers import GEOMETRY, alive, next_event, plc_and_link, plc_only, until
+from .helpers import alive, next_event, plc_and_link, plc_only, until
 
 pytestmark = pytest.mark.timeout(30)
 

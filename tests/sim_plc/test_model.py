@@ -41,7 +41,7 @@ async def test_the_encoder_counts_belt_travel_continuously(port):
         await asyncio.sleep(0.2)
         t1, c1 = loop.time(), join_u32(*header(model)[rm.PLC_ENCODER:rm.PLC_ENCODER + 2])
         # 2 m/s at 1 mm per count: 2000 counts per second, refreshed every PLC cycle.
-        assert (c1 - c0) == pytest.approx((t1 - t0) * 2000, abs=2000 * 3 * PLC_CYCLE_S)
+        assert (c1 - c0) == pytest.approx((t1 - t0) * 2000, abs=2000 * 0.05)   # slack for a loaded test machine
 
 
 async def test_assignment_after_the_decision_point_goes_to_the_end_chute(port):
@@ -111,7 +111,7 @@ async def test_controller_heartbeat_loss_makes_the_plc_reject_on_its_own_within_
         silence_s = noticed_s - model._edge_hb_changed_s
         # Documented: FLAGS bit 0 clears once the heartbeat has not changed for the timeout, checked
         # every PLC cycle (the margin here is for a loaded test machine, not for the PLC).
-        assert timeout_s <= silence_s <= timeout_s + 2 * PLC_CYCLE_S + 0.05
+        assert timeout_s <= silence_s <= timeout_s + 2 * PLC_CYCLE_S + 0.1
         assert model.counters.heartbeat_losses == 1
         # A parcel with a valid assignment that reaches its decision point now still goes to the end chute.
         p = model.scan()
