@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import sys
@@ -135,9 +136,13 @@ async def run_once(args, rate: float) -> dict:
                 ctl.kill()
         if sim.returncode is None:
             sim.kill()
-    if sim.returncode != 0 or not report_path.exists():
-        raise SystemExit("the simulated PLC failed:\n" + "\n".join(sim_log[-30:]))
-    report = json.loads(report_path.read_text())
+    try:
+        if sim.returncode != 0 or not report_path.exists():
+            raise SystemExit("the simulated PLC failed:\n" + "\n".join(sim_log[-30:]))
+        report = json.loads(report_path.read_text())
+        stages = stage_medians(workdir / "records" / "parcels.sqlite")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)      # the camera images live in RAM (/dev/shm)
     lat = [r["assign_ms"] for r in report["records"] if r["assign_ms"] is not None]
     lat.sort()
 
@@ -152,7 +157,7 @@ async def run_once(args, rate: float) -> dict:
         "clean_accuracy": report["clean_accuracy"], "correct": report["correct"],
         "by_reason": report["by_reason"],
         "controller_cpu_ms_per_parcel": round((cpu1 - (cpu0 or 0)) * 1000 / max(1, report["parcels"]), 3),
-        "controller_stages_ms": stage_medians(workdir / "records" / "parcels.sqlite"),
+        "controller_stages_ms": stages,
     }
 
 

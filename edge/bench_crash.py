@@ -11,13 +11,14 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import sys
 import tempfile
 from pathlib import Path
 
-from .bench import bench_config
+from .bench import _feed_args, bench_config
 
 
 async def _start_controller(config: Path, env: dict):
@@ -45,7 +46,7 @@ async def crash_run(parcels: int, rate: float, config_base="configs/county-24.to
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     sim = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "edge.cli", "sim", "--config", str(config), "--parcels", str(parcels),
-        "--rate", str(rate), "--seed", str(seed), "--report", str(report_path),
+        "--rate", str(rate), "--seed", str(seed), "--report", str(report_path), *_feed_args(config, rate),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, env=env)
     ctl = await _start_controller(config, env)
     killed_after = None
@@ -76,8 +77,11 @@ async def crash_run(parcels: int, rate: float, config_base="configs/county-24.to
             await asyncio.wait_for(ctl.wait(), 15)
         if sim.returncode is None:
             sim.kill()
-    report = json.loads(report_path.read_text())
-    records = _records(db_path)
+    try:
+        report = json.loads(report_path.read_text())
+        records = _records(db_path)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)      # the camera images live in RAM (/dev/shm)
     assigned = [r for r in report["records"] if r["assign_ms"] is not None]
     missing = [r["tracking"] for r in assigned if r["tracking"] not in records]
     duplicated = [t for t, rows in records.items() if len(rows) > 1]
@@ -91,6 +95,7 @@ async def crash_run(parcels: int, rate: float, config_base="configs/county-24.to
         "landed": report["landed"], "lost": report["lost"],
         "assigned_in_plc": len(assigned), "assigned_without_record": len(missing),
         "records_duplicated": len(duplicated), "record_chute_differs": len(wrong_chute),
+        "duplicate_assignments_refused_by_plc": report["plc_refused"].get("refused_duplicate", 0),
         "rejected_by_plc": len(rejected), "rejected_by_reason": _count(r["result"] for r in rejected),
         "rejected_not_recorded": len(rejected_unrecorded),
         "examples": {"missing": missing[:5], "unrecorded": rejected_unrecorded[:5], "wrong_chute": wrong_chute[:5]},
@@ -116,5 +121,5 @@ def main(argv=None) -> int:
     result = asyncio.run(crash_run(args.parcels, args.rate, args.config, outage_s=args.outage_s))
     print(json.dumps(result, indent=None if args.json else 1))
     ok = not (result["assigned_without_record"] or result["records_duplicated"] or result["rejected_not_recorded"]
-              or result["record_chute_differs"] or result["lost"])
+              or result["record_chute_differs"] or result["lost"] or result["duplicate_assignments_refused_by_plc"])
     return 0 if ok else 1
