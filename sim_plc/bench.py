@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -58,9 +59,8 @@ async def _responder(port: int, chutes: list[int], stop: asyncio.Event) -> None:
         await asyncio.wait_for(link.stop(), 5.0)
 
 
-async def _divert(args) -> dict:
+async def _divert(args, folder: Path) -> dict:
     from edge.config import load_config
-    folder = Path(tempfile.mkdtemp(prefix="sortline-bench-sim-"))
     port = _free_port()
     config_path = _line_config(folder, Path(args.config).resolve(), port)
     config = load_config(config_path)
@@ -107,7 +107,7 @@ async def _divert(args) -> dict:
     }
 
 
-async def _camera(args) -> dict:
+async def _camera(args, folder: Path) -> dict:
     """Per-image cost in full and on layouts, background throughput, and the cost of a cache hit."""
     from .camera import FolderCamera, LabelImages, render_jpeg
     from .label_render import build_layout
@@ -118,7 +118,6 @@ async def _camera(args) -> dict:
     plan = load_plan(config.resolve(config["plan"]["file"]), n_chutes=len(config.geometry.chutes))
     stream = label_stream(plan, args.seed, 0.0, 0.04)
     labels = [next(stream) for _ in range(args.images)]
-    folder = Path(tempfile.mkdtemp(prefix="sortline-bench-cam-"))
 
     def ms(fn, *a):
         t0 = time.process_time()
@@ -186,6 +185,17 @@ async def _loop(args) -> dict:
             "over_5ms": sum(v > 5 for v in late), "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]}
 
 
+def _in_scratch(prefix: str, bench):
+    """Run `bench(folder)` in a scratch folder that is removed afterwards (it can hold a GB of images)."""
+    async def run(args):
+        folder = Path(tempfile.mkdtemp(prefix=prefix))
+        try:
+            return await bench(args, folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    return run
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim_plc.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -213,7 +223,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.what == "divert" and args.controller == "real" and args.camera == "off":
         args.camera = "ahead"
-    result = asyncio.run({"divert": _divert, "camera": _camera, "loop": _loop}[args.what](args))
+    benches = {"divert": _in_scratch("sortline-bench-sim-", _divert),
+               "camera": _in_scratch("sortline-bench-cam-", _camera), "loop": _loop}
+    result = asyncio.run(benches[args.what](args))
     print(json.dumps(result, indent=1))
     return 0
 
