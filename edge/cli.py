@@ -25,6 +25,7 @@ BENCHES = {
     "vision": ("vision.bench", "label reading: read rate and latency per difficulty tier"),
     "link": ("drivers.bench", "PLC link: event-to-assignment round trip, events/s, poll interval, bare library"),
     "e2e": ("edge.bench", "simulated PLC + controller processes: latency, misses, accuracy, CPU"),
+    "sim": ("sim_plc.bench", "simulated PLC: divert timing, camera rendering cost, event-loop wake-ups"),
     "web": ("edge.web.bench", "line screen and shift report costs"),
     "crash": ("edge.bench_crash", "kill -9 the controller mid-shift, restart, check every record"),
 }
