@@ -7,9 +7,9 @@ from tests.conftest import free_port
 from .peers import PROTOCOLS
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
+@pytest_asyncio.fixture(loop_scope="session", scope="session")
 async def opcua_server():
-    """One OPC UA server per module, built on first start (only modules that use OPC UA pay for it)."""
+    """One OPC UA server for every test here, built on first start (~2 s): each test binds a new PLC to it."""
     server = OpcUaPlcServer("127.0.0.1", free_port())
     yield server
     await server.close()

@@ -15,13 +15,13 @@ from tests.sim_plc.helpers import alive, until
 
 from .peers import drain, linked, sim_plc
 
-pytestmark = [pytest.mark.timeout(90), pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.timeout(90), pytest.mark.asyncio(loop_scope="session")]
 
 PARCELS = 2000
 # Parcels per second, far beyond a real sorter (~11/s) to crowd every outage; OPC UA costs more
 # CPU per event and the simulated PLC, its server and the link share one process here.
-PITCH_S = {"modbus": 1 / 250, "opcua": 1 / 75}
-CALM = 20                            # the last parcels come at 10/s, the pace of a real sorter
+PITCH_S = {"modbus": 1 / 250, "opcua": 1 / 100}
+CALM = 20                            # after a quiet second, the last parcels come at 10/s, a real sorter's pace
 CALM_PITCH_S = 0.1
 DROPS_AT = (300, 600, 1300, 1600, 1800)
 RESTART_AT = 1000
@@ -81,6 +81,9 @@ async def test_every_scan_event_once_through_drops_and_a_restart(protocol, opcua
                     lost = link.status.anomalies.get("link_lost", 0)
                     plc.drop_connections()        # the peer is back at once: measure from the drop
                     watchers.append(asyncio.create_task(back_within(link, loop.time(), lost)))
+                if i == PARCELS - CALM:
+                    await asyncio.sleep(1.0)
+                    next_s = loop.time()
                 if i == RESTART_AT:
                     lost = link.status.anomalies.get("link_lost", 0)
                     await plc.restart(down_s=0.3)

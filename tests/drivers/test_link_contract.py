@@ -11,7 +11,7 @@ from tests.sim_plc.helpers import alive, next_event, until
 
 from .peers import events_of, linked, sim_plc
 
-pytestmark = [pytest.mark.timeout(30), pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.timeout(30), pytest.mark.asyncio(loop_scope="session")]
 
 
 async def test_scan_assignment_and_confirmation_round_trip(protocol, opcua_server):

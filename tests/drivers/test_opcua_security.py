@@ -3,7 +3,7 @@ with certificates made for this test run."""
 import pytest
 import pytest_asyncio
 
-from drivers import Confirmation, open_link
+from drivers import Confirmation
 from drivers.link import OpcUaSettings
 from drivers.opcua_certs import make_certificate
 from drivers.regmap import DivertResult
@@ -11,9 +11,9 @@ from sim_plc.opcua_server import APPLICATION_URI, OpcUaPlcServer, ServerSecurity
 from tests.conftest import free_port
 from tests.sim_plc.helpers import alive, next_event, until
 
-from .peers import linked, settings, sim_plc
+from .peers import linked, sim_plc
 
-pytestmark = [pytest.mark.timeout(30), pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.timeout(30), pytest.mark.asyncio(loop_scope="session")]
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def certs(tmp_path_factory):
     return {"server": server, "controller": controller, "stranger": stranger}
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def secure_server(certs):
     security = ServerSecurity(*certs["server"], trusted_clients=(certs["controller"][0],), users={"line": "s3cret"},
                               user_certificates=(certs["controller"][0],))

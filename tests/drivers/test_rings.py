@@ -48,7 +48,7 @@ operations = st.lists(st.one_of(
 ), max_size=60)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(operations)
 def test_a_correct_plc_read_at_any_pace_loses_only_what_it_counts(ops):
     plc, r = PlcRing(), reader()
@@ -74,7 +74,7 @@ garbage_snapshot = st.tuples(st.integers(0, 0xFFFF), garbage_words,
                              st.lists(st.tuples(garbage_words, garbage_words, garbage_words), min_size=N, max_size=N))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(st.one_of(st.tuples(st.just("events"), st.integers(0, 10)), st.tuples(st.just("read"), st.none()),
                           st.tuples(st.just("garbage"), garbage_snapshot)), max_size=60))
 def test_garbage_snapshots_never_repeat_an_event(ops):
