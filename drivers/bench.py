@@ -169,9 +169,13 @@ def make_pki(folder: Path) -> OpcUaSettings:
 
 
 async def run(args) -> dict:
+    with tempfile.TemporaryDirectory(prefix="sortline-bench-pki-") as pki:
+        return await measure(args, pki if args.security else "")
+
+
+async def measure(args, pki: str) -> dict:
     port = _free_port()
-    pki = tempfile.mkdtemp(prefix="sortline-bench-pki-") if args.security else ""
-    opcua = make_pki(Path(pki)) if args.security else OpcUaSettings(path="/sorter/")
+    opcua = make_pki(Path(pki)) if pki else OpcUaSettings(path="/sorter/")
     peer = Peer(args.protocol, port, pki)
     try:
         await peer.ask(timeout_s=60)            # ready

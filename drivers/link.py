@@ -182,7 +182,7 @@ class PlcLink(abc.ABC):
     # -- what a backend provides ----------------------------------------------------------------
     @abc.abstractmethod
     async def _open(self) -> None:
-        """Create a new client, connect, read the start-up state (`_first_contact` / `_resume`)."""
+        """Create a new client, connect, read the start-up state and hand it to `_first_contact`."""
 
     @abc.abstractmethod
     async def _serve(self) -> None:
@@ -326,8 +326,7 @@ class PlcLink(abc.ABC):
     def _plc_heartbeat_seen(self, value: int, now_s: float) -> None:
         if self._plc_heartbeat is None or self._plc_heartbeat[0] != value:
             self._plc_heartbeat = (value, now_s)
-            if not self.status.plc_alive:
-                self.status.plc_alive = True
+            self.status.plc_alive = True
             return
         if self.status.plc_alive and now_s - self._plc_heartbeat[1] > PLC_HEARTBEAT_STALE_S:
             self.status.plc_alive = False
