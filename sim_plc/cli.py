@@ -26,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="configs/county-24.toml")
     p.add_argument("--port", type=int, default=None, help="override the config's PLC port")
+    p.add_argument("--also-port", type=int, default=None,
+                   help="serve the other protocol (OPC UA for a Modbus line, Modbus for an OPC UA line) here too")
     p.add_argument("--parcels", type=int, default=240, help="parcels in the shift; 0: no parcels, serve until Ctrl-C")
     p.add_argument("--forever", action="store_true", help="parcels keep coming until Ctrl-C")
     p.add_argument("--rate", type=float, default=12000.0, help="parcels per hour of running belt")
@@ -81,13 +83,13 @@ def spec_from_args(args, parser) -> ShiftSpec:
         wait_for_controller_s=None if args.no_wait else 60.0)
 
 
-async def _run(config, spec, report_path, port) -> dict:
+async def _run(config, spec, report_path, port, also_port=None) -> dict:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        return await run_shift(config, spec, report_path, port=port, stop=stop)
+        return await run_shift(config, spec, report_path, port=port, stop=stop, also_port=also_port)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -103,7 +105,7 @@ def main(argv=None) -> int:
     if spec.parcels == 0 or spec.parcels is None:
         log.info("serving until Ctrl-C")
     try:
-        report = asyncio.run(_run(config, spec, args.report, args.port))
+        report = asyncio.run(_run(config, spec, args.report, args.port, args.also_port))
     except (ArrivalError, OSError, TimeoutError, ValueError) as exc:
         print(f"sortline sim: {exc}", file=sys.stderr)
         return 1

@@ -132,14 +132,16 @@ class _Camera:
 
 
 async def run_shift(config, spec: ShiftSpec, report_path=None, host="127.0.0.1", port=None,
-                    stop: asyncio.Event | None = None, on_started=None) -> dict:
+                    stop: asyncio.Event | None = None, on_started=None, also_port=None) -> dict:
     """Run the simulated PLC for one shift and return its ground-truth report.
+
+    The PLC speaks the config's protocol on `port` (default: the config's port) and, when
+    `also_port` is given, the other protocol there too: one PLC, both protocols at once.
 
     `stop` ends the shift early (Ctrl-C): parcels still on the belt are reported as such.
     `on_started(plc)` is called once the PLC listens: tests command faults through the SimPlc it gets.
     """
     from fastpath import load_plan
-    from drivers.regmap import RegisterMap
     stop = stop or asyncio.Event()
     g = config.geometry
     plan = load_plan(config.resolve(config["plan"]["file"]), n_chutes=len(g.chutes))
@@ -157,11 +159,10 @@ async def run_shift(config, spec: ShiftSpec, report_path=None, host="127.0.0.1",
             if spec.camera == "all":
                 await asyncio.get_running_loop().run_in_executor(None, camera.images.stop_workers)
             ahead.extend(first)
-        plc = SimPlc(g, host=host, port=port or config["plc"]["port"],
-                     regmap=RegisterMap(config["plc"]["plc_base"], config["plc"]["edge_base"]),
-                     heartbeat_timeout_s=config["plc"]["heartbeat_timeout_ms"] / 1000, chutes=spec.chutes)
+        plc = _sim_plc(config, spec, host, port or config["plc"]["port"], also_port)
         await plc.start()
-        log.info("simulated PLC listening on %s:%d (Modbus TCP)", host, plc.modbus.port)
+        for server in plc.servers:
+            log.info("simulated PLC listening on %s", getattr(server, "url", None) or f"{host}:{server.port} (Modbus TCP)")
         if on_started is not None:
             on_started(plc)
         # What start-up built stays for the whole shift: keep it out of the collector's way, so
@@ -237,6 +238,23 @@ async def _induct(plc, parcels, ahead, camera, faults, stop, spec) -> None:
             faults.after_parcel(count)
     finally:
         stopping.cancel()
+
+
+def _sim_plc(config, spec, host: str, port: int, also_port: int | None):
+    from drivers.regmap import RegisterMap
+
+    from .opcua_server import OpcUaPlcServer
+    plc_cfg = config["plc"]
+    opcua_port = port if plc_cfg["protocol"] == "opcua" else also_port
+    modbus_port = port if plc_cfg["protocol"] == "modbus" else also_port
+    plc = SimPlc(config.geometry, host=host, port=modbus_port or 0, modbus=modbus_port is not None,
+                 regmap=RegisterMap(plc_cfg["plc_base"], plc_cfg["edge_base"]),
+                 heartbeat_timeout_s=plc_cfg["heartbeat_timeout_ms"] / 1000, chutes=spec.chutes)
+    if opcua_port is not None:
+        server = OpcUaPlcServer(host, opcua_port, path=plc_cfg["opcua_path"])
+        server.bind_model(plc.model)
+        plc.add_server(server)
+    return plc
 
 
 async def _drain(plc, faults, stop, slack_s: float = 5.0) -> None:
