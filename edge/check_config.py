@@ -68,6 +68,17 @@ def main(argv=None) -> int:
     except PlanError as exc:
         print_errors(args.config, [exc])
         return 1
+    if config["plc"]["protocol"] == "opcua":
+        # Certificates and logins are files and pairs of keys: check them here, not at the line.
+        from drivers.opcua import check_settings
+
+        from .app import link_settings
+        problems = check_settings(link_settings(config))
+        if problems:
+            print(f"config {args.config} has {len(problems)} error(s):", file=sys.stderr)
+            for p in problems:
+                print(f"  {args.config}: {p}", file=sys.stderr)
+            return 1
     print(f"{args.config}: OK")
     for line in summary(config, plan):
         print("  " + line)

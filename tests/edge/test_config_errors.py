@@ -191,3 +191,15 @@ def test_the_unbroken_files_load(tmp_path):
 
 def test_there_are_enough_cases():
     assert len(CASES) >= 40 and len({c[0] for c in CASES}) == len(CASES)
+
+
+def test_check_config_names_missing_opcua_security_files(tmp_path, capsys):
+    from edge.check_config import main
+    from edge.config_overlay import derive_config
+    from tests.conftest import REPO
+    path = derive_config(REPO / "configs" / "county-24.toml", tmp_path / "line.toml",
+                         {"plc": {"protocol": "opcua", "opcua_security": "sign-and-encrypt"}})
+    assert main([str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f'{path}: [plc] opcua_certificate is needed with opcua_security = "sign-and-encrypt"' in err
+    assert "opcua_server_certificate is needed" in err
