@@ -589,9 +589,10 @@ def scan_preadvice(const uint8_t[::1] data, dict names):
     be a header).
     """
     cdef Py_ssize_t size = data.shape[0], n_lines = 1, i
-    for i in range(size):
-        if data[i] == 10:
-            n_lines += 1
+    with nogil:
+        for i in range(size):
+            if data[i] == 10:
+                n_lines += 1
     # Destination names in a small open-addressing table keyed by FNV-1a.
     name_list = list(names.items())
     cdef Py_ssize_t capacity = 16

@@ -18,6 +18,10 @@ class PlanError(ValueError):
         self.remedy = remedy
         super().__init__(self._compose())
 
+    def __reduce__(self):
+        # A plan built in a child process raises there and again here, with the same parts.
+        return _plan_error, (self.problem, self.file, self.line, self.key, self.value, self.remedy)
+
     def _compose(self):
         where = self.file or "<plan>"
         if self.line is not None:
@@ -32,3 +36,7 @@ class PlanError(ValueError):
         if self.remedy:
             text += ". " + self.remedy[0].upper() + self.remedy[1:]
         return text
+
+
+def _plan_error(problem, file, line, key, value, remedy):
+    return PlanError(problem, file=file, line=line, key=key, value=value, remedy=remedy)

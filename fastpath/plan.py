@@ -4,6 +4,8 @@ The Plan is immutable once built: a reload builds a new one (off the event loop)
 Router swaps it in between two decisions.
 """
 import bisect
+import os
+
 import numpy as np
 
 from . import couriers as courier_formats
@@ -18,9 +20,12 @@ MAX_LISTED_RANGE = 200       # longest range whose every code goes into routing_
 
 class Plan:
     """Public: path, version, name, n_chutes, special, couriers, destinations, routing_codes,
-    warnings, preadvice_count. The rest is read by the routing cores."""
+    warnings, preadvice_count, built_by_pid (the process that built it: a plan loaded to be
+    swapped in beside a running line is built in a child process). The rest is read by the
+    routing cores."""
 
     def __init__(self, spec, preadvice):
+        self.built_by_pid = os.getpid()
         self.path = spec.path
         self.version = spec.version
         self.name = spec.name
@@ -204,8 +209,19 @@ def _routing_codes(routes):
     return list(dict.fromkeys(codes))
 
 
-def load_plan(path, n_chutes):
-    """Read, check and compile a plan file and its pre-advice files; raises PlanError."""
+def load_plan(path, n_chutes, *, apart=None):
+    """Read, check and compile a plan file and its pre-advice files; raises PlanError.
+
+    `apart`: build in a child process (True) or in this one (False). By default (None) a plan
+    built to be swapped in beside a running line (Router.reload, Router.build_and_swap) is
+    built apart, so that the line's process never runs the build; any other in this process.
+    The Plan and the errors are the same either way.
+    """
+    from . import beside_loop, plan_apart
+    if apart is None:
+        apart = beside_loop.current() is not None
+    if apart and plan_apart.available():
+        return plan_apart.load(path, n_chutes)
     spec = read_plan_file(path, n_chutes)
     destination_index = {name: i for i, (name, _, _) in enumerate(spec.destinations, start=1)}
     if spec.preadvice_files:

@@ -1,22 +1,25 @@
 """The Router: one live plan, the chute states, and the routing core that decides.
 
-decide() runs on the controller's event loop. A new plan is built elsewhere (load_plan in a
-thread) and swap() replaces the core with one attribute assignment, which the GIL makes
-atomic: a decision sees the old plan or the new one, never a mix. Chute states belong to
-the machine, not to the plan, so they survive swaps.
+decide() runs on the controller's event loop. A new plan is built elsewhere (reload and
+build_and_swap: load_plan in a child process, waited for by a worker thread) and swap()
+replaces the core with one attribute assignment, which the GIL makes atomic: a decision sees
+the old plan or the new one, never a mix. Chute states belong to the machine, not to the
+plan, so they survive swaps.
 """
 import asyncio
 import functools
 import gc
 import sys
 
+from . import beside_loop
 from . import implementation
 from .errors import PlanError
 from .plan import load_plan
 
 DISABLED, FULL, FAULTED = 1, 2, 4
-# A plan build holds the GIL in short Python stretches; at the default 5 ms switch interval
-# the event loop could wait that long for it. 0.5 ms keeps every decision under 1 ms.
+# Python work in the worker thread (starting the build process; a whole build when `build`
+# asks for one in this process) holds the GIL in stretches; at the default 5 ms switch
+# interval the event loop could wait that long for it.
 RELOAD_SWITCH_INTERVAL_S = 0.0005
 
 
@@ -71,7 +74,7 @@ class Router:
         return self._module.Engine(plan, self._flags)
 
     async def reload(self, path, *, timeout_s=60.0):
-        """Build the plan at `path` in a thread, then swap it in; returns the new Plan.
+        """Build the plan at `path` in a child process, then swap it in; returns the new Plan.
 
         Raises PlanError (the live plan stays) or TimeoutError.
         """
@@ -81,19 +84,27 @@ class Router:
     async def build_and_swap(self, build, *, timeout_s=60.0):
         """Run `build()` (which returns a Plan) in a thread, then swap its plan in.
 
-        One build at a time. On timeout the live plan stays; the thread finishes on its own
-        and its plan is dropped.
+        One build at a time. load_plan called by `build` builds the plan in a child process
+        (see plan_apart.py). On timeout or cancellation the live plan stays and the build is
+        stopped (a child process is killed; a build in the thread itself finishes on its own
+        and its plan is dropped).
         """
         async with self._reload_lock:
+            beside = beside_loop.BesideLoop(asyncio.get_running_loop())
+            token = beside_loop.enter(beside)
             previous = sys.getswitchinterval()
             collecting = gc.isenabled()
             sys.setswitchinterval(min(previous, RELOAD_SWITCH_INTERVAL_S))
-            # A full collection triggered by the build thread's allocations would hold the GIL
-            # for a walk of the whole heap (tens of ms): no collections while it builds.
+            # A full collection triggered by the build's allocations would hold the GIL for a
+            # walk of the whole heap (tens of ms): no collections while it builds.
             gc.disable()
             try:
                 engine = await asyncio.wait_for(asyncio.to_thread(lambda: self._engine_for(build())), timeout_s)
+            except BaseException:
+                beside.give_up()
+                raise
             finally:
+                beside_loop.leave(token)
                 sys.setswitchinterval(previous)
                 if collecting:
                     gc.enable()

@@ -123,11 +123,6 @@ class LoopHeldTooLong(AssertionError):
     """Building the new plan kept the event loop from the parcels for more than 1 ms."""
 
 
-# Measured here: the routing core's pre-advice scan and table build hold the GIL for 2-8 ms at
-# 100,000-1,000,000 records (fastpath/preadvice.py, fastpath/hashtable.py). Only that failure is
-# expected; when the routing core releases the GIL there, this test passes and must lose the mark.
-@pytest.mark.xfail(strict=True, raises=LoopHeldTooLong,
-                   reason="the routing core holds the GIL for milliseconds while it builds a pre-advice table")
 async def test_a_plan_swapped_mid_shift_loses_nothing_and_a_broken_one_is_refused(tmp_path):
     folder = tmp_path.resolve()
     plan, v2_text, broken_text = plan_files(folder)

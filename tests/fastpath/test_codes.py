@@ -3,7 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fastpath._core as core
-from fastpath import routing_code, waybill
+from fastpath import couriers, routing_code, waybill
 from fastpath.toml_lines import key_lines
 
 shaped = st.builds(lambda p, d, s: p + d + s,
@@ -48,3 +48,17 @@ def test_toml_line_locator():
     assert lines[("destinations", "A b", "chutes")] == 4
     assert lines[("routes", 1, "prefix")] == 8
     assert lines[("routes", 0)] == 5
+
+
+_CLASSES = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-"
+masks = st.lists(st.one_of(st.integers(1, 2 ** 37 - 1), st.sampled_from(
+    [couriers.DIGITS_MASK, couriers.LETTERS_MASK, 1 << 36, 1 << 9, (1 << 37) - 1])), min_size=1, max_size=8)
+
+
+@given(masks, st.data())
+def test_a_format_regex_takes_exactly_the_classes_of_each_position(format_masks, data):
+    regex = couriers.masks_to_regex(tuple(format_masks))
+    text = data.draw(st.text(_CLASSES + "az_ .", min_size=len(format_masks) - 1, max_size=len(format_masks) + 1))
+    fits = len(text) == len(format_masks) and all(
+        c in _CLASSES and mask >> _CLASSES.index(c) & 1 for c, mask in zip(text, format_masks))
+    assert bool(regex.fullmatch(text.encode("ascii"))) == fits
