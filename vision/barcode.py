@@ -25,11 +25,20 @@ class BarcodeHit:
 
 
 def _up_vector(position) -> tuple[float, float] | None:
+    """The symbol's "up" in image coordinates, from its reading direction.
+
+    For a linear symbol zxing's top/bottom corners are just the first and last scan rows that
+    decoded, so only the left-to-right direction is trusted; up is that direction turned 90
+    degrees anticlockwise on screen (y grows downwards).
+    """
     try:
-        tl, bl = position.top_left, position.bottom_left
-        return (float(tl.x - bl.x), float(tl.y - bl.y))
+        tl, tr = position.top_left, position.top_right
     except AttributeError:
         return None
+    dx, dy = float(tr.x - tl.x), float(tr.y - tl.y)
+    if dx == 0.0 and dy == 0.0:
+        return None
+    return (dy, -dx)
 
 
 @functools.lru_cache(maxsize=1)

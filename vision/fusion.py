@@ -1,8 +1,8 @@
 """Combine barcode and printed-text evidence into one answer, refusing to guess.
 
 Rules: a barcode decode carries its own checksum and is trusted once it matches a courier format.
-A printed number read by the text model counts only above a confidence floor and when it too is a
-valid waybill. Where both exist they must agree: a printed number one or two characters away from
+A printed number read by the text model counts only above a confidence floor (two printed lines
+reading the same number combine) and when it too is a valid waybill. Where both exist they must agree: a printed number one or two characters away from
 a decoded barcode is a misread of the same label, so the parcel becomes a no read rather than a
 guess. A confident printed number far from every barcode is a second label: multi read.
 """
@@ -34,17 +34,27 @@ def _distance(a: str, b: str) -> int:
     return prev[-1]
 
 
+def _combined(text_hits, kind: str) -> dict:
+    """Confidence per distinct text; separate printed lines that read the same add up.
+
+    A label prints its waybill number twice (main part and receipt stub). Two lines misread into
+    the same wrong valid number would need two independent errors, so the chance that both are
+    wrong is taken as the product of each one's chance of being wrong.
+    """
+    doubt: dict = {}
+    for hit in text_hits:
+        if hit.kind == kind:
+            doubt[hit.text] = doubt.get(hit.text, 1.0) * (1.0 - hit.confidence)
+    return {text: 1.0 - d for text, d in doubt.items()}
+
+
 def fuse(barcode_texts, text_hits, elapsed_ms: float, notes=()) -> LabelRead:
     """`barcode_texts`: decoded Code 128 strings; `text_hits`: TextHit from the text model."""
     barcodes = sorted({t for t in barcode_texts if check_waybill(t).valid})
-    printed = {}
-    for hit in text_hits:
-        if hit.kind == "waybill" and hit.confidence >= TEXT_MIN_CONFIDENCE and check_waybill(hit.text).valid:
-            printed[hit.text] = max(printed.get(hit.text, 0.0), hit.confidence)
-    routing = {}
-    for hit in text_hits:
-        if hit.kind == "routing_code" and hit.confidence >= ROUTING_MIN_CONFIDENCE and is_routing_code(hit.text):
-            routing[hit.text] = max(routing.get(hit.text, 0.0), hit.confidence)
+    printed = {w: c for w, c in _combined(text_hits, "waybill").items()
+               if c >= TEXT_MIN_CONFIDENCE and check_waybill(w).valid}
+    routing = {r: c for r, c in _combined(text_hits, "routing_code").items()
+               if c >= ROUTING_MIN_CONFIDENCE and is_routing_code(r)}
 
     for text in printed:
         if text in barcodes:

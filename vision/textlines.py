@@ -33,6 +33,22 @@ def _merge_row_neighbours(boxes: list) -> list:
     return merged
 
 
+def _barcode_mask(ink: np.ndarray) -> np.ndarray:
+    """Barcodes, even short receipt-stub ones: many tall strokes side by side.
+
+    A tall stroke alone (the "1" of a large routing code) is not a barcode; a cluster of them
+    wider than any glyph is.
+    """
+    import cv2
+    strokes = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 20)))
+    clusters = cv2.morphologyEx(strokes, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 1)))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(clusters, connectivity=8)
+    wide = np.zeros(count, np.uint8)
+    wide[1:] = np.where(stats[1:, cv2.CC_STAT_WIDTH] >= 60, 255, 0)
+    mask = wide[labels]
+    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 3)))
+
+
 def find_lines(label: np.ndarray) -> list[tuple[int, int, int, int]]:
     """Boxes (x0, y0, x1, y1) of text-like line blobs in `label` pixels, biggest first.
 
@@ -41,10 +57,10 @@ def find_lines(label: np.ndarray) -> list[tuple[int, int, int, int]]:
     import cv2
     half = cv2.resize(label, (label.shape[1] // 2, label.shape[0] // 2), interpolation=cv2.INTER_AREA)
     ink = cv2.adaptiveThreshold(half, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 15, 12)
-    # Ruled lines and barcode bars are longer than any glyph stroke: take them out first.
+    # Ruled lines are longer than any glyph stroke: take them out first.
     rules = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (35, 1)))
-    bars = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 42)))
-    ink = cv2.subtract(ink, cv2.bitwise_or(rules, bars))
+    ink = cv2.subtract(ink, rules)
+    ink = cv2.subtract(ink, _barcode_mask(ink))
     joined = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (7, 3)))
     count, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     blobs = []

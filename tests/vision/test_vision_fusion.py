@@ -55,3 +55,10 @@ def test_two_routing_codes_give_none():
 def test_foreign_barcodes_are_not_waybills():
     r = fuse(["ORDER-1234", "4006381333931"], [], 3.0, ["2 Code 128 symbol(s) decoded, none in a waybill format"])
     assert r.waybills == () and "none in a waybill format" in r.no_read_reason
+
+
+def test_two_printed_lines_reading_the_same_number_combine():
+    hits = [TextHit("waybill", SF, 0.8), TextHit("waybill", SF, 0.7)]
+    r = fuse([], hits, 3.0)
+    assert r.waybills == (SF,) and abs(r.confidence - 0.94) < 1e-9
+    assert fuse([], hits[:1], 3.0).waybills == ()

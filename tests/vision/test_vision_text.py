@@ -41,10 +41,15 @@ def test_label_outline_is_found_in_every_tier():
         assert found >= 9, tier
 
 
-def test_upside_down_label_reads_without_barcode():
+def test_upside_down_labels_read_without_barcode():
     rng = np.random.default_rng(74)
-    truth = random_truth(rng, couriers=["ZTO"])
-    img = render_label(truth, rng, "damaged")
-    for flipped in (img, img[::-1, ::-1].copy()):
-        r = read_label(flipped, budget_ms=200)
-        assert r.waybills == (truth.waybill,) and r.routing_code == truth.routing_code
+    read = 0
+    for _ in range(6):
+        truth = random_truth(rng)
+        img = render_label(truth, rng, "damaged")
+        upright = read_label(img, budget_ms=200)
+        flipped = read_label(img[::-1, ::-1].copy(), budget_ms=200)
+        assert flipped.routing_code == upright.routing_code == truth.routing_code
+        assert set(flipped.waybills) <= {truth.waybill} and set(upright.waybills) <= {truth.waybill}
+        read += (flipped.waybills == (truth.waybill,)) + (upright.waybills == (truth.waybill,))
+    assert read >= 9

@@ -45,21 +45,46 @@ class LineModel:
         self.path = path
 
     def read(self, lines: np.ndarray) -> list[tuple[str, float]]:
-        """Text and confidence (probability of the best path) for each 32 x 256 line in 0..1."""
+        """Text and confidence for each 32 x 256 line in 0..1.
+
+        The confidence of a text of 4 or more characters is its probability under the model
+        (summed over every CTC alignment), not just the best path's: a well-read line whose
+        character edges are shared between blank and character columns still scores high.
+        """
         if len(lines) == 0:
             return []
         logprobs = self.session.run(None, {"image": lines[:, None].astype(np.float32, copy=False)})[0]
         best = logprobs.argmax(axis=2)
-        score = np.exp(logprobs.max(axis=2).sum(axis=1))
+        path = np.exp(logprobs.max(axis=2).sum(axis=1))
         out = []
-        for row, conf in zip(best, score):
-            chars, prev = [], 0
+        for row, lp, conf in zip(best, logprobs, path):
+            labels, prev = [], 0
             for idx in row:
                 if idx != prev and idx != 0:
-                    chars.append(self.charset[idx - 1])
+                    labels.append(int(idx))
                 prev = idx
-            out.append(("".join(chars), float(conf)))
+            if len(labels) >= 4:
+                conf = text_probability(lp, labels)
+            out.append(("".join(self.charset[i - 1] for i in labels), float(conf)))
         return out
+
+
+def text_probability(logprobs: np.ndarray, labels: list[int]) -> float:
+    """P(labels | line) by the CTC forward algorithm; logprobs: T x classes, blank = 0."""
+    ext = np.zeros(2 * len(labels) + 1, np.int64)
+    ext[1::2] = labels
+    # A skip over a blank is allowed only between two different characters.
+    skip = np.zeros(ext.size, bool)
+    skip[3::2] = ext[3::2] != ext[1:-2:2]
+    neg = -np.inf
+    alpha = np.full(ext.size, neg)
+    alpha[0] = logprobs[0, 0]
+    alpha[1] = logprobs[0, ext[1]]
+    for t in range(1, logprobs.shape[0]):
+        one = np.concatenate(([neg], alpha[:-1]))
+        two = np.where(skip, np.concatenate(([neg, neg], alpha[:-2])), neg)
+        alpha = np.logaddexp(np.logaddexp(alpha, one), two) + logprobs[t, ext]
+    return float(np.exp(np.logaddexp(alpha[-1], alpha[-2])))
 
 
 _lock = threading.Lock()

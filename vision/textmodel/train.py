@@ -147,7 +147,7 @@ def main(argv=None) -> int:
             if step % 200 == 0:
                 scores = evaluate(model, *val)
                 history.append({"step": step, "loss": round(loss.item(), 4), **scores})
-                _log(f"step {step} loss {float(loss):.4f} lr {opt.param_groups[0]['lr']:.2e} val {scores}")
+                _log(f"step {step} loss {loss.item():.4f} lr {opt.param_groups[0]['lr']:.2e} val {scores}")
 
     final = evaluate(model, *val)
     _log(f"final validation {final} after {step} steps")
