@@ -34,8 +34,10 @@ def _pin_one_core(core: int | None) -> int | None:
 def _score(results, truths, latencies_ms, budget_ms) -> dict:
     n = len(truths)
     read = wrong = multi = none = 0
-    routing_read = routing_wrong = 0
+    routing_read = routing_wrong = sortable = 0
     for r, t in zip(results, truths):
+        # Sortable: the waybill is right, or there is none and the routing code is right.
+        sortable += r.waybills == (t.waybill,) or (not r.waybills and r.routing_code == t.routing_code)
         if r.waybills == (t.waybill,):
             read += 1
         elif len(r.waybills) > 1:
@@ -57,6 +59,7 @@ def _score(results, truths, latencies_ms, budget_ms) -> dict:
         "multi_reads": multi,
         "no_reads": none,
         "routing_code_read_rate": round(routing_read / n, 5),
+        "sortable_rate": round(sortable / n, 5),
         "routing_code_wrong": routing_wrong,
         "latency_ms_p50": round(float(np.percentile(lat, 50)), 2),
         "latency_ms_p99": round(float(np.percentile(lat, 99)), 2),
@@ -112,9 +115,10 @@ def main(argv=None) -> int:
     if args.per_tier < 1:
         parser.error("--per-tier must be at least 1")
 
+    from vision import warm_up
     from vision.textmodel import runtime
     core = _pin_one_core(None if args.core < 0 else args.core)
-    model_ok, model_msg = runtime.status()
+    model_ok, model_msg = warm_up()
     report = {
         "benchmark": "vision", "seed": args.seed, "per_tier": args.per_tier, "budget_ms": args.budget_ms,
         "core": core, "text_model": model_msg if not model_ok else os.path.basename(runtime.model_path()),

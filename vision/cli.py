@@ -27,9 +27,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     args = parser.parse_args(argv)
 
+    from vision import warm_up
     from vision.pipeline import read_label
-    from vision.textmodel import runtime
-    ok, message = runtime.status()
+    ok, message = warm_up()
     if not ok:
         print(f"warning: {message}", file=sys.stderr)
     all_read = True

@@ -47,13 +47,14 @@ def _first_pass(gray: np.ndarray, deadline: Deadline) -> list:
 def _located_pass(gray: np.ndarray, flats: list, deadline: Deadline, notes: list,
                   printed_waybill: bool) -> list[str]:
     texts: list[str] = []
+    # A confident printed number already answers; the retries cost more than the text did.
+    if printed_waybill:
+        return texts
     for flat in flats:
         if deadline.remaining_ms() < FLAT_DECODE_MIN_MS:
             break
         texts += [h.text for h in barcode.zxing_code128(flat)]
-    # The flattened label was the straightened retry; a confident printed number already gives
-    # the answer, and OpenCV's locator costs more than the rest of the read.
-    if any(_is_waybill(t) for t in texts) or printed_waybill:
+    if any(_is_waybill(t) for t in texts):
         return texts
     if deadline.remaining_ms() < LOCATE_MIN_MS:
         notes.append("time budget spent before barcode locating")

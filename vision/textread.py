@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vision.deadline import Deadline
-from vision.fusion import TextHit
+from vision.fusion import ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit
 from vision.labelfind import find_labels, orientations, warp_label
 from vision.textlines import line_input, find_lines
 from vision.textmodel import runtime
@@ -82,9 +82,24 @@ def _upright_score(results) -> float:
     return sum(conf for text, conf in results if len(text) >= 4)
 
 
+def _wanted(text: str) -> bool:
+    return _classify(text, 1.0) is not None
+
+
+def _enough(hits, barcode_found: bool) -> bool:
+    """Whether the lines read so far already answer everything text can add."""
+    routing = any(h.kind == "routing_code" and h.confidence >= ROUTING_MIN_CONFIDENCE for h in hits)
+    waybill = barcode_found or any(h.kind == "waybill" and h.confidence >= TEXT_MIN_CONFIDENCE for h in hits)
+    return routing and waybill
+
+
 def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_found: bool = False) -> TextPass:
-    """Text hits from every label found; which side is up comes from the barcode when one was
-    read, otherwise from reading the likeliest lines both ways round in one batch."""
+    """Text hits from every label found.
+
+    The longest thin lines (printed waybill numbers, the routing code) are read first, and the
+    rest only when those did not answer. Which side is up comes from the barcode when one was
+    read, otherwise from reading those first lines both ways round in one batch.
+    """
     out = TextPass()
     model = runtime.load()
     if model is None:
@@ -105,28 +120,29 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
         boxes = _pick_lines(find_lines(flat), limit)
         if not boxes:
             continue
-        results = []
+        probe = sorted(boxes, key=lambda b: -(b[2] - b[0]) / (b[3] - b[1]))[:PROBE_LINES]
+        rest = [b for b in boxes if b not in probe]
         if up_vector is None:
-            # Long thin lines (printed waybill numbers, the routing code) tell up from down best.
-            probe = sorted(boxes, key=lambda b: -(b[2] - b[0]) / (b[3] - b[1]))[:PROBE_LINES]
-            boxes = [b for b in boxes if b not in probe]
             flipped = np.ascontiguousarray(flat[::-1, ::-1])
             batch = [line_input(flat, b) for b in probe] + [
                 line_input(flipped, _flip_box(b, flat.shape)) for b in probe]
-            read = model.read(np.stack(batch))
-            up, down = read[:len(probe)], read[len(probe):]
-            if _upright_score(down) > _upright_score(up):
+            read = model.read(np.stack(batch), full_probability=_wanted)
+            results, down = read[:len(probe)], read[len(probe):]
+            if _upright_score(down) > _upright_score(results):
                 # Blob finding is not exactly symmetric (thresholds run in blocks from the
                 # top-left), so the lines are found again the right way up.
-                flat, up = flipped, down
+                flat, results = flipped, down
                 done = [_flip_box(b, flat.shape) for b in probe]
-                boxes = [b for b in _pick_lines(find_lines(flat), limit)
-                         if not any(_iou(b, d) > 0.5 for d in done)][:limit - len(probe)]
-            results += up
-        if boxes:
+                rest = [b for b in _pick_lines(find_lines(flat), limit)
+                        if not any(_iou(b, d) > 0.5 for d in done)][:limit - len(probe)]
+        else:
+            results = model.read(np.stack([line_input(flat, b) for b in probe]), full_probability=_wanted)
+        hits = [h for h in (_classify(t, c) for t, c in results) if h is not None]
+        if rest and not _enough(hits, barcode_found):
             if deadline.remaining_ms() < LINES_MIN_MS:
                 out.notes.append("time budget spent during text reading")
             else:
-                results += model.read(np.stack([line_input(flat, b) for b in boxes]))
-        out.hits.extend(h for h in (_classify(t, c) for t, c in results) if h is not None)
+                more = model.read(np.stack([line_input(flat, b) for b in rest]), full_probability=_wanted)
+                hits += [h for h in (_classify(t, c) for t, c in more) if h is not None]
+        out.hits.extend(hits)
     return out
