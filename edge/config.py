@@ -118,6 +118,10 @@ SCHEMA = {
     },
     "vision": {
         "budget_ms": Opt(float, 60.0, lo=1, hi=5000, help="stage budget: label reading time per parcel"),
+        "text_reading": Opt(str, "when-needed", choices=("when-needed", "always"),
+                            help='"when-needed": read the printed text only when the barcode alone does not '
+                                 'route the parcel by pre-advice (about 4x faster); "always": read and '
+                                 'cross-check the text on every label'),
     },
     "budgets": {
         "decide_ms": Opt(float, 5.0, lo=0.1, hi=1000, help="stage budget: the routing decision, chute states "
