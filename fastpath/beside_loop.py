@@ -10,44 +10,69 @@ for as long as the operating system keeps it waiting, which on a busy machine is
 """
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
-import threading
+import os
+import sys
 import time
+import weakref
 
 SLICE_S = 0.0001
-POLL_S = 0.1
+# A build in the worker thread itself holds the GIL in stretches of Python; at the default 5 ms
+# switch interval the event loop could wait that long for it.
+THREAD_BUILD_SWITCH_INTERVAL_S = 0.0005
 
 _current = contextvars.ContextVar("fastpath_beside_loop", default=None)
 
 
 class BesideLoop:
+    """The loop a build runs beside, and whether the build is still wanted.
+
+    The worker thread never polls: each time another thread wakes up it needs the GIL, and
+    the event loop may then have to wait until that thread gets a CPU. Its waits sleep until
+    the thing waited for happens or the build is given up (wake_fd turns readable).
+    """
+
     def __init__(self, loop):
         self.loop = loop
-        self.given_up = threading.Event()
+        self.given_up = False
+        self.wake_fd, self._wake_w = os.pipe()
+        self._futures = set()
+        weakref.finalize(self, os.close, self.wake_fd)
+        weakref.finalize(self, os.close, self._wake_w)
 
     def give_up(self):
         """The swap will not happen (timeout, cancellation): stop the build where it is."""
-        self.given_up.set()
+        if self.given_up:
+            return
+        self.given_up = True
+        os.write(self._wake_w, b"!")
+        for future in list(self._futures):
+            future.cancel()
 
     def check(self):
-        if self.given_up.is_set():
+        if self.given_up:
             raise TimeoutError("the plan build was given up: the reload timed out or was cancelled")
 
     def wait(self, future):
-        """future.result(), checking every POLL_S that the build is still wanted."""
-        while True:
+        """future.result(), or TimeoutError once the build is given up."""
+        self._futures.add(future)
+        try:
+            if self.given_up:
+                future.cancel()
+            return future.result()
+        except concurrent.futures.CancelledError:
             self.check()
-            try:
-                return future.result(timeout=POLL_S)
-            except concurrent.futures.TimeoutError:
-                continue
+            raise
+        finally:
+            self._futures.discard(future)
 
     def run(self, steps):
         """Run every step of the iterator on the loop, in slices; from a worker thread."""
         done = concurrent.futures.Future()
 
         def slice_():
-            if done.done():              # the worker gave up waiting
+            if done.done():              # given up
                 return
             started = time.perf_counter()
             try:
@@ -62,11 +87,8 @@ class BesideLoop:
                 _settle(done.set_exception, exc)
                 return
             self.loop.call_soon(slice_)    # parcels waiting meanwhile go first
-        try:
-            self.loop.call_soon_threadsafe(slice_)
-            self.wait(done)
-        finally:
-            done.cancel()
+        self.loop.call_soon_threadsafe(slice_)
+        self.wait(done)
 
 
 def _settle(outcome, value):
@@ -102,3 +124,19 @@ def run_steps(steps):
             return
     for _ in steps:
         pass
+
+
+@contextlib.contextmanager
+def quick_gil_handover():
+    """While a plan is built in the worker thread itself: hand the GIL back to the loop sooner.
+
+    Not for a build in a child process, whose worker only wakes a few times: a forced handover
+    makes the loop wait until the worker gets a CPU, and the shorter the interval, the more
+    often the loop is forced.
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, THREAD_BUILD_SWITCH_INTERVAL_S))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)

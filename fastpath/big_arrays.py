@@ -33,7 +33,7 @@ def zeros(n, dtype):
     if hasattr(mmap, "MADV_HUGEPAGE"):
         mapping.madvise(mmap.MADV_HUGEPAGE)
     array = np.frombuffer(mapping, dtype, n)
-    _start_unmapper()
+    start_unmapper()
     # The array is the only way to its memory (views and buffers of it keep it alive), so
     # the mapping may go once the array has gone.
     weakref.finalize(array, _released.put, mapping).atexit = False
@@ -45,7 +45,18 @@ def empty(n, dtype):
     return zeros(n, dtype)
 
 
-def _start_unmapper():
+def shared(fd, nbytes):
+    """The first nbytes of file `fd` mapped read-only (uint8), unmapped in the background too."""
+    mapping = mmap.mmap(fd, nbytes, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+    array = np.frombuffer(mapping, np.uint8, nbytes)
+    start_unmapper()
+    weakref.finalize(array, _released.put, mapping).atexit = False
+    return array
+
+
+def start_unmapper():
+    """Start the background thread now (a Router does, at start-up) rather than at the first
+    big array: starting a thread waits until it has run, milliseconds on a busy machine."""
     global _unmapper
     with _unmapper_lock:
         if _unmapper is None or not _unmapper.is_alive():

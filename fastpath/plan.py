@@ -218,10 +218,18 @@ def load_plan(path, n_chutes, *, apart=None):
     The Plan and the errors are the same either way.
     """
     from . import beside_loop, plan_apart
+    beside = beside_loop.current()
     if apart is None:
-        apart = beside_loop.current() is not None
+        apart = beside is not None
     if apart and plan_apart.available():
         return plan_apart.load(path, n_chutes)
+    if beside is None:
+        return _load_here(path, n_chutes)
+    with beside_loop.quick_gil_handover():
+        return _load_here(path, n_chutes)
+
+
+def _load_here(path, n_chutes):
     spec = read_plan_file(path, n_chutes)
     destination_index = {name: i for i, (name, _, _) in enumerate(spec.destinations, start=1)}
     if spec.preadvice_files:

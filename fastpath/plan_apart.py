@@ -4,21 +4,25 @@ Parsing the plan file (tomllib is pure Python), checking it and building the pre
 take seconds for millions of records. In a thread of the controller, every stretch of that
 work holding the GIL would delay the event loop, and on a busy machine the OS may take the
 CPU away from the build in the middle of such a stretch, for milliseconds. In a child process
-(plan_child.py) nothing of it touches this interpreter: the worker thread here only waits on a
-socket and copies the finished table out of shared memory with the GIL released, and the
-plan's Python parts are put back together in steps of a tenth of a millisecond
-(plan_transfer.py, beside_loop.py).
+(plan_child.py) nothing of it touches this interpreter: the worker thread here sleeps until
+the child answers, takes the finished tables from shared memory (mapped, or copied in one
+system call with the GIL released) and the plan's Python parts are put back together on the
+event loop in steps of a tenth of a millisecond (plan_transfer.py, beside_loop.py).
 
-The table is copied once into this process's own memory rather than used in the shared
-mapping: shared memory comes in 4 KB pages, private memory in 2 MB huge pages, and lookups in
-a 160 MB table run about 1.5x faster with huge pages.
+The worker wakes up as few times as it can: whenever it needs the GIL back, the loop may have
+to hand it over and wait until the worker gets a CPU. So it never polls (a give-up wakes it
+through a pipe), and it copies every table in one system call into one allocation.
+
+Big tables are copied into this process's own memory rather than used in the shared mapping:
+shared memory comes in 4 KB pages, private memory in 2 MB huge pages, and lookups in a 160 MB
+table run about 1.3x faster with huge pages.
 """
 import os
 import pickle
+import select
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 from . import beside_loop
@@ -26,12 +30,12 @@ from . import big_arrays
 from . import plan_transfer
 from .plan_child import FRAME
 
-REAP_TIMEOUT_S = 10.0
+COPY_MIN_BYTES = 32 << 20
+
 # The child imports this very package, wherever this process imported it from.
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CHILD_MAIN = ("import sys; sys.path.insert(0, sys.argv[1]); from fastpath.plan_child import main; "
                "sys.exit(main(sys.argv[2:]))")
-COPY_NICE = 10
 
 
 def available():
@@ -41,7 +45,7 @@ def available():
 
 def load(path, n_chutes, timeout_s=None):
     """load_plan(path, n_chutes) run in a child process; same Plan, same PlanError."""
-    beside = beside_loop.current() or beside_loop.BesideLoop(None)
+    beside = beside_loop.current()
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     ours, theirs = socket.socketpair()
     with ours:
@@ -62,13 +66,17 @@ def load(path, n_chutes, timeout_s=None):
             child.kill()
             child.wait()
             raise
-    _reap(child)
-    if not header["ok"]:
-        error = header["error"]
-        if header["traceback"]:
-            error.add_note("in the plan build process:\n" + header["traceback"])
-        raise error
-    buffers = _copy_out_all(segment, header["buffers"], beside)
+    try:
+        if not header["ok"]:
+            error = header["error"]
+            if header["traceback"]:
+                error.add_note("in the plan build process:\n" + header["traceback"])
+            raise error
+        buffers = _tables(segment, header["buffers"])
+    finally:
+        if segment is not None:
+            os.close(segment)
+        child.wait()             # it exits once it has answered: one wake-up, no polling
     pieces, at = [], 0
     for piece_path, how, length, n_buffers in header["pieces"]:
         pieces.append(plan_transfer.Piece(piece_path, how, body[at:at + length], n_buffers))
@@ -78,107 +86,64 @@ def load(path, n_chutes, timeout_s=None):
     return plan
 
 
+def _wait_readable(sock, beside, deadline):
+    waiting = [sock] if beside is None else [sock, beside.wake_fd]
+    timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+    ready, _, _ = select.select(waiting, [], [], timeout)
+    if beside is not None:
+        beside.check()
+    if not ready:
+        raise TimeoutError("building the plan in a child process took too long")
+
+
 def _receive(sock, child, beside, deadline):
-    """(header, body, memfd or None) from the child, waiting in slices while the build is wanted."""
-    sock.settimeout(beside_loop.POLL_S)
+    """(header, body, memfd or None) from the child."""
     fds = []
     data = bytearray()
     while len(data) < FRAME.size:
-        _still_wanted(beside, deadline)
-        try:
-            chunk, got, _, _ = socket.recv_fds(sock, FRAME.size - len(data), 1)
-        except TimeoutError:
-            continue
+        _wait_readable(sock, beside, deadline)
+        chunk, got, _, _ = socket.recv_fds(sock, FRAME.size - len(data), 1)
         if not chunk:
             raise _ended(child)
         fds += got
         data += chunk
     head_length, body_length = FRAME.unpack(data)
-    rest = _receive_exactly(sock, head_length + body_length, child, beside, deadline)
-    header = pickle.loads(rest[:head_length])
-    return header, rest[head_length:], (fds[0] if fds else None)
-
-
-def _receive_exactly(sock, n, child, beside, deadline):
-    data = bytearray(n)
-    view = memoryview(data)
-    at = 0
-    while at < n:
-        _still_wanted(beside, deadline)
-        try:
-            got = sock.recv_into(view[at:])
-        except TimeoutError:
-            continue
+    rest = bytearray(head_length + body_length)
+    view, at = memoryview(rest), 0
+    while at < len(rest):
+        _wait_readable(sock, beside, deadline)
+        got = sock.recv_into(view[at:])
         if not got:
             raise _ended(child)
         at += got
-    return bytes(data)
-
-
-def _still_wanted(beside, deadline):
-    beside.check()
-    if deadline is not None and time.monotonic() > deadline:
-        raise TimeoutError("building the plan in a child process took too long")
+    return pickle.loads(rest[:head_length]), bytes(rest[head_length:]), (fds[0] if fds else None)
 
 
 def _ended(child):
-    try:
-        code = child.wait(REAP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        code = None
-    how = "did not answer" if code is None else (
-        f"was killed by signal {-code}" if code < 0 else f"ended with status {code}")
+    code = child.wait()
+    how = f"was killed by signal {-code}" if code < 0 else f"ended with status {code}"
     return RuntimeError(f"the plan build process {how} before sending the plan (out of memory?); "
                         "the plan was not loaded. Its error output is in the controller's log")
 
 
-def _reap(child):
-    try:
-        child.wait(REAP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
+def _tables(fd, placed):
+    """The buffers the child wrote into the memfd, as arrays of this process.
 
-
-def _copy_out_all(segment, placed, beside):
-    """The tables, copied out of the memfd (which is then closed) into memory of this process.
-
-    The copy is kernel work without the GIL (tens of milliseconds at 10 million records); a
-    thread of its own runs it at a lower priority, so that it never takes a CPU the event loop
-    wants.
+    Small tables are used where they are, in the shared mapping: 4 KB pages cost their lookups
+    nothing while the table fits the TLB's reach, and nothing is copied. Bigger ones are copied
+    into huge pages, in one read with the GIL released (the child lays them out as they land).
     """
-    copied, failed = [None] * len(placed), []
-
-    def copy():
-        try:
-            tid = threading.get_native_id()
-            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + COPY_NICE)
-        except OSError:
-            pass                 # not allowed here: copy at the same priority
-        try:
-            for i, (offset, length) in enumerate(placed):
-                copied[i] = _copy_out(segment, offset, length)
-        except Exception as exc:
-            failed.append(exc)
-        finally:
-            os.close(segment)
-    worker = threading.Thread(target=copy, name="fastpath-copy", daemon=True)
-    worker.start()
-    while worker.is_alive():
-        beside.check()
-        worker.join(beside_loop.POLL_S)
-    if failed:
-        raise failed[0]
-    return copied
-
-
-def _copy_out(fd, offset, length):
-    out = big_arrays.empty(length, "u1")
-    view = memoryview(out)
-    done = 0
-    while done < length:
-        got = os.preadv(fd, [view[done:]], offset + done)
-        if got <= 0:
-            raise RuntimeError(f"the plan build process wrote {done} of {length} bytes of a table")
-        done += got
-    return out
+    size = placed[-1][0] + placed[-1][1] if placed else 0
+    if size == 0:
+        return [big_arrays.zeros(0, "u1") for _ in placed]
+    if size < COPY_MIN_BYTES:
+        source = big_arrays.shared(fd, size)
+    else:
+        source = big_arrays.empty(size, "u1")
+        done = 0
+        while done < size:
+            got = os.preadv(fd, [memoryview(source)[done:]], done)
+            if got <= 0:
+                raise RuntimeError(f"the plan build process wrote {done} of {size} bytes of its tables")
+            done += got
+    return [source[offset:offset + length] for offset, length in placed]

@@ -58,6 +58,7 @@ def _write_segment(buffers):
         while written < raw.nbytes:
             written += os.pwrite(fd, raw[written:], offset + written)
         offset += -(-raw.nbytes // ALIGN) * ALIGN
+    os.ftruncate(fd, offset)
     return fd, placed
 
 

@@ -7,20 +7,37 @@ the old plan or the new one, never a mix. Chute states belong to the machine, no
 plan, so they survive swaps.
 """
 import asyncio
+import concurrent.futures
+import contextvars
 import functools
-import gc
-import sys
+import threading
 
 from . import beside_loop
+from . import big_arrays
 from . import implementation
 from .errors import PlanError
 from .plan import load_plan
 
 DISABLED, FULL, FAULTED = 1, 2, 4
-# Python work in the worker thread (starting the build process; a whole build when `build`
-# asks for one in this process) holds the GIL in stretches; at the default 5 ms switch
-# interval the event loop could wait that long for it.
-RELOAD_SWITCH_INTERVAL_S = 0.0005
+
+_builder = None
+_builder_lock = threading.Lock()
+
+
+def _build_thread():
+    """The thread that builds plans for every Router of this process, started with the first
+    Router (at start-up, as a rule) with the thread that unmaps old tables: starting a thread
+    waits until the new thread has run, which on a busy machine takes a scheduler tick (4 ms
+    measured), too long to wait on the event loop at a reload. One thread: builds queue behind
+    each other, even one given up that still runs. Named like the event loop's own worker
+    threads, which ran the builds before."""
+    global _builder
+    with _builder_lock:
+        if _builder is None:
+            _builder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="asyncio_fastpath_build")
+            _builder.submit(int).result()
+            big_arrays.start_unmapper()
+    return _builder
 
 
 class Router:
@@ -30,6 +47,7 @@ class Router:
         self._flags = bytearray(plan.n_chutes + 1)
         self._reload_lock = asyncio.Lock()
         self._install(self._module.Engine(plan, self._flags))
+        _build_thread()
 
     def _install(self, engine):
         self._engine = engine
@@ -82,7 +100,7 @@ class Router:
                                          timeout_s=timeout_s)
 
     async def build_and_swap(self, build, *, timeout_s=60.0):
-        """Run `build()` (which returns a Plan) in a thread, then swap its plan in.
+        """Run `build()` (which returns a Plan) in the build thread, then swap its plan in.
 
         One build at a time. load_plan called by `build` builds the plan in a child process
         (see plan_apart.py). On timeout or cancellation the live plan stays and the build is
@@ -92,21 +110,14 @@ class Router:
         async with self._reload_lock:
             beside = beside_loop.BesideLoop(asyncio.get_running_loop())
             token = beside_loop.enter(beside)
-            previous = sys.getswitchinterval()
-            collecting = gc.isenabled()
-            sys.setswitchinterval(min(previous, RELOAD_SWITCH_INTERVAL_S))
-            # A full collection triggered by the build's allocations would hold the GIL for a
-            # walk of the whole heap (tens of ms): no collections while it builds.
-            gc.disable()
+            context = contextvars.copy_context()
             try:
-                engine = await asyncio.wait_for(asyncio.to_thread(lambda: self._engine_for(build())), timeout_s)
+                engine = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
+                    _build_thread(), context.run, lambda: self._engine_for(build())), timeout_s)
             except BaseException:
                 beside.give_up()
                 raise
             finally:
                 beside_loop.leave(token)
-                sys.setswitchinterval(previous)
-                if collecting:
-                    gc.enable()
             self._install(engine)
             return engine.plan

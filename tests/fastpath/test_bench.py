@@ -5,7 +5,8 @@ from fastpath import bench
 
 
 def test_bench_prints_a_complete_json_report(capsys):
-    assert bench.main(["--json", "--records", "20000", "--decisions", "3000", "--pure-decisions", "1000"]) == 0
+    assert bench.main(["--json", "--records", "20000", "--decisions", "3000", "--pure-decisions", "1000",
+                       "--reloads", "1"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["compiled_and_pure_agree"] is True
     assert report["plan"] == {**report["plan"], "chutes": 80, "route_rules": 2000}
@@ -13,6 +14,23 @@ def test_bench_prints_a_complete_json_report(capsys):
     for side in (report["compiled"]["single"], report["pure"]["single"]):
         assert 0 < side["ns_p50"] <= side["ns_p99"] <= side["ns_p999"]
     assert report["build"]["bytes_per_record"] > 8
-    assert report["swap"]["during_build"]["decisions"] > 0 and report["swap"]["idle"]["decisions"] > 0
+    reload = report["reload"]
+    for mode in ("process", "thread"):
+        [one] = reload[mode]["reloads"]
+        assert one["decisions"] > 0 and one["build_s"] > 0
+        assert 0 < one["longest_held_ms"] and 0 < one["longest_gap_ms"]
+    for baseline in ("idle", "busy"):
+        assert all(w["decisions"] > 0 for w in reload[baseline]["windows"])
+        assert reload[baseline]["median_longest_gap_ms"] > 0
+    assert set(reload["ratio_to_idle"]) == set(reload["ratio_to_busy"]) == {"process", "thread"}
     assert set(report["targets_met"]) == {"compiled_over_pure", "batch_decisions_per_s", "single_p99_ns",
                                           "bytes_per_record", "build_s", "swap_pause_ms"}
+
+
+def test_bench_reload_part_alone(capsys):
+    assert bench.main(["--json", "--parts", "reload", "--records", "5000", "--reloads", "1",
+                       "--reload-modes", "process"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert "compiled" not in report and "thread" not in report["reload"]
+    assert report["reload"]["process"]["reloads"][0]["decisions"] > 0
+    assert set(report["targets_met"]) == {"bytes_per_record", "build_s", "swap_pause_ms"}

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastpath import PlanError, Router, bench_data, beside_loop, load_plan, plan_transfer
+from fastpath import PlanError, Router, bench_data, beside_loop, load_plan, plan_apart, plan_transfer
 from fastpath.plan_file import read_plan_file
 from fastpath.samples import courier_formats_of, waybill_from_masks
 from tests.fastpath.conftest import SHIPPED_PLAN, SMALL_PLAN
@@ -58,6 +58,26 @@ def _sample_parcels(plan, n=300, seed=3):
     return parcels
 
 
+def _memfd_mappings():
+    with open("/proc/self/maps") as f:
+        return [line for line in f if "sortline-plan" in line]
+
+
+def test_the_tables_of_a_plan_built_apart_go_with_the_plan(tmp_path):
+    path = tmp_path / "p.plan.toml"
+    path.write_text(PRE_PLAN, encoding="utf-8")
+    (tmp_path / "pre.csv").write_text(PRE_CSV, encoding="utf-8")
+    before = len(_memfd_mappings())
+    router = Router(load_plan(path, 10, apart=True))
+    assert len(_memfd_mappings()) == before + 1
+    assert router.decide(["SF1234567890123"], None).destination == "C"
+    router.swap(load_plan(path, 10, apart=False))
+    deadline = time.monotonic() + 5
+    while len(_memfd_mappings()) > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(_memfd_mappings()) == before
+
+
 def _same_plan(apart, here):
     assert {k: getattr(apart, k) for k in PUBLIC} == {k: getattr(here, k) for k in PUBLIC}
     assert str(apart.path) == str(here.path)
@@ -66,8 +86,11 @@ def _same_plan(apart, here):
     assert np.array_equal(apart.preadvice.table.values, here.preadvice.table.values)
 
 
+@pytest.mark.parametrize("tables", ["mapped", "copied"])
 @pytest.mark.parametrize("case", ["shipped", "pre-advice", "2,000 rules"])
-def test_a_plan_built_apart_is_the_plan_built_here(case, tmp_path, pure):
+def test_a_plan_built_apart_is_the_plan_built_here(case, tables, tmp_path, pure, monkeypatch):
+    if tables == "copied":
+        monkeypatch.setattr(plan_apart, "COPY_MIN_BYTES", 0)
     if case == "shipped":
         path, n_chutes = SHIPPED_PLAN, 24
     elif case == "pre-advice":
