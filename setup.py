@@ -7,7 +7,7 @@ import glob
 import os
 import sys
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 RUNTIME_REQUIRES = [
     # 3.16 renamed slave= to device_id= and replaced the server datastore: pin the minor.
@@ -57,11 +57,13 @@ setup(
     version="0.1.0",
     description="Edge control software for shared parcel sorting lines",
     python_requires=">=3.11",
-    packages=[
-        "edge", "drivers", "vision", "vision.synth", "vision.textmodel",
-        "fastpath", "sim_plc",
-    ],
-    package_data={"vision.textmodel": ["*.onnx", "*.json"], "vision.synth": ["*.ttf", "*.otf"]},
+    packages=find_packages(include=["edge", "edge.*", "drivers", "drivers.*", "vision", "vision.*",
+                                    "fastpath", "fastpath.*", "sim_plc", "sim_plc.*"]),
+    package_data={
+        "vision.textmodel": ["*.onnx", "*.json", "*.md"],
+        "vision.synth": ["*.ttf", "*.otf", "*.txt"],
+        "edge.web": ["static/*"],
+    },
     ext_modules=_extensions(),
     install_requires=RUNTIME_REQUIRES,
     entry_points={"console_scripts": ["sortline = edge.cli:main"]},

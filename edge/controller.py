@@ -103,13 +103,12 @@ class Controller:
     # -- life cycle ------------------------------------------------------------------------------
     async def warm_up(self) -> None:
         """Load the readers (imports, model sessions) before the first parcel pays for it."""
-        import numpy as np
-
-        from vision import read_label
-        blank = np.full((64, 64), 255, np.uint8)
+        import vision
         loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(self._pool, read_label, blank, 50.0)
-                               for _ in range(VISION_WORKERS)))
+        results = await asyncio.gather(*(loop.run_in_executor(self._pool, vision.warm_up)
+                                         for _ in range(VISION_WORKERS)))
+        usable, message = results[0]
+        (log.info if usable else log.error)("text model: %s", message)
 
     async def run(self, stop: asyncio.Event) -> None:
         from .reload import ReloadTriggers
