@@ -12,3 +12,12 @@ if REPO_ROOT not in sys.path:
 @pytest.fixture
 def rng():
     return np.random.default_rng(20250601)
+
+
+@pytest.fixture(autouse=True)
+def _builtin_waybill_formats():
+    """A controller built by another test installs its plan's courier formats for the readers (a
+    process-wide hook); the vision tests check the built-in formats."""
+    from vision.waybill import use_plan_formats
+    use_plan_formats(None)
+    yield
