@@ -7,7 +7,9 @@ every turn (one batch to the next) it notes the wall time and how long the loop'
 waited for a CPU (Linux schedstat run delay, which other processes on a shared machine
 cause). The rest of a turn is time the thread ran (decisions, the steps of a swap, freeing
 the old plan) or waited for something other than a CPU, such as the GIL: that rest is what
-our own process did to the loop, and is reported as `held`.
+our own process did to the loop, and is reported as `held`. On a virtual machine it also holds
+the time the host gave the CPU to someone else (steal), which the baselines show.
+`longest_loop_slice_ms` is the longest slice of plan steps the loop ran itself (beside_loop.py).
 
 Two ways to build are compared, one after the other in each round: "process" (load_plan in a
 child process, what Router.reload does) and "thread" (load_plan in the worker thread itself).
@@ -15,8 +17,10 @@ Two baselines of the same length run in each round too: "idle" (nothing else of 
 "busy" (a CPU-bound child process at the build's priority: what any one more process on the
 machine does to the loop).
 """
+import array
 import asyncio
 import functools
+import gc
 import os
 import statistics
 import subprocess
@@ -28,7 +32,7 @@ import numpy as np
 
 from .plan import load_plan
 from .plan_child import BUILD_NICE
-from .router import _build_thread
+from .router import build_thread
 
 MODES = ("process", "thread")
 BATCH = 21
@@ -62,7 +66,7 @@ async def _watch(router, stop):
     clock = time.perf_counter_ns
     delay = _RunDelay()
     longest_gap = decisions = gaps_over_1ms = 0
-    held = []
+    held = array.array("q")              # not a list: the collector would walk it on every pass
     try:
         started = last = turn_start = clock()
         turn_delay = delay.read()
@@ -83,7 +87,7 @@ async def _watch(router, stop):
         available = delay.available
     finally:
         delay.close()
-    held = np.array(held or [0], np.int64)
+    held = np.frombuffer(held, np.int64) if held else np.zeros(1, np.int64)
     return {"decisions": decisions, "turns": len(held), "longest_gap_ms": round(longest_gap / 1e6, 3),
             "gaps_over_1ms_per_s": round(gaps_over_1ms / seconds, 1),
             "longest_held_ms": round(int(held.max()) / 1e6, 3) if available else None,
@@ -119,13 +123,15 @@ async def _rounds(router, plan_path, n_chutes, reloads, modes):
         for mode in modes:
             build = functools.partial(load_plan, plan_path, n_chutes, apart=mode == "process")
             built_s, found = await _during(router, lambda: router.build_and_swap(build, timeout_s=600))
-            during[mode].append({"build_s": round(built_s, 2), **found})
+            steps = router.last_build
+            during[mode].append({"build_s": round(built_s, 2), **found, "loop_slices": steps.slices,
+                                 "longest_loop_slice_ms": round(steps.longest_slice_s * 1e3, 3)})
             windows.append(min(built_s, IDLE_CAP_S))
         for quiet_s in windows:
             _, found = await _during(router, lambda: asyncio.sleep(quiet_s))
             idle.append({"window_s": round(quiet_s, 2), **found})
         spin_s = statistics.median(windows)
-        _, found = await _during(router, lambda: loop.run_in_executor(_build_thread(), _spin, spin_s))
+        _, found = await _during(router, lambda: loop.run_in_executor(build_thread(), _spin, spin_s))
         busy.append({"window_s": round(spin_s, 2), **found})
     return during, idle, busy
 
@@ -143,12 +149,17 @@ def _medians(windows):
 
 def run(router, plan_path, n_chutes, reloads, modes=MODES):
     """Reload the plan at `plan_path` `reloads` times per mode, decisions running meanwhile."""
+    # As the controller does once started: what is loaded by now stays out of the collector's
+    # passes, which would otherwise walk it in the middle of a reload's steps.
+    gc.collect()
+    gc.freeze()
     during, idle, busy = asyncio.run(_rounds(router, plan_path, n_chutes, reloads, modes))
     report = {"reloads_per_mode": reloads, "decisions_per_turn": BATCH,
               "idle": {**_medians(idle), "windows": idle}, "busy": {**_medians(busy), "windows": busy}}
     for mode in modes:
         report[mode] = {**_medians(during[mode]),
                         "median_build_s": round(statistics.median(w["build_s"] for w in during[mode]), 2),
+                        "longest_loop_slice_ms": max(w["longest_loop_slice_ms"] for w in during[mode]),
                         "reloads": during[mode]}
     for baseline in ("idle", "busy"):
         report[f"ratio_to_{baseline}"] = {

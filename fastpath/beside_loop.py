@@ -1,7 +1,7 @@
 """Building a plan beside a running event loop: where the build stands, and its small steps.
 
 Router.build_and_swap runs the build in a worker thread and makes a BesideLoop current for
-it (a context variable, which asyncio.to_thread carries into the thread). load_plan sees it
+it (a context variable, which goes into the thread with the build's context). load_plan sees it
 and builds in a child process; the Python steps left in this process (putting the plan back
 together from its pieces, about a tenth of a millisecond each) then run on the event loop
 itself, in slices that start no step after SLICE_S, between two parcels. Not in the worker
@@ -36,6 +36,8 @@ class BesideLoop:
     def __init__(self, loop):
         self.loop = loop
         self.given_up = False
+        self.slices = 0                  # slices of steps run on the loop, and the longest (s)
+        self.longest_slice_s = 0.0
         self.wake_fd, self._wake_w = os.pipe()
         self._futures = set()
         weakref.finalize(self, os.close, self.wake_fd)
@@ -86,6 +88,9 @@ class BesideLoop:
             except Exception as exc:
                 _settle(done.set_exception, exc)
                 return
+            finally:
+                self.slices += 1
+                self.longest_slice_s = max(self.longest_slice_s, time.perf_counter() - started)
             self.loop.call_soon(slice_)    # parcels waiting meanwhile go first
         self.loop.call_soon_threadsafe(slice_)
         self.wait(done)

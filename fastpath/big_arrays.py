@@ -74,8 +74,3 @@ def _unmap_forever():
             except BufferError:          # the array's last view is still being freed
                 time.sleep(0.001)
         del mapping
-
-
-def pending():
-    """Mappings released but not yet unmapped (for tests and the benchmark)."""
-    return _released.qsize()

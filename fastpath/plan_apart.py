@@ -28,14 +28,15 @@ import time
 from . import beside_loop
 from . import big_arrays
 from . import plan_transfer
-from .plan_child import FRAME
+from .plan_child import BUILD_NICE, FRAME
 
 COPY_MIN_BYTES = 32 << 20
 
-# The child imports this very package, wherever this process imported it from.
+# The child steps aside before it imports anything (numpy and the package take a few hundred
+# milliseconds of CPU), then imports this very package, wherever this process imported it from.
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_CHILD_MAIN = ("import sys; sys.path.insert(0, sys.argv[1]); from fastpath.plan_child import main; "
-               "sys.exit(main(sys.argv[2:]))")
+_CHILD_MAIN = ("import os, sys; os.nice(int(sys.argv[1])); sys.path.insert(0, sys.argv[2]); "
+               "from fastpath.plan_child import main; sys.exit(main(sys.argv[3:]))")
 
 
 def available():
@@ -50,7 +51,8 @@ def load(path, n_chutes, timeout_s=None):
     ours, theirs = socket.socketpair()
     with ours:
         try:
-            child = subprocess.Popen([sys.executable, "-c", _CHILD_MAIN, _PACKAGE_ROOT, str(theirs.fileno())],
+            child = subprocess.Popen([sys.executable, "-c", _CHILD_MAIN, str(BUILD_NICE), _PACKAGE_ROOT,
+                                      str(theirs.fileno())],
                                      pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, start_new_session=True)
         finally:

@@ -1,4 +1,4 @@
-"""The child process that builds a plan for plan_apart.py (which starts it with main([FD])).
+"""The child process that builds a plan for plan_apart.py (which starts it and calls main([FD])).
 
 FD is its end of a socket pair. It reads the request (a pickle of (path, n_chutes)) until the
 parent shuts its side for writing, builds the plan exactly as load_plan does in a process,
@@ -10,14 +10,14 @@ both sides have closed it, whichever dies first), and answers:
               or {"ok": False, "error": the exception, "traceback": its text}
     body      the pieces' pickles, one after another
 
-The child runs at a lower priority (nice BUILD_NICE) so that the controller's event loop gets a
-CPU first, and volunteers for the out-of-memory killer before the controller.
+The child runs at a lower priority (nice BUILD_NICE, set before it imports anything) so that
+the controller's event loop gets a CPU first, and volunteers for the out-of-memory killer
+before the controller.
 """
 import os
 import pickle
 import socket
 import struct
-import sys
 import traceback
 
 BUILD_NICE = 10
@@ -26,11 +26,7 @@ FRAME = struct.Struct("!QQ")
 ALIGN = 64
 
 
-def _step_aside():
-    try:
-        os.nice(BUILD_NICE)
-    except OSError:
-        pass                     # not allowed here: build at the same priority
+def _volunteer_for_the_oom_killer():
     try:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(OOM_SCORE_ADJ))
@@ -98,14 +94,11 @@ def serve(sock):
 
 
 def main(argv):
-    _step_aside()
+    """Run by plan_apart.py at priority nice BUILD_NICE."""
+    _volunteer_for_the_oom_killer()
     with socket.socket(fileno=int(argv[0])) as sock:
         try:
             serve(sock)
         except (BrokenPipeError, ConnectionResetError):
             return 1             # the parent gave the build up and closed its end
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

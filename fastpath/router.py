@@ -24,7 +24,7 @@ _builder = None
 _builder_lock = threading.Lock()
 
 
-def _build_thread():
+def build_thread():
     """The thread that builds plans for every Router of this process, started with the first
     Router (at start-up, as a rule) with the thread that unmaps old tables: starting a thread
     waits until the new thread has run, which on a busy machine takes a scheduler tick (4 ms
@@ -46,8 +46,9 @@ class Router:
         self.implementation = "pure" if self._module.__name__.endswith("_pure") else "compiled"
         self._flags = bytearray(plan.n_chutes + 1)
         self._reload_lock = asyncio.Lock()
+        self.last_build = None           # the BesideLoop of the last build: slices run on the loop
         self._install(self._module.Engine(plan, self._flags))
-        _build_thread()
+        build_thread()
 
     def _install(self, engine):
         self._engine = engine
@@ -108,12 +109,12 @@ class Router:
         and its plan is dropped).
         """
         async with self._reload_lock:
-            beside = beside_loop.BesideLoop(asyncio.get_running_loop())
+            beside = self.last_build = beside_loop.BesideLoop(asyncio.get_running_loop())
             token = beside_loop.enter(beside)
             context = contextvars.copy_context()
             try:
                 engine = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
-                    _build_thread(), context.run, lambda: self._engine_for(build())), timeout_s)
+                    build_thread(), context.run, lambda: self._engine_for(build())), timeout_s)
             except BaseException:
                 beside.give_up()
                 raise
