@@ -411,7 +411,9 @@ cdef class Engine:
                 if q.w == NULL:
                     keep = _waybill.canonical(wobj)
             elif len(waybills) > 1:
-                keep = single_read(waybills)
+                keep = self.prepare_several(waybills, q)
+                if keep is waybills:
+                    keep = single_read(waybills)    # a read C cannot take as it is
         elif type(waybills) is str or type(waybills) is bytes:
             q.w = _bytes_of(waybills, &q.wn)
             if q.w == NULL:
@@ -438,6 +440,33 @@ cdef class Engine:
                     q.rn = PyBytes_GET_SIZE(code)
                     keep = (keep, code)
         return keep
+
+    cdef object prepare_several(self, object waybills, Prepared* q):
+        """single_read() on two or more reads without making canonical copies of them.
+
+        Points q at the first non-empty read (the list keeps it alive) and returns None, or
+        returns MULTI_READ; returns waybills itself, q untouched, at the first read that is not
+        plain str/bytes: Python then decides the whole list, in the same order.
+        """
+        cdef const uint8_t* w
+        cdef Py_ssize_t wn, a, b
+        for read in waybills:
+            w = _bytes_of(read, &wn)
+            if w == NULL:
+                q.w = NULL
+                q.wn = 0
+                return waybills
+            strip(w, wn, &a, &b)
+            if a == b:
+                continue
+            if q.w == NULL:
+                q.w = w + a
+                q.wn = b - a
+            elif not _same_canonical(q.w, q.wn, w + a, b - a):
+                q.w = NULL
+                q.wn = 0
+                return MULTI_READ
+        return None
 
     cdef int complete(self, Prepared* q, Parcel* p) except -1:
         p.courier = 0
@@ -525,6 +554,17 @@ cdef class Engine:
                 courier[i] = p.courier
                 destination[i] = p.destination
         return out
+
+
+cdef bint _same_canonical(const uint8_t* s, Py_ssize_t n, const uint8_t* t, Py_ssize_t m) noexcept nogil:
+    """Whether two stripped reads are the same waybill: equal once upper-cased (bytes.upper)."""
+    cdef Py_ssize_t i
+    if n != m:
+        return False
+    for i in range(n):
+        if upper(s[i]) != upper(t[i]):
+            return False
+    return True
 
 
 cdef const uint8_t* _bytes_of(object obj, Py_ssize_t* n) except? NULL:

@@ -82,7 +82,15 @@ def plans(draw):
 
 
 def events(known_codes, waybills):
-    reads = st.one_of(st.lists(st.one_of(st.sampled_from(READS + waybills), st.text(max_size=20)), max_size=3),
+    one = st.one_of(st.sampled_from(READS + waybills), st.text(max_size=20),
+                    st.sampled_from(READS + waybills).map(lambda r: r.encode("utf-8", "surrogatepass")),
+                    st.binary(max_size=8), st.sampled_from(READS).map(lambda r: bytearray(r.encode("utf-8", "surrogatepass"))))
+    # the same waybill read twice, as the camera may give it: case, spaces, str or bytes
+    variants = st.lists(st.sampled_from([str.lower, str.upper, lambda r: f" {r}\t", lambda r: r.encode("utf-8", "surrogatepass")]),
+                        min_size=1, max_size=3)
+    again = st.tuples(st.sampled_from(READS + waybills), variants, st.lists(one, max_size=1)).map(
+        lambda t: [t[0]] + [f(t[0]) for f in t[1]] + t[2])
+    reads = st.one_of(st.lists(one, max_size=4), again,
                       st.none(), st.sampled_from(READS), st.tuples(st.sampled_from(waybills or READS)))
     codes = st.one_of(st.none(), st.sampled_from(CODES + known_codes), st.text(max_size=16))
     return st.lists(st.one_of(
