@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vision import barcode
 from vision.deadline import Deadline
 from vision.fusion import ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit
 from vision.labelfind import find_labels, orientations, warp_label
@@ -12,13 +13,17 @@ from vision.textlines import line_input, find_lines
 from vision.textmodel import runtime
 from vision.waybill import MAX_WAYBILL_LEN, check_waybill, is_routing_code
 
-# Budget needed to start on a label (flatten, find lines, first batch) and on the remaining lines,
-# as measured on one core.
+# Budget needed to start on a label (flatten, read its barcode), to go on to its lines (find
+# them, read the first ones) and per further line, as measured on one core.
 ATTEMPT_MIN_MS = 3.0
-LINES_MIN_MS = 1.5
+PROBE_MIN_MS = 4.0
+COLUMNS_MIN_MS = 6.0   # zxing along the frame's columns about 2 ms, and the lines still to read
+LINE_MS = 1.0
 MAX_LINES_PER_ATTEMPT = 8
 PROBE_LINES = 3
 MAX_TEXT_LEN = 24
+# A line whose best reading alone is this likely passes every confidence floor of fusion.
+ENOUGH = max(ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE)
 
 
 @dataclass
@@ -26,6 +31,33 @@ class TextPass:
     hits: list = field(default_factory=list)
     flats: list = field(default_factory=list)   # flattened labels, for a second barcode try
     notes: list = field(default_factory=list)
+    barcodes: list = field(default_factory=list)  # BarcodeHit read on a flattened label
+    columns_scanned: bool = False                 # the frame's columns were scanned too
+
+
+def _barcode_on_flat(gray: np.ndarray, flat: np.ndarray, corners: np.ndarray, deadline: Deadline,
+                     out: TextPass, frame_rows_only: bool):
+    """Waybill barcodes of a flattened label, and whether the flat is upside down.
+
+    A symbol zxing missed on the frame at a slant reads on the flattened label, where its bars
+    stand upright: rows only, about 1.5 ms. It also tells which way up the label is, which
+    saves reading lines both ways round. A blurred symbol may not survive the flattening: the
+    frame's columns come next when only its rows were scanned.
+    """
+    hits = barcode.zxing_code128(flat, upright=True)
+    out.barcodes += hits
+    waybills = [h for h in hits if h.courier and h.up]
+    if waybills:
+        return True, waybills[0].up[1] > 0
+    if not frame_rows_only or deadline.remaining_ms() < COLUMNS_MIN_MS:
+        return False, False
+    out.columns_scanned = True
+    hits = barcode.zxing_code128_columns(barcode.downscaled(gray, barcode.MAX_DECODE_SIDE))
+    out.barcodes += hits
+    waybills = [h for h in hits if h.courier and h.up]
+    if not waybills:
+        return False, False
+    return True, float(np.dot(corners[0] - corners[3], waybills[0].up)) < 0
 
 
 def _pick_lines(boxes, limit: int):
@@ -68,15 +100,6 @@ def _flip_box(box, shape):
     return (w - x1, h - y1, w - x0, h - y0)
 
 
-def _iou(a, b) -> float:
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
 def _upright_score(results) -> float:
     # Upside-down text reads as nothing (the model was trained so): only real text scores.
     return sum(conf for text, conf in results if len(text) >= 4)
@@ -93,12 +116,43 @@ def _enough(hits, barcode_found: bool) -> bool:
     return routing and waybill
 
 
-def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_found: bool = False) -> TextPass:
+def _read_both_ways(model, flat, flipped, boxes):
+    batch = [line_input(flat, b) for b in boxes] + [line_input(flipped, _flip_box(b, flat.shape)) for b in boxes]
+    read = model.read(np.stack(batch), full_probability=_wanted, enough=ENOUGH)
+    return read[:len(boxes)], read[len(boxes):]
+
+
+def _read_either_way_up(model, flat, probe, rest):
+    """Probe lines read the right way up, with the flat (and the boxes) turned so.
+
+    The first probe line is read both ways round: upside-down text reads as nothing, so one
+    line usually tells. Only when it does not (it read as nothing either way) are the other
+    probe lines read both ways too. Boxes are turned with the flat rather than found again.
+    """
+    flipped = np.ascontiguousarray(flat[::-1, ::-1])
+    up, down = _read_both_ways(model, flat, flipped, probe[:1])
+    others = probe[1:]
+    if _upright_score(up) == _upright_score(down) and others:
+        more_up, more_down = _read_both_ways(model, flat, flipped, others)
+        up, down, others = up + more_up, down + more_down, []
+    if _upright_score(down) > _upright_score(up):
+        flat, up = flipped, down
+        probe = [_flip_box(b, flat.shape) for b in probe]
+        rest = [_flip_box(b, flat.shape) for b in rest]
+    if others:
+        up += model.read(np.stack([line_input(flat, b) for b in probe[1:]]), full_probability=_wanted,
+                         enough=ENOUGH)
+    return flat, probe, rest, up
+
+
+def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_found: bool = False,
+              frame_rows_only: bool = False) -> TextPass:
     """Text hits from every label found.
 
     The longest thin lines (printed waybill numbers, the routing code) are read first, and the
     rest only when those did not answer. Which side is up comes from the barcode when one was
-    read, otherwise from reading those first lines both ways round in one batch.
+    read (on the frame or on the flattened label), otherwise from reading the first line both ways
+    round.
     """
     out = TextPass()
     model = runtime.load()
@@ -108,41 +162,46 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
     if not quads:
         out.notes.append("no label outline found")
         return out
-    limit = 4 if barcode_found else MAX_LINES_PER_ATTEMPT
     for quad in quads:
         if deadline.remaining_ms() < ATTEMPT_MIN_MS:
             out.notes.append("time budget spent during text reading")
             return out
-        flat = warp_label(gray, _up_first(orientations(quad), up_vector)[0])
+        corners = _up_first(orientations(quad), up_vector)[0]
+        flat = warp_label(gray, corners)
+        up_known, found_here = up_vector is not None, barcode_found
+        if not barcode_found:
+            found_here, upside_down = _barcode_on_flat(gray, flat, corners, deadline, out,
+                                                       frame_rows_only and not out.columns_scanned)
+            if found_here:
+                up_known = True
+                if upside_down:
+                    flat = np.ascontiguousarray(flat[::-1, ::-1])
         out.flats.append(flat)
         if model is None:
             continue
+        if deadline.remaining_ms() < PROBE_MIN_MS:
+            out.notes.append("time budget spent during text reading")
+            return out
+        limit = 4 if found_here else MAX_LINES_PER_ATTEMPT
         boxes = _pick_lines(find_lines(flat), limit)
         if not boxes:
             continue
         probe = sorted(boxes, key=lambda b: -(b[2] - b[0]) / (b[3] - b[1]))[:PROBE_LINES]
         rest = [b for b in boxes if b not in probe]
-        if up_vector is None:
-            flipped = np.ascontiguousarray(flat[::-1, ::-1])
-            batch = [line_input(flat, b) for b in probe] + [
-                line_input(flipped, _flip_box(b, flat.shape)) for b in probe]
-            read = model.read(np.stack(batch), full_probability=_wanted)
-            results, down = read[:len(probe)], read[len(probe):]
-            if _upright_score(down) > _upright_score(results):
-                # Blob finding is not exactly symmetric (thresholds run in blocks from the
-                # top-left), so the lines are found again the right way up.
-                flat, results = flipped, down
-                done = [_flip_box(b, flat.shape) for b in probe]
-                rest = [b for b in _pick_lines(find_lines(flat), limit)
-                        if not any(_iou(b, d) > 0.5 for d in done)][:limit - len(probe)]
+        if not up_known:
+            flat, probe, rest, results = _read_either_way_up(model, flat, probe, rest)
         else:
-            results = model.read(np.stack([line_input(flat, b) for b in probe]), full_probability=_wanted)
+            results = model.read(np.stack([line_input(flat, b) for b in probe]), full_probability=_wanted,
+                                 enough=ENOUGH)
         hits = [h for h in (_classify(t, c) for t, c in results) if h is not None]
-        if rest and not _enough(hits, barcode_found):
-            if deadline.remaining_ms() < LINES_MIN_MS:
+        if rest and not _enough(hits, found_here):
+            fit = int(deadline.remaining_ms() / LINE_MS)
+            if fit < len(rest):
                 out.notes.append("time budget spent during text reading")
-            else:
-                more = model.read(np.stack([line_input(flat, b) for b in rest]), full_probability=_wanted)
+                rest = rest[:fit]
+            if rest:
+                more = model.read(np.stack([line_input(flat, b) for b in rest]), full_probability=_wanted,
+                                  enough=ENOUGH)
                 hits += [h for h in (_classify(t, c) for t, c in more) if h is not None]
         out.hits.extend(hits)
     return out

@@ -44,50 +44,84 @@ class LineModel:
             raise ValueError(f"model prints {probe.shape[2] - 1} characters, its charset has {len(self.charset)}")
         self.path = path
 
-    def read(self, lines: np.ndarray, full_probability=None) -> list[tuple[str, float]]:
+    def read(self, lines: np.ndarray, full_probability=None, enough: float = 1.0) -> list[tuple[str, float]]:
         """Text and confidence for each 32 x 256 line in 0..1.
 
         The confidence is the best path's probability, or, for texts of 4 or more characters that
         `full_probability(text)` accepts (all when it is None), the text's probability under the
         model summed over every CTC alignment: a well-read line whose character edges are shared
         between blank and character columns still scores high. The sum costs about 1 ms a line,
-        so callers ask for it only for texts they could use.
+        so callers ask for it only for texts they could use, and it is skipped where the best path
+        alone reaches `enough` (the sum is never below the path's probability).
         """
         if len(lines) == 0:
             return []
         logprobs = self.session.run(None, {"image": lines[:, None].astype(np.float32, copy=False)})[0]
         best = logprobs.argmax(axis=2)
         path = np.exp(logprobs.max(axis=2).sum(axis=1))
-        out = []
-        for row, lp, conf in zip(best, logprobs, path):
+        texts, confs, summed = [], [float(c) for c in path], []
+        for i, row in enumerate(best):
             labels, prev = [], 0
             for idx in row:
                 if idx != prev and idx != 0:
                     labels.append(int(idx))
                 prev = idx
-            text = "".join(self.charset[i - 1] for i in labels)
-            if len(labels) >= 4 and (full_probability is None or full_probability(text)):
-                conf = text_probability(lp, labels)
-            out.append((text, float(conf)))
-        return out
+            text = "".join(self.charset[k - 1] for k in labels)
+            texts.append(text)
+            if len(labels) >= 4 and confs[i] < enough and (full_probability is None or full_probability(text)):
+                summed.append((i, labels))
+        if summed:
+            probs = text_probabilities(logprobs[[i for i, _ in summed]], [labels for _, labels in summed])
+            for (i, _), prob in zip(summed, probs):
+                confs[i] = float(prob)
+        return list(zip(texts, confs))
 
 
 def text_probability(logprobs: np.ndarray, labels: list[int]) -> float:
     """P(labels | line) by the CTC forward algorithm; logprobs: T x classes, blank = 0."""
-    ext = np.zeros(2 * len(labels) + 1, np.int64)
-    ext[1::2] = labels
-    # A skip over a blank is allowed only between two different characters.
-    skip = np.zeros(ext.size, bool)
-    skip[3::2] = ext[3::2] != ext[1:-2:2]
-    neg = -np.inf
-    alpha = np.full(ext.size, neg)
-    alpha[0] = logprobs[0, 0]
-    alpha[1] = logprobs[0, ext[1]]
-    for t in range(1, logprobs.shape[0]):
-        one = np.concatenate(([neg], alpha[:-1]))
-        two = np.where(skip, np.concatenate(([neg, neg], alpha[:-2])), neg)
-        alpha = np.logaddexp(np.logaddexp(alpha, one), two) + logprobs[t, ext]
-    return float(np.exp(np.logaddexp(alpha[-1], alpha[-2])))
+    return float(text_probabilities(logprobs[None], [labels])[0])
+
+
+def text_probabilities(logprobs: np.ndarray, labels: list[list[int]]) -> np.ndarray:
+    """P(labels[i] | line i) for every line at once: logprobs N x T x classes, blank = 0.
+
+    The CTC forward pass in probabilities rescaled at every step (the scales' logs are summed),
+    all lines side by side: one short numpy loop over the T columns, whatever the number of lines.
+    """
+    n, steps, _ = logprobs.shape
+    size = max(2 * len(lab) + 1 for lab in labels)
+    ext = np.zeros((n, size), np.int64)            # blank, c1, blank, c2, ..., blank; padded with blanks
+    ends = np.empty(n, np.int64)
+    for i, lab in enumerate(labels):
+        ext[i, 1:2 * len(lab):2] = lab
+        ends[i] = 2 * len(lab)
+    # A skip over a blank is allowed only between two different characters. Padding sits after
+    # each line's end and only ever flows rightwards, so it never reaches a real position.
+    skip = np.zeros((n, size))
+    skip[:, 3::2] = ext[:, 3::2] != ext[:, 1:-2:2]
+    skip = skip[:, 2:]
+    emit = np.exp(np.take_along_axis(logprobs, np.broadcast_to(ext[:, None, :], (n, steps, size)), axis=2),
+                  dtype=np.float64)
+    alpha = np.zeros((n, size))
+    alpha[:, :2] = emit[:, 0, :2]
+    scales = np.ones((steps, n))
+    moved = np.zeros((n, size))
+    jump = np.empty((n, size - 2))
+    for t in range(1, steps):
+        moved[:, 1:] = alpha[:, :-1]
+        np.multiply(alpha[:, :-2], skip, out=jump)
+        moved[:, 2:] += jump
+        alpha += moved
+        alpha *= emit[:, t]
+        total = alpha.sum(axis=1)
+        # A line whose text has become impossible stays at zero; its scale of 1 changes nothing.
+        np.maximum(total, 1e-300, out=total)
+        alpha /= total[:, None]
+        scales[t] = total
+    rows = np.arange(n)
+    final = alpha[rows, ends] + alpha[rows, ends - 1]
+    with np.errstate(divide="ignore"):
+        return np.exp(np.log(scales).sum(axis=0) + np.log(final))
 
 
 _lock = threading.Lock()
