@@ -52,7 +52,8 @@ def _plan_with_preadvice(base, data: dict, workdir: Path, records: int) -> Path:
     return copy
 
 
-def bench_config(base, workdir: Path, protocol: str, budget_ms: float | None, preadvice_records: int = 0) -> Path:
+def bench_config(base, workdir: Path, protocol: str, budget_ms: float | None, preadvice_records: int = 0,
+                 vision_budget_ms: float | None = None) -> Path:
     import tomllib
     data = tomllib.loads(Path(base).read_text(encoding="utf-8"))
     line = data["line"]
@@ -63,6 +64,8 @@ def bench_config(base, workdir: Path, protocol: str, budget_ms: float | None, pr
         "plan": {"watch": False},
         "screen": {"enabled": False},
     }
+    if vision_budget_ms is not None:
+        overrides["vision"] = {"budget_ms": vision_budget_ms}
     if preadvice_records:
         overrides["plan"]["file"] = str(_plan_with_preadvice(base, data, workdir, preadvice_records))
     if budget_ms is not None:
@@ -105,7 +108,7 @@ def stage_medians(records_db: Path) -> dict:
 async def run_once(args, rate: float) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="sortline-bench-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
     config = bench_config(args.config, workdir, args.protocol, args.budget_ms,
-                          preadvice_records=max(1000, args.parcels * 2))
+                          preadvice_records=max(1000, args.parcels * 2), vision_budget_ms=args.vision_budget_ms)
     report_path = workdir / "report.json"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     sim = await asyncio.create_subprocess_exec(
@@ -151,7 +154,7 @@ async def run_once(args, rate: float) -> dict:
     misses = sum(1 for r in report["records"] if r["result"] in ("LATE", "NO_HEARTBEAT"))
     return {
         "rate_per_h": rate, "parcels": report["parcels"], "protocol": args.protocol,
-        "decision_budget_ms": args.budget_ms,
+        "decision_budget_ms": args.budget_ms, "vision_budget_ms": args.vision_budget_ms,
         "latency_ms": {"p50": pct(0.50), "p99": pct(0.99), "p99_9": pct(0.999), "max": lat[-1] if lat else None},
         "deadline_misses": misses, "lost": report["lost"],
         "clean_accuracy": report["clean_accuracy"], "correct": report["correct"],
@@ -168,6 +171,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rate", type=float, default=6000.0, help="parcels per hour")
     parser.add_argument("--parcels", type=int, default=1000)
     parser.add_argument("--protocol", choices=("modbus", "opcua"), default="modbus")
+    parser.add_argument("--vision-budget-ms", type=float,
+                        help="label reading budget per parcel ([vision] budget_ms; default: the config's)")
     parser.add_argument("--budget-ms", type=float, default=250.0, help="decision budget after the scan")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--timeout-s", type=float, default=1800.0)

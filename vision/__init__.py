@@ -7,10 +7,15 @@ from vision.result import LabelRead
 __all__ = ["LabelRead", "read_label", "warm_up"]
 
 
-def read_label(image, budget_ms: float = 40.0) -> LabelRead:
-    """Read one image (array, encoded bytes or a file path); never raises on bad input."""
+def read_label(image, budget_ms: float = 40.0, text_needed=None) -> LabelRead:
+    """Read one image (array, encoded bytes or a file path); never raises on bad input.
+
+    `text_needed(read)`, when given, is asked as soon as a waybill barcode is read: False makes
+    that read the answer without reading the printed text (a faster read when the barcode alone
+    routes the parcel).
+    """
     from vision.pipeline import read_label as _read_label
-    return _read_label(image, budget_ms=budget_ms)
+    return _read_label(image, budget_ms=budget_ms, text_needed=text_needed)
 
 
 def warm_up() -> tuple[bool, str]:

@@ -64,8 +64,12 @@ def _located_pass(gray: np.ndarray, deadline: Deadline, notes: list, printed_way
     return texts
 
 
-def read_gray(gray: np.ndarray, deadline: Deadline, use_text: bool = True) -> LabelRead:
-    """`use_text=False` is the barcode-only reader (zxing, then OpenCV locate), for comparison."""
+def read_gray(gray: np.ndarray, deadline: Deadline, use_text: bool = True, text_needed=None) -> LabelRead:
+    """`use_text=False` is the barcode-only reader (zxing, then OpenCV locate), for comparison.
+
+    `text_needed(read)`: called with what the barcodes alone give as soon as a waybill barcode
+    is read; when it returns False, that is the answer and no text is read.
+    """
     notes: list[str] = []
     # With text reading, a symbol standing across the frame is read on the flattened label,
     # which text reading makes anyway: the frame is scanned along rows only, in half the time.
@@ -74,12 +78,18 @@ def read_gray(gray: np.ndarray, deadline: Deadline, use_text: bool = True) -> La
     waybill_hits = [h for h in hits if h.courier]
     up = waybill_hits[0].up if waybill_hits else None
     text_hits = []
-    flats: list = []
+
+    def barcode_answers(found) -> bool:
+        return text_needed is not None and not text_needed(fuse(texts + found, [], deadline.elapsed_ms(), notes))
+
     if deadline.expired():
         notes.append("time budget spent after the barcode pass")
+    elif use_text and waybill_hits and barcode_answers([]):
+        pass
     elif use_text:
-        text = read_text(gray, deadline, up_vector=up, barcode_found=bool(waybill_hits), frame_rows_only=True)
-        text_hits, flats = text.hits, text.flats
+        text = read_text(gray, deadline, up_vector=up, barcode_found=bool(waybill_hits), frame_rows_only=True,
+                         barcode_answers=barcode_answers)
+        text_hits = text.hits
         notes += text.notes
         texts += [h.text for h in text.barcodes]
         waybill_hits += [h for h in text.barcodes if h.courier]
@@ -97,7 +107,7 @@ def read_gray(gray: np.ndarray, deadline: Deadline, use_text: bool = True) -> La
     return fuse(texts, text_hits, deadline.elapsed_ms(), notes)
 
 
-def read_label(image, budget_ms: float = 40.0, use_text: bool = True) -> LabelRead:
+def read_label(image, budget_ms: float = 40.0, use_text: bool = True, text_needed=None) -> LabelRead:
     ok_budget = isinstance(budget_ms, (int, float)) and not isinstance(budget_ms, bool) and budget_ms > 0
     deadline = Deadline(float(budget_ms) if ok_budget else 0.0)
     try:
@@ -107,7 +117,7 @@ def read_label(image, budget_ms: float = 40.0, use_text: bool = True) -> LabelRe
     except MemoryError:
         return no_read("bad image: too large to hold in memory", deadline.elapsed_ms())
     try:
-        return read_gray(gray, deadline, use_text)
+        return read_gray(gray, deadline, use_text, text_needed)
     except MemoryError:
         return no_read("out of memory while reading", deadline.elapsed_ms())
 

@@ -33,6 +33,7 @@ class TextPass:
     notes: list = field(default_factory=list)
     barcodes: list = field(default_factory=list)  # BarcodeHit read on a flattened label
     columns_scanned: bool = False                 # the frame's columns were scanned too
+    answered: bool = False                        # a barcode read here answered: no text read
 
 
 def _barcode_on_flat(gray: np.ndarray, flat: np.ndarray, corners: np.ndarray, deadline: Deadline,
@@ -146,7 +147,7 @@ def _read_either_way_up(model, flat, probe, rest):
 
 
 def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_found: bool = False,
-              frame_rows_only: bool = False) -> TextPass:
+              frame_rows_only: bool = False, barcode_answers=None) -> TextPass:
     """Text hits from every label found.
 
     The longest thin lines (printed waybill numbers, the routing code) are read first, and the
@@ -173,6 +174,10 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
             found_here, upside_down = _barcode_on_flat(gray, flat, corners, deadline, out,
                                                        frame_rows_only and not out.columns_scanned)
             if found_here:
+                if barcode_answers is not None and barcode_answers([h.text for h in out.barcodes]):
+                    out.flats.append(flat)
+                    out.answered = True
+                    return out
                 up_known = True
                 if upside_down:
                     flat = np.ascontiguousarray(flat[::-1, ::-1])

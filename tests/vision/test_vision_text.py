@@ -55,3 +55,32 @@ def test_upside_down_labels_read_without_barcode():
         assert set(flipped.waybills) <= {truth.waybill} and set(upright.waybills) <= {truth.waybill}
         read += (flipped.waybills == (truth.waybill,)) + (upright.waybills == (truth.waybill,))
     assert read >= 9
+
+
+@pytest.mark.parametrize("tier", ["clean", "rotated"])
+def test_text_is_read_only_when_the_barcode_does_not_answer(tier):
+    """text_needed (the controller's "when-needed" mode) is asked once a waybill barcode is read,
+    on the frame or on the flattened label; a False answer skips text reading altogether."""
+    rng = np.random.default_rng(74)
+    asked = []
+
+    def not_needed(read):
+        asked.append(read.waybills)
+        return False
+
+    for _ in range(8):
+        truth = random_truth(rng, routing_codes=["571-J25-03", "100-B12-07"])
+        img = render_label(truth, rng, tier)
+        asked.clear()
+        barcode_only = read_label(img, budget_ms=200.0, text_needed=not_needed)
+        assert barcode_only.waybills == (truth.waybill,)
+        assert barcode_only.sources["waybill"] == "barcode" and barcode_only.routing_code is None
+        assert asked and asked[-1] == (truth.waybill,)
+        with_text = read_label(img, budget_ms=200.0, text_needed=lambda read: True)
+        assert with_text.waybills == (truth.waybill,)
+        assert with_text.routing_code in (None, truth.routing_code)
+    # Without any barcode (damaged tier) the question never comes up and the text still reads.
+    asked.clear()
+    truth = random_truth(rng, routing_codes=["571-J25-03"])
+    read_label(render_label(truth, rng, "damaged"), budget_ms=200.0, text_needed=not_needed)
+    assert not asked
