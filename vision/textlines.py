@@ -33,6 +33,13 @@ def _merge_row_neighbours(boxes: list) -> list:
     return merged
 
 
+def _label_type(img: np.ndarray) -> int:
+    """16-bit blob labels (half the memory to write: a third of the time) where they cannot run
+    out: 8-connected blobs need a free pixel between them, so at most a quarter of the pixels."""
+    import cv2
+    return cv2.CV_16U if img.size // 4 < 65535 else cv2.CV_32S
+
+
 def _barcode_mask(ink: np.ndarray) -> np.ndarray:
     """Barcodes, even short receipt-stub ones: many tall strokes side by side.
 
@@ -42,7 +49,7 @@ def _barcode_mask(ink: np.ndarray) -> np.ndarray:
     import cv2
     strokes = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 20)))
     clusters = cv2.morphologyEx(strokes, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 1)))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(clusters, connectivity=8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(clusters, connectivity=8, ltype=_label_type(ink))
     wide = np.zeros(count, np.uint8)
     wide[1:] = np.where(stats[1:, cv2.CC_STAT_WIDTH] >= 60, 255, 0)
     mask = wide[labels]
@@ -62,7 +69,7 @@ def find_lines(label: np.ndarray) -> list[tuple[int, int, int, int]]:
     ink = cv2.subtract(ink, rules)
     ink = cv2.subtract(ink, _barcode_mask(ink))
     joined = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (7, 3)))
-    count, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8, ltype=_label_type(joined))
     blobs = []
     for x, y, w, h, area in stats[1:count]:
         if h >= MIN_LINE_H // 2 and area >= 0.2 * w * h and h <= MAX_LINE_H // 2:

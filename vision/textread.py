@@ -16,9 +16,9 @@ from vision.waybill import MAX_WAYBILL_LEN, check_waybill, is_routing_code
 # Budget needed to start on a label (flatten, read its barcode), to go on to its lines (find
 # them, read the first ones) and per further line, as measured on one core.
 ATTEMPT_MIN_MS = 3.0
-PROBE_MIN_MS = 4.0
+PROBE_MIN_MS = 5.0
 COLUMNS_MIN_MS = 6.0   # zxing along the frame's columns about 2 ms, and the lines still to read
-LINE_MS = 1.0
+LINE_MS = 1.5
 MAX_LINES_PER_ATTEMPT = 8
 PROBE_LINES = 3
 MAX_TEXT_LEN = 24
