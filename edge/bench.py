@@ -2,7 +2,7 @@
 on generated labels, at a given parcel rate; prints what the PLC saw (JSON with --json).
 
     sortline bench e2e --rate 40000 --parcels 2000 --protocol modbus --json
-    sortline bench e2e --find-max --parcels 1500 --json       # highest rate with zero misses
+    sortline bench e2e --find-max --json       # highest rate with zero misses, 45 s per rate step
 
 Latency is measured on the PLC side: from the scan photo-eye to the assignment in the PLC.
 """
@@ -177,6 +177,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--timeout-s", type=float, default=1800.0)
     parser.add_argument("--find-max", action="store_true", help="step the rate up until a deadline is missed")
+    parser.add_argument("--step-s", type=float, default=45.0,
+                        help="with --find-max: seconds of parcels per rate step (default 45)")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     args = parser.parse_args(argv)
     if not args.find_max:
@@ -184,6 +186,8 @@ def main(argv=None) -> int:
     else:
         runs, best = [], None
         for rate in RATES_FOR_MAX:
+            # Each step runs about --step-s seconds of belt time, whatever its rate.
+            args.parcels = max(100, round(rate * args.step_s / 3600))
             r = asyncio.run(run_once(args, rate))
             runs.append(r)
             if r["deadline_misses"] or r["lost"]:
