@@ -35,6 +35,13 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _machine_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs, from /proc/stat: idle and I/O wait count as not busy."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total = sum(fields[:8])
+    return total - fields[3] - fields[4], total
+
+
 def _plan_with_preadvice(base, data: dict, workdir: Path, records: int) -> Path:
     """A copy of the line's plan whose pre-advice covers the whole run, as couriers send it ahead."""
     import shutil
@@ -119,7 +126,7 @@ async def run_once(args, rate: float) -> dict:
     ctl = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "edge.cli", "run", "--config", str(config),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, env=env)
-    cpu0 = None
+    cpu0, busy0 = None, None
     sim_log = []
     try:
         async with asyncio.timeout(args.timeout_s):
@@ -127,9 +134,9 @@ async def run_once(args, rate: float) -> dict:
                 text = line.decode(errors="replace").rstrip()
                 sim_log.append(text)
                 if cpu0 is None and "controller heartbeat present" in text:
-                    cpu0 = _cpu_s(ctl.pid)
+                    cpu0, busy0 = _cpu_s(ctl.pid), _machine_busy()
             await sim.wait()
-        cpu1 = _cpu_s(ctl.pid)
+        cpu1, busy1 = _cpu_s(ctl.pid), _machine_busy()
     finally:
         if ctl.returncode is None:
             ctl.send_signal(signal.SIGTERM)
@@ -160,6 +167,9 @@ async def run_once(args, rate: float) -> dict:
         "clean_accuracy": report["clean_accuracy"], "correct": report["correct"],
         "by_reason": report["by_reason"],
         "controller_cpu_ms_per_parcel": round((cpu1 - (cpu0 or 0)) * 1000 / max(1, report["parcels"]), 3),
+        # Everything on the machine (simulated PLC and its camera included), as a share of all CPUs.
+        "machine_cpu_busy_share": (round((busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]), 3)
+                                   if busy0 else None),
         "controller_stages_ms": stages,
     }
 

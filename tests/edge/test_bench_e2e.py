@@ -1,0 +1,17 @@
+"""`sortline bench e2e` end to end on a short run: the simulated PLC and the controller as
+separate processes, real Modbus TCP on 127.0.0.1, real label reading."""
+import json
+
+from edge import bench
+
+
+def test_bench_e2e_prints_what_the_plc_saw(capsys):
+    assert bench.main(["--rate", "20000", "--parcels", "40", "--vision-budget-ms", "60", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["parcels"] == 40 and report["lost"] == 0 and report["deadline_misses"] == 0
+    assert report["vision_budget_ms"] == 60
+    assert report["correct"] >= 39 and sum(report["by_reason"].values()) == 40
+    lat = report["latency_ms"]
+    assert 0 < lat["p50"] <= lat["p99"] <= lat["max"] < report["decision_budget_ms"]
+    assert 0 < report["machine_cpu_busy_share"] <= 1
+    assert report["controller_stages_ms"]["read_ms"]["p50"] > 0
