@@ -17,7 +17,7 @@ from vision.synth.truth import random_truth
 from vision.textlines import find_lines, line_input
 from vision.textmodel.charset import keep_known
 
-TIER_MIX = (("clean", 0.25), ("rotated", 0.25), ("noisy", 0.3), ("damaged", 0.2))
+TIER_MIX = (("clean", 0.2), ("rotated", 0.25), ("noisy", 0.25), ("damaged", 0.3))
 KIND_ROUTING, KIND_WAYBILL, KIND_OTHER = 0, 1, 2
 
 

@@ -1,7 +1,10 @@
 """Train the line recogniser on synthetic labels and export it as one ONNX file.
 
-Exact command that produced the committed model (CPU, about 33 minutes on 2 cores):
-    nice -n 10 .venv/bin/python -m vision.textmodel.train --seed 1 --labels 6000 --minutes 32
+The committed model came from two runs (MODEL.md, runs 1 and 2). Continuing from an exported file on
+one core, as run 3 in MODEL.md did:
+    taskset -c 0 nice -n 10 .venv/bin/python -m vision.textmodel.train --seed 4 --labels 8000 \
+        --val-labels 600 --minutes 60 --threads 1 --lr 1e-3 --init-onnx vision/textmodel/textline.onnx \
+        --waybill-repeat 2 --cache /tmp/tm2/cache4 --checkpoint /tmp/tm2/run4/run4.pt --out /tmp/tm2/run4/textline.onnx
 
 Needs torch (training only, never at run time): .venv/bin/pip install torch==2.13.0 onnx
 """
@@ -50,6 +53,84 @@ def _augment(batch, rng):
     return (batch * gain + offset * (1 - gain)).clamp(0, 1)
 
 
+def load_onnx_weights(model, onnx_path: str, calibration: np.ndarray) -> None:
+    """Continue from an exported model: its folded conv weights, with every batch norm made neutral.
+
+    The export folds each batch norm into the convolution before it, so the file holds one weight and
+    one bias per convolution. The weight goes back into the convolution, the bias into the batch
+    norm's beta. The batch norm is then set to pass its input through unchanged in eval mode, with
+    running statistics measured on `calibration` lines (gamma = their standard deviation, beta = bias +
+    their mean): in training mode it normalises by the batch's statistics, which then match the
+    running ones, so training starts from the exported model's outputs instead of a rescaled net.
+    """
+    import onnx
+    import torch
+    from onnx import numpy_helper
+    from torch import nn
+
+    graph = onnx.load(onnx_path).graph
+    inits = {t.name: numpy_helper.to_array(t).copy() for t in graph.initializer}
+    file_convs = [(inits[n.input[1]], inits[n.input[2]]) for n in graph.node if n.op_type == "Conv"]
+    mods = list(model.modules())
+    convs = [m for m in mods if isinstance(m, (nn.Conv1d, nn.Conv2d))]
+    if len(convs) != len(file_convs):
+        raise ValueError(f"{onnx_path} has {len(file_convs)} convolutions, the network {len(convs)}")
+    pairs = []   # (conv, batch norm after it or None)
+    for conv in convs:
+        at = mods.index(conv) + 1
+        nxt = mods[at] if at < len(mods) else None
+        pairs.append((conv, nxt if isinstance(nxt, (nn.BatchNorm1d, nn.BatchNorm2d)) else None))
+    with torch.no_grad():
+        for (conv, bn), (weight, bias) in zip(pairs, file_convs):
+            if tuple(conv.weight.shape) != weight.shape:
+                raise ValueError(f"{onnx_path}: weight {weight.shape} where the network has {tuple(conv.weight.shape)}")
+            conv.weight.copy_(torch.from_numpy(weight))
+            if bn is None:
+                conv.bias.copy_(torch.from_numpy(bias))
+                continue
+            bn.weight.fill_(1.0)
+            bn.bias.copy_(torch.from_numpy(bias))
+            bn.running_mean.zero_()
+            bn.running_var.fill_(1.0 - bn.eps)
+        # With the neutral settings the eval-mode net is the exported one; measure what each batch
+        # norm sees and move its statistics there without changing the eval-mode output.
+        sums = {}
+        def hook(module, inputs, output):
+            x = inputs[0].transpose(0, 1).reshape(inputs[0].shape[1], -1).double()
+            s = sums.setdefault(module, [0, 0.0, 0.0])
+            s[0] += x.shape[1]
+            s[1] = s[1] + x.sum(1)
+            s[2] = s[2] + (x * x).sum(1)
+        handles = [bn.register_forward_hook(hook) for _, bn in pairs if bn is not None]
+        model.eval()
+        for i in range(0, len(calibration), 256):
+            model(torch.from_numpy(calibration[i:i + 256].astype(np.float32) / 255.0)[:, None])
+        for h in handles:
+            h.remove()
+        for bn, (n, s1, s2) in sums.items():
+            mean = s1 / n
+            var = (s2 / n - mean * mean).clamp_min(1e-6)
+            bn.running_mean.copy_(mean.float())
+            bn.running_var.copy_(var.float())
+            bn.weight.copy_(torch.sqrt(var + bn.eps).float())
+            bn.bias.add_(mean.float())
+    model.train()
+
+
+def onnx_difference(model, onnx_path: str, pics: np.ndarray) -> float:
+    """Largest |torch - onnxruntime| log-probability over `pics`, the torch model in eval mode."""
+    import onnxruntime as ort
+    import torch
+    x = pics.astype(np.float32)[:, None] / 255.0
+    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    ref = session.run(None, {"image": x})[0]
+    model.eval()
+    with torch.no_grad():
+        got = model(torch.from_numpy(x)).numpy()
+    model.train()
+    return float(np.abs(got - ref).max())
+
+
 def evaluate(model, pics, targets, kinds) -> dict:
     import torch
     model.eval()
@@ -79,6 +160,9 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     parser.add_argument("--cache", help="folder to keep the cut lines in, so a rerun skips cutting")
     parser.add_argument("--resume", help="state_dict (.pt) to start from instead of random weights")
+    parser.add_argument("--init-onnx", help="exported model (.onnx) whose weights to start from")
+    parser.add_argument("--waybill-repeat", type=int, default=1,
+                        help="times each printed waybill line is drawn per epoch (the weakest kind)")
     parser.add_argument("--checkpoint", help="where to save the state_dict (.pt) at the end")
     args = parser.parse_args(argv)
 
@@ -86,7 +170,7 @@ def main(argv=None) -> int:
     from torch import nn
 
     from vision.textmodel.charset import CHARSET, encode
-    from vision.textmodel.data import make_set
+    from vision.textmodel.data import KIND_WAYBILL, make_set
     from vision.textmodel.model import LineRecognizer
 
     torch.manual_seed(args.seed)
@@ -115,6 +199,17 @@ def main(argv=None) -> int:
     if args.resume:
         model.load_state_dict(torch.load(args.resume))
         _log(f"starting from {args.resume}")
+    before = None
+    if args.init_onnx:
+        calib = pics[rng.permutation(len(pics))[:2048]]
+        load_onnx_weights(model, args.init_onnx, calib)
+        diff = onnx_difference(model, args.init_onnx, val[0][:64])
+        _log(f"starting from {args.init_onnx}: max |torch - onnxruntime| log-probability {diff:.2e}")
+        if diff > 1e-3:
+            raise SystemExit(f"weights from {args.init_onnx} do not reproduce its outputs (difference {diff:.3g})")
+        before = evaluate(model, *val)
+        _log(f"validation of {args.init_onnx} before training: {before}")
+    pool = np.concatenate([np.arange(len(pics))] + [np.flatnonzero(kinds == KIND_WAYBILL)] * (args.waybill_repeat - 1))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     deadline = started + args.minutes * 60
@@ -123,7 +218,7 @@ def main(argv=None) -> int:
     step = 0
     history = []
     while time.time() < deadline:
-        order = rng.permutation(len(pics))
+        order = rng.permutation(pool)
         for i in range(0, len(order) - args.batch + 1, args.batch):
             frac = (time.time() - train_start) / max(1.0, deadline - train_start)
             if frac >= 1.0:
@@ -160,7 +255,8 @@ def main(argv=None) -> int:
                       dynamo=False)
     meta = {
         "charset": CHARSET, "blank": 0, "input": [1, 32, 256], "seed": args.seed, "labels": args.labels,
-        "steps": step, "batch": args.batch, "minutes": args.minutes, "resumed_from": args.resume,
+        "steps": step, "batch": args.batch, "minutes": args.minutes, "resumed_from": args.resume or args.init_onnx,
+        "validation_before": before,
         "validation": final, "history": history[-10:],
         "command": "python -m vision.textmodel.train " + " ".join(argv if argv is not None else sys.argv[1:]),
         "torch": torch.__version__,
