@@ -15,6 +15,7 @@ import numpy as np
 from vision.waybill import check_waybill
 
 MAX_DECODE_SIDE = 1600
+MIN_SCAN_EXTENT_PX = 3.0
 
 
 @dataclass(frozen=True)
@@ -72,14 +73,30 @@ def zxing_code128(gray: np.ndarray, upright: bool = False, rows_only: bool = Fal
                                    try_invert=not upright)
     except (ValueError, RuntimeError):
         return hits
+    decoded = []
     for res in results:
         if not res.valid:
             continue
         text = _clean_text(res.text)
         if text is None:
             continue
-        hits.append(BarcodeHit(text, check_waybill(text).courier, _up_vector(res.position)))
+        decoded.append((text, _scan_extent(res.position), res.position))
+    # Code 128's check symbol lets through a few of the wrong readings a single pair of scan
+    # lines can give where modules are 1-2 px wide (a receipt stub on a flattened label): a
+    # reading that agrees over a few pixels of the symbol's height, or with another symbol, counts.
+    for text, extent, position in decoded:
+        if extent >= MIN_SCAN_EXTENT_PX or sum(t == text for t, _, _ in decoded) > 1:
+            hits.append(BarcodeHit(text, check_waybill(text).courier, _up_vector(position)))
     return hits
+
+
+def _scan_extent(position) -> float:
+    """How far across its bars a linear symbol decoded: first to last agreeing scan line (px)."""
+    try:
+        tl, bl = position.top_left, position.bottom_left
+    except AttributeError:
+        return MIN_SCAN_EXTENT_PX
+    return float(np.hypot(bl.x - tl.x, bl.y - tl.y))
 
 
 def zxing_code128_columns(gray: np.ndarray) -> list[BarcodeHit]:
