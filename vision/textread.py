@@ -29,11 +29,9 @@ ENOUGH = max(ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE)
 @dataclass
 class TextPass:
     hits: list = field(default_factory=list)
-    flats: list = field(default_factory=list)   # flattened labels, for a second barcode try
     notes: list = field(default_factory=list)
     barcodes: list = field(default_factory=list)  # BarcodeHit read on a flattened label
     columns_scanned: bool = False                 # the frame's columns were scanned too
-    answered: bool = False                        # a barcode read here answered: no text read
 
 
 def _barcode_on_flat(gray: np.ndarray, flat: np.ndarray, corners: np.ndarray, deadline: Deadline,
@@ -175,13 +173,10 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
                                                        frame_rows_only and not out.columns_scanned)
             if found_here:
                 if barcode_answers is not None and barcode_answers([h.text for h in out.barcodes]):
-                    out.flats.append(flat)
-                    out.answered = True
                     return out
                 up_known = True
                 if upside_down:
                     flat = np.ascontiguousarray(flat[::-1, ::-1])
-        out.flats.append(flat)
         if model is None:
             continue
         if deadline.remaining_ms() < PROBE_MIN_MS:
