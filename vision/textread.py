@@ -115,9 +115,14 @@ def _enough(hits, barcode_found: bool) -> bool:
     return routing and waybill
 
 
+def _read_lines(model, cuts):
+    """(text, confidence) of each cut line, in one batch."""
+    return model.read(np.stack(cuts), full_probability=_wanted, enough=ENOUGH)
+
+
 def _read_both_ways(model, flat, flipped, boxes):
-    batch = [line_input(flat, b) for b in boxes] + [line_input(flipped, _flip_box(b, flat.shape)) for b in boxes]
-    read = model.read(np.stack(batch), full_probability=_wanted, enough=ENOUGH)
+    read = _read_lines(model, [line_input(flat, b) for b in boxes]
+                       + [line_input(flipped, _flip_box(b, flat.shape)) for b in boxes])
     return read[:len(boxes)], read[len(boxes):]
 
 
@@ -139,8 +144,7 @@ def _read_either_way_up(model, flat, probe, rest):
         probe = [_flip_box(b, flat.shape) for b in probe]
         rest = [_flip_box(b, flat.shape) for b in rest]
     if others:
-        up += model.read(np.stack([line_input(flat, b) for b in probe[1:]]), full_probability=_wanted,
-                         enough=ENOUGH)
+        up += _read_lines(model, [line_input(flat, b) for b in probe[1:]])
     return flat, probe, rest, up
 
 
@@ -191,8 +195,7 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
         if not up_known:
             flat, probe, rest, results = _read_either_way_up(model, flat, probe, rest)
         else:
-            results = model.read(np.stack([line_input(flat, b) for b in probe]), full_probability=_wanted,
-                                 enough=ENOUGH)
+            results = _read_lines(model, [line_input(flat, b) for b in probe])
         hits = [h for h in (_classify(t, c) for t, c in results) if h is not None]
         if rest and not _enough(hits, found_here):
             fit = int(deadline.remaining_ms() / LINE_MS)
@@ -200,8 +203,7 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
                 out.notes.append("time budget spent during text reading")
                 rest = rest[:fit]
             if rest:
-                more = model.read(np.stack([line_input(flat, b) for b in rest]), full_probability=_wanted,
-                                  enough=ENOUGH)
+                more = _read_lines(model, [line_input(flat, b) for b in rest])
                 hits += [h for h in (_classify(t, c) for t, c in more) if h is not None]
         out.hits.extend(hits)
     return out
