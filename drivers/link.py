@@ -168,6 +168,7 @@ class PlcLink(abc.ABC):
         self._boot_id: int | None = None
         self._aseq = 0
         self._heartbeat = 0
+        self._beating = True
         self._plc_heartbeat: tuple[int, float] | None = None
         self._disabled: set[int] | None = None
         self._tasks: list[asyncio.Task] = []
@@ -207,6 +208,15 @@ class PlcLink(abc.ABC):
         name = type(self).__name__
         self._tasks = [asyncio.create_task(self._supervise(), name=f"{name}-supervisor"),
                        asyncio.create_task(self._heartbeat_forever(), name=f"{name}-heartbeat")]
+
+    def hold_heartbeat(self, held: bool) -> None:
+        """While held, the heartbeat stands still but still carries the acknowledgements.
+
+        The PLC then treats the controller as absent and sorts parcels to the end chute on its
+        own, while the rings are read: for a controller that is connected but cannot decide yet
+        (its label readers are still loading).
+        """
+        self._beating = not held
 
     async def stop(self) -> None:
         """Stop all background work and close the connection."""
@@ -351,7 +361,8 @@ class PlcLink(abc.ABC):
             await asyncio.sleep(self.settings.heartbeat_interval_s)
             if not self.status.connected:
                 continue
-            self._heartbeat = (self._heartbeat + 1) & 0xFFFF
+            if self._beating:
+                self._heartbeat = (self._heartbeat + 1) & 0xFFFF
             generation = self._generation
             try:
                 await self._send_heartbeat(self._heartbeat, self.scans.last, self.confirms.last)

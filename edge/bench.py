@@ -30,9 +30,28 @@ def _free_port() -> int:
 
 
 def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds of a process and its running children (the label readers), from /proc."""
+    total = 0
+    for task in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{task}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue                  # ended in between: counted in its parent's children fields
+        # utime, stime, and the same for children already waited for
+        total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids = [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            out += [kid, *_children(kid)]
+    return out
 
 
 def _machine_busy() -> tuple[int, int]:
@@ -152,7 +171,8 @@ async def run_once(args, rate: float) -> dict:
         report = json.loads(report_path.read_text())
         stages = stage_medians(workdir / "records" / "parcels.sqlite")
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)      # the camera images live in RAM (/dev/shm)
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)      # the camera images live in RAM (/dev/shm)
     lat = [r["assign_ms"] for r in report["records"] if r["assign_ms"] is not None]
     lat.sort()
 
@@ -171,6 +191,7 @@ async def run_once(args, rate: float) -> dict:
         "machine_cpu_busy_share": (round((busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]), 3)
                                    if busy0 else None),
         "controller_stages_ms": stages,
+        **({"kept_files": str(workdir)} if args.keep else {}),
     }
 
 
@@ -189,6 +210,8 @@ def main(argv=None) -> int:
     parser.add_argument("--find-max", action="store_true", help="step the rate up until a deadline is missed")
     parser.add_argument("--step-s", type=float, default=45.0,
                         help="with --find-max: seconds of parcels per rate step (default 45)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the run's files (camera images, records, the PLC's report) and print where")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     args = parser.parse_args(argv)
     if not args.find_max:

@@ -9,19 +9,18 @@ import collections
 import gc
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from drivers import Confirmation, ScanEvent
 from drivers.regmap import DivertResult
 
 from .metrics import ControllerMetrics
+from .readers import ReaderPool, default_size
 from .state import State, StateTracker, derive
 
 log = logging.getLogger("sortline.edge")
 
 PRUNE_EVERY_S = 60.0
-VISION_WORKERS = 2
 
 
 @dataclass
@@ -34,25 +33,6 @@ class Stats:
     skipped_already_sent: int = 0
     confirmations: int = 0
     by_reason: dict = field(default_factory=dict)
-
-
-def _read_file(path, budget_ms: float, routed_by_barcode=None):
-    """Worker-thread half of label reading: decode the image and read it, never raising.
-
-    With `routed_by_barcode`, the printed text is read only when the barcode alone does not
-    route the parcel: text reading costs several times the barcode.
-    """
-    import cv2
-
-    from vision.pipeline import read_label
-    from vision.result import no_read
-    t0 = time.perf_counter()
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)     # the reader works on gray; decoding less is faster
-    spent_ms = (time.perf_counter() - t0) * 1000
-    if img is None:
-        return no_read("the camera's image file cannot be decoded", spent_ms)
-    text_needed = None if routed_by_barcode is None else (lambda read: not routed_by_barcode(read))
-    return read_label(img, budget_ms=max(1.0, budget_ms - spent_ms), text_needed=text_needed)
 
 
 class Controller:
@@ -71,12 +51,11 @@ class Controller:
         self.poll_lag_s = config["plc"]["poll_interval_ms"] / 1000
         self.image_wait_s = config["camera"]["image_wait_ms"] / 1000
         self.read_budget_s = config["vision"]["budget_ms"] / 1000
-        self._routed_by_barcode = self._barcode_routes if config["vision"]["text_reading"] == "when-needed" else None
         # Kept back from every deadline: the decision itself and writing it to the PLC.
         self.margin_s = (config["budgets"]["decide_ms"] + config["budgets"]["assign_ms"]) / 1000
-        self._pool = ThreadPoolExecutor(max_workers=VISION_WORKERS, thread_name_prefix="vision")
-        self._vision_slots = asyncio.Semaphore(VISION_WORKERS)
-        self._use_plan_formats(plan)
+        when_needed = config["vision"]["text_reading"] == "when-needed"
+        self.readers = ReaderPool(default_size(), plan.courier_table,
+                                  text_needed=(lambda read: not self._barcode_routes(read)) if when_needed else None)
         self._inflight: set[asyncio.Task] = set()
         self._booted = False
         self._has_run = False
@@ -88,28 +67,19 @@ class Controller:
         self.plan_refused: str | None = None           # why the last reload was refused
         self.started_wall = time.time()
 
-    def _use_plan_formats(self, plan, router=None) -> None:
-        from fastpath import Router
-        from vision.waybill import use_plan_formats
-        # A router of its own for the reader threads: its chute spreading state is not the line's.
-        router = router or Router(plan)
-        self._probe = router
-        use_plan_formats(lambda text: router.decide([text], None).courier)
-
     # -- life cycle ------------------------------------------------------------------------------
     async def warm_up(self) -> None:
-        """Load the readers (imports, model sessions) before the first parcel pays for it."""
-        import vision
-        loop = asyncio.get_running_loop()
-        results = await asyncio.gather(*(loop.run_in_executor(self._pool, vision.warm_up)
-                                         for _ in range(VISION_WORKERS)))
-        usable, message = results[0]
+        """Start the label readers (imports, model sessions) before the first parcel pays for it."""
+        usable, message = await self.readers.start()
         (log.info if usable else log.error)("text model: %s", message)
+        log.info("%d label reader processes running", self.readers.running)
 
     async def run(self, stop: asyncio.Event) -> None:
         from .reload import ReloadTriggers
         # The link first: after a restart the PLC's rings are read (and acknowledged) while the
-        # readers load; events wait in the link's queue meanwhile.
+        # readers load; events wait in the link's queue meanwhile. The heartbeat waits for the
+        # readers: until then the PLC sorts on its own rather than wait for a late answer.
+        self.link.hold_heartbeat(True)
         await self.link.start()
         await self.warm_up()
         # Everything loaded so far lives all day: keep it out of the collector's full passes,
@@ -117,6 +87,7 @@ class Controller:
         gc.collect()
         gc.freeze()
         self._booted = True
+        self.link.hold_heartbeat(False)
         watcher = asyncio.create_task(self._watch_state(stop), name="state-watch")
         reloads = ReloadTriggers(self)
         await reloads.start()
@@ -137,7 +108,7 @@ class Controller:
             await self.drain()
             watcher.cancel()
             await self.link.stop()
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            await self.readers.stop()
 
     async def drain(self, timeout_s: float = 5.0) -> None:
         """Finish the parcels in flight: their decisions are still worth sending."""
@@ -149,6 +120,7 @@ class Controller:
         next_prune_mono = loop.time()
         while not stop.is_set():
             self.update_state()
+            self.readers.check_hung()
             if self.records.pending:
                 self.records.flush()
             if loop.time() >= next_prune_mono:
@@ -255,28 +227,13 @@ class Controller:
         from vision.result import no_read
         if path is None:
             return no_read("no image from the camera in time (camera stage budget spent)")
-        loop = asyncio.get_running_loop()
-        try:
-            await asyncio.wait_for(self._vision_slots.acquire(), self._left(deadline_mono))
-        except asyncio.TimeoutError:
-            return no_read("label readers busy until the deadline (vision stage overloaded)")
-        try:
-            budget_s = min(self.read_budget_s, self._left(deadline_mono))
-            fut = loop.run_in_executor(self._pool, _read_file, path, budget_s * 1000, self._routed_by_barcode)
-            # The reader stops itself at its budget. On a busy machine its thread may get the CPU
-            # late; its answer is still worth having until the parcel's own deadline.
-            return await asyncio.wait_for(asyncio.shield(fut), max(budget_s + 0.05, self._left(deadline_mono)))
-        except asyncio.TimeoutError:
-            return no_read("label reading overran its budget and the parcel's deadline (vision stage)")
-        finally:
-            self._vision_slots.release()
+        # What is kept back for deciding and sending is not the reader's.
+        return await self.readers.read(path, self.read_budget_s * 1000, until_mono=deadline_mono - self.margin_s)
 
     def _barcode_routes(self, read) -> bool:
-        """One waybill from the barcode, found in the couriers' pre-advice: nothing more to read."""
-        from fastpath import Reason
-        if len(read.waybills) != 1:
-            return False
-        return self._probe.decide(read.waybills, None).reason == Reason.PREADVICE
+        """One waybill from the barcode, found in the couriers' pre-advice: the printed routing
+        code cannot change the decision (pre-advice comes first), so it is not read."""
+        return len(read.waybills) == 1 and self.plan.preadvice_destination(read.waybills[0]) is not None
 
     # -- chute state and technician actions --------------------------------------------------
     def _sync_chute_state(self) -> None:

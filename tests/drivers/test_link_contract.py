@@ -5,6 +5,7 @@ import math
 import pytest
 
 from drivers import Confirmation, ScanEvent
+from drivers import regmap as rm
 from drivers.link import LinkError, OutsideWindow
 from drivers.regmap import DivertResult
 from tests.sim_plc.helpers import alive, next_event, until
@@ -73,6 +74,21 @@ async def test_heartbeat_keeps_running_while_the_link_heals(protocol, opcua_serv
         await alive(plc.model)                     # the same heartbeat task beats again
         assert all(not t.done() for t in link._tasks)
         assert link.status.message is None
+
+
+async def test_a_held_heartbeat_reads_and_acknowledges_but_the_plc_sees_no_controller(protocol, opcua_server):
+    async with sim_plc(protocol, opcua_server) as (plc, port), linked(protocol, port) as link:
+        await alive(plc.model)
+        link.hold_heartbeat(True)
+        await until(lambda: not plc.model.edge_alive(), 2.0)
+        p = plc.model.scan()
+        ev = await next_event(link)
+        assert ev.tracking == p.tracking
+        ack = plc.model.map.edge(rm.EDGE_SCAN_ACK)
+        await until(lambda: rm.join_u32(*plc.model.regs[ack:ack + 2]) == ev.seq, 1.0)
+        assert not plc.model.edge_alive()
+        link.hold_heartbeat(False)
+        await alive(plc.model)
 
 
 async def test_assignment_while_the_link_is_down_fails_at_once_with_the_address(protocol, opcua_server):

@@ -106,3 +106,17 @@ def test_swap_changes_the_plan_between_decisions_and_keeps_chute_states(router, 
     assert router.plan.version == "t2"
     assert router.chute_state(3)["full"]
     assert router.decide(["JDX123456789012"], None) == Decision(4, Reason.COURIER_RULE, "JD", "C")
+
+
+def test_preadvice_destination_is_what_pre_advice_alone_says(router):
+    plan = router.plan
+    # In pre-advice: the routing code cannot change these decisions, override or not.
+    assert plan.preadvice_destination("JDX123456789012") == "A"
+    assert plan.preadvice_destination(" sf1234567890123") == "A"        # override chute, pre-advice A
+    assert plan.preadvice_destination(b"ODD-NUMBER-\xc3\x9f") == "B"      # a read without a code
+    for read in ("SF9999999999999", "JDK000000000001", "", "  ", "XYZ"):
+        assert plan.preadvice_destination(read) is None, read
+    for read in ("JDX123456789012", "SF1234567890123", "11234567890 12", "JDK000000000001"):
+        alone = router.decide([read], None)[1:]              # chutes aside: spreading moves them
+        with_code = router.decide([read], "571-J25-03")[1:]
+        assert (alone == with_code) == (plan.preadvice_destination(read) is not None), read

@@ -1,0 +1,329 @@
+"""Label reading in processes of their own beside the controller's event loop.
+
+Reading a label is a few milliseconds of native work (JPEG decoding, zxing, OpenCV,
+onnxruntime) stitched together by Python. In threads of the controller's process those Python
+steps wait for the interpreter lock, which the event loop takes every couple of milliseconds to
+poll the PLC: the same reads took several times longer at the 99th percentile there than alone.
+A reader process shares no lock with the loop, and a crash in native code costs one parcel's
+read, not the controller; the reader is started again.
+
+One request at a time per reader, over a pipe:
+
+    controller -> reader   ("read", id, path, budget_ms, ask)  ("answer", id, bool)
+                           ("couriers", table)                  ("stop",)
+    reader -> controller   ("ready", usable, message)  ("ask", id, LabelRead)  ("done", id, LabelRead)
+
+With `ask`, a reader that has read a waybill barcode asks whether the printed text is still
+needed: the pre-advice that decides it lives in the controller alone. It waits for the answer
+no longer than its budget.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import multiprocessing
+import os
+import time
+from dataclasses import dataclass
+
+log = logging.getLogger("sortline.edge")
+
+START_TIMEOUT_S = 60.0        # a cold industrial PC loads OpenCV and onnxruntime from disk
+STOP_TIMEOUT_S = 3.0
+HUNG_AFTER_S = 5.0            # budgets are tens of milliseconds: a read this long is stuck in native code
+RESTART_PAUSE_S = 1.0
+
+
+def default_size() -> int:
+    """One reader per core, at most four: reads of different parcels run side by side."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+# -- the reader process -------------------------------------------------------------------------
+def _use_couriers(table) -> None:
+    """Numbers in the plan's courier formats are waybills too (vision.waybill.use_plan_formats)."""
+    from fastpath.waybill import canonical
+    from vision.waybill import use_plan_formats
+    if table is None:
+        use_plan_formats(None)
+        return
+
+    def courier_of(text):
+        index = table.detect(canonical(text))
+        return table.names[index - 1] if index else None
+    use_plan_formats(courier_of)
+
+
+def read_file(path, budget_ms: float, text_needed=None):
+    """Decode the camera's image file and read it within the budget, never raising."""
+    import cv2
+
+    from vision.pipeline import read_label
+    from vision.result import no_read
+    t0 = time.perf_counter()
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)     # the reader works on gray; decoding less is faster
+    spent_ms = (time.perf_counter() - t0) * 1000
+    if img is None:
+        return no_read("the camera's image file cannot be decoded", spent_ms)
+    return read_label(img, budget_ms=max(1.0, budget_ms - spent_ms), text_needed=text_needed)
+
+
+def serve(conn, couriers) -> None:
+    """A reader process: load the readers once, then answer read requests until told to stop."""
+    import gc
+    import signal
+
+    import cv2
+
+    import vision
+    # Ctrl-C on the console reaches the whole process group; the controller stops its readers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cv2.setNumThreads(1)          # parcels run side by side in processes, not inside one read
+    _use_couriers(couriers)
+    usable, message = vision.warm_up()
+    gc.collect()
+    gc.freeze()                   # what is loaded lives all day: keep it out of full collections
+    conn.send(("ready", usable, message))
+    later = []                    # messages that arrived while waiting for an answer
+    while True:
+        try:
+            msg = later.pop(0) if later else conn.recv()
+        except (EOFError, OSError):
+            return                # the controller is gone
+        if msg[0] == "stop":
+            return
+        if msg[0] == "couriers":
+            _use_couriers(msg[1])
+        elif msg[0] == "read":
+            _, rid, path, budget_ms, ask = msg
+            asker = _asker(conn, rid, time.monotonic() + budget_ms / 1000, later) if ask else None
+            conn.send(("done", rid, read_file(path, budget_ms, asker)))
+        # an "answer" to a question already given up on is dropped
+
+
+def _asker(conn, rid: int, until_mono: float, later: list):
+    def text_needed(read) -> bool:
+        conn.send(("ask", rid, read))
+        while conn.poll(max(0.0, until_mono - time.monotonic())):
+            msg = conn.recv()
+            if msg[0] == "answer":
+                if msg[1] == rid:
+                    return bool(msg[2])
+            else:
+                later.append(msg)
+        return False              # no answer within the budget: what the barcode gave is the answer
+    return text_needed
+
+
+# -- the controller's side ----------------------------------------------------------------------
+@dataclass(eq=False)
+class _Reader:
+    index: int
+    process: multiprocessing.process.BaseProcess
+    conn: multiprocessing.connection.Connection
+    alive: bool = True
+    ready: bool = False
+    request: int = 0              # the request in progress; 0 when idle
+    future: asyncio.Future | None = None
+    busy_since_mono: float = 0.0
+
+
+class ReaderPool:
+    """Reader processes and the requests sent to them, all on the event loop's thread.
+
+    `text_needed(read) -> bool`, when given, answers a reader that has read a waybill barcode:
+    False means the barcode is enough and the printed text is not read.
+    """
+
+    def __init__(self, size: int, couriers=None, text_needed=None):
+        self.size = size
+        self._couriers = couriers
+        self._text_needed = text_needed
+        self._readers: list[_Reader] = []
+        self._idle: asyncio.LifoQueue | None = None
+        self._ids = itertools.count(1)
+        self._ctx = multiprocessing.get_context("spawn")
+        self._stopping = False
+        self._restarts: set[asyncio.Task] = set()
+        self.model_status: tuple[bool, str] = (False, "label readers not started")
+        self.restarted = 0
+
+    @property
+    def running(self) -> int:
+        return sum(1 for r in self._readers if r.alive and r.ready)
+
+    async def start(self, timeout_s: float = START_TIMEOUT_S) -> tuple[bool, str]:
+        """Start every reader and wait until each has loaded; returns the text model's status."""
+        # Last in, first out: at a steady rate one reader does the work with warm caches; the
+        # others take the bursts.
+        self._idle = asyncio.LifoQueue()
+        started = await asyncio.gather(*(self._spawn(i, timeout_s) for i in range(self.size)),
+                                       return_exceptions=True)
+        failed = [exc for exc in started if isinstance(exc, BaseException)]
+        for exc in failed:
+            if not isinstance(exc, Exception):
+                raise exc
+            log.error("a label reader did not start: %s", exc)
+        if len(failed) == self.size:
+            self.model_status = (False, "no label reader started: every parcel goes to the no-read chute; "
+                                        "see the errors above")
+        return self.model_status
+
+    async def _spawn(self, index: int, timeout_s: float) -> _Reader:
+        loop = asyncio.get_running_loop()
+        parent, child = self._ctx.Pipe()
+        process = self._ctx.Process(target=serve, args=(child, self._couriers), name=f"sortline-reader-{index}",
+                                    daemon=True)
+        process.start()
+        child.close()
+        reader = _Reader(index, process, parent)
+        reader.future = loop.create_future()      # resolved by its "ready"
+        self._readers.append(reader)
+        loop.add_reader(parent.fileno(), self._on_readable, reader)
+        try:
+            await asyncio.wait_for(asyncio.shield(reader.future), timeout_s)
+        except asyncio.TimeoutError:
+            reader.future.cancel()
+            process.kill()
+            raise RuntimeError(f"reader {index} did not load within {timeout_s:g} s (a very slow disk or "
+                               f"too little memory); it is killed") from None
+        except ConnectionError as exc:
+            raise RuntimeError(f"reader {index} stopped while loading ({exc}); run "
+                               f"'sortline read-label IMAGE' on the console to see why") from None
+        return reader
+
+    def use_couriers(self, table) -> None:
+        """A new plan's courier formats, for every reader (applied between two reads)."""
+        self._couriers = table
+        for reader in self._readers:
+            if reader.alive:
+                self._send(reader, ("couriers", table))
+
+    async def read(self, path, budget_ms: float, until_mono: float, grace_s: float = 0.05):
+        """Read one image within `budget_ms`, waiting for a free reader no later than `until_mono`.
+
+        The reader stops itself at its budget; on a busy machine it may get the CPU late, and its
+        answer is still taken until `until_mono` (or `grace_s` after the budget, if later).
+        """
+        from vision.result import no_read
+        if not self.running:
+            return no_read("no label reader is running (see the log for why)")
+        while True:
+            try:
+                reader = await asyncio.wait_for(self._idle.get(), max(0.0, until_mono - time.monotonic()))
+            except asyncio.TimeoutError:
+                return no_read("label readers busy until the deadline (vision stage overloaded)")
+            if reader.alive:
+                break                                  # a reader that died while idle is left behind
+        now = time.monotonic()
+        budget_s = max(0.0, min(budget_ms / 1000, until_mono - now))
+        reader.request, reader.future = next(self._ids), asyncio.get_running_loop().create_future()
+        reader.busy_since_mono = now
+        future = reader.future
+        self._send(reader, ("read", reader.request, str(path), budget_s * 1000, self._text_needed is not None))
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), max(budget_s + grace_s, until_mono - now))
+        except asyncio.TimeoutError:
+            # The reader stays busy until it answers; its late answer is dropped.
+            return no_read("label reading overran its budget and the parcel's deadline (vision stage)")
+
+    def check_hung(self) -> None:
+        """Kill a reader stuck in one read far beyond any budget; it is started again."""
+        now = time.monotonic()
+        for reader in self._readers:
+            if reader.alive and reader.request and now - reader.busy_since_mono > HUNG_AFTER_S:
+                log.error("label reader %d has been reading one image for %.0f s: killed, a new one is started",
+                          reader.index, now - reader.busy_since_mono)
+                reader.process.kill()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._restarts:
+            task.cancel()
+        for reader in self._readers:
+            if reader.alive:
+                self._send(reader, ("stop",))
+        end = time.monotonic() + STOP_TIMEOUT_S
+        for reader in self._readers:
+            while reader.process.is_alive() and time.monotonic() < end:
+                await asyncio.sleep(0.02)
+            if reader.process.is_alive():
+                reader.process.kill()
+            self._forget(reader)
+
+    # -- messages ---------------------------------------------------------------------------
+    def _send(self, reader: _Reader, msg) -> None:
+        try:
+            reader.conn.send(msg)
+        except (OSError, ValueError):
+            self._lost(reader)
+
+    def _on_readable(self, reader: _Reader) -> None:
+        try:
+            while reader.alive and reader.conn.poll():
+                self._handle(reader, reader.conn.recv())
+        except (EOFError, OSError):
+            self._lost(reader)
+
+    def _handle(self, reader: _Reader, msg) -> None:
+        kind = msg[0]
+        if kind == "ask":
+            try:
+                needed = True if self._text_needed is None else bool(self._text_needed(msg[2]))
+            except Exception:
+                log.exception("deciding whether a label's text is needed failed; it is read")
+                needed = True
+            self._send(reader, ("answer", msg[1], needed))
+        elif kind == "done":
+            if reader.request == msg[1] and reader.future is not None and not reader.future.done():
+                reader.future.set_result(msg[2])
+            reader.request, reader.future = 0, None
+            self._idle.put_nowait(reader)
+        elif kind == "ready":
+            reader.ready = True
+            self.model_status = (bool(msg[1]), str(msg[2]))
+            if reader.future is not None and not reader.future.done():
+                reader.future.set_result(None)
+            reader.future = None
+            self._idle.put_nowait(reader)
+
+    def _forget(self, reader: _Reader) -> None:
+        if reader.alive:
+            reader.alive = False
+            asyncio.get_running_loop().remove_reader(reader.conn.fileno())
+            reader.conn.close()
+
+    def _lost(self, reader: _Reader) -> None:
+        """The reader's process ended: answer its parcel, start another unless stopping."""
+        from vision.result import no_read
+        if not reader.alive:
+            return
+        self._forget(reader)
+        reader.process.join(0.2)
+        code = reader.process.exitcode
+        if reader.future is not None and not reader.future.done():
+            if reader.ready:
+                reader.future.set_result(no_read(f"label reader process ended (exit code {code}) while reading "
+                                                 f"this image; a new one is started"))
+            else:
+                reader.future.set_exception(ConnectionError(f"exit code {code}"))
+        self._readers.remove(reader)
+        if self._stopping or not reader.ready:
+            return                # one that ends while loading is reported by whoever started it
+        log.error("label reader %d ended (exit code %s)%s; a new one is started", reader.index, code,
+                  " while reading an image" if reader.request else "")
+        task = asyncio.get_running_loop().create_task(self._restart(reader.index))
+        self._restarts.add(task)
+        task.add_done_callback(self._restarts.discard)
+
+    async def _restart(self, index: int) -> None:
+        while not self._stopping:
+            try:
+                await self._spawn(index, START_TIMEOUT_S)
+                self.restarted += 1
+                return
+            except RuntimeError as exc:
+                log.error("label reader %d could not be started again: %s; retrying in %g s", index, exc,
+                          RESTART_PAUSE_S)
+                await asyncio.sleep(RESTART_PAUSE_S)
