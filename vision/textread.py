@@ -7,7 +7,7 @@ import numpy as np
 
 from vision import barcode
 from vision.deadline import Deadline
-from vision.fusion import ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit
+from vision.fusion import ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit, _distance
 from vision.labelfind import find_labels, orientations, warp_label
 from vision.textlines import line_input, find_lines
 from vision.textmodel import runtime
@@ -21,6 +21,7 @@ COLUMNS_MIN_MS = 6.0   # zxing along the frame's columns about 2 ms, and the lin
 LINE_MS = 1.5
 MAX_LINES_PER_ATTEMPT = 8
 PROBE_LINES = 3
+ROUTING_MIN_H = 36   # flat-label pixels: routing code lines measure 48-72, printed waybill numbers 16-28
 MAX_TEXT_LEN = 24
 # A line whose best reading alone is this likely passes every confidence floor of fusion.
 ENOUGH = max(ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE)
@@ -74,6 +75,20 @@ def _pick_lines(boxes, limit: int):
     return keep[:limit]
 
 
+def _probe_lines(boxes):
+    """The lines read first: the two thinnest (printed waybill numbers, a phone number) and a
+    routing code. Printed in large type, the routing code is the thinnest of the tall lines; when
+    both printed numbers are found it is not among the three thinnest of all, so it is taken by
+    height rather than left for the lines that only the time left pays for.
+    """
+    by_shape = sorted(boxes, key=lambda b: -(b[2] - b[0]) / (b[3] - b[1]))
+    probe = by_shape[:PROBE_LINES - 1]
+    tall = [b for b in by_shape[PROBE_LINES - 1:] if b[3] - b[1] >= ROUTING_MIN_H]
+    if tall and not any(b[3] - b[1] >= ROUTING_MIN_H for b in probe):
+        return probe + tall[:1]
+    return by_shape[:PROBE_LINES]
+
+
 def _classify(text: str, conf: float) -> TextHit | None:
     if not text or len(text) > MAX_TEXT_LEN:
         return None
@@ -102,6 +117,21 @@ def _flip_box(box, shape):
 def _upright_score(results) -> float:
     # Upside-down text reads as nothing (the model was trained so): only real text scores.
     return sum(conf for text, conf in results if len(text) >= 4)
+
+
+def _agreeing(hits, notes):
+    """Hits without printed numbers that contradict each other.
+
+    A label prints its waybill number twice; two confident readings one or two characters apart
+    are the same number, and one of them is misread (a doubled digit merged, a smaller stub line).
+    Neither is taken: a no read is better than a wrong chute.
+    """
+    numbers = sorted({h.text for h in hits if h.kind == "waybill" and h.confidence >= TEXT_MIN_CONFIDENCE})
+    clash = {a for a in numbers for b in numbers if a != b and _distance(a, b) <= 2}
+    if not clash:
+        return hits
+    notes.append(f"printed numbers {' and '.join(sorted(clash))} disagree")
+    return [h for h in hits if h.text not in clash]
 
 
 def _wanted(text: str) -> bool:
@@ -190,7 +220,7 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
         boxes = _pick_lines(find_lines(flat), limit)
         if not boxes:
             continue
-        probe = sorted(boxes, key=lambda b: -(b[2] - b[0]) / (b[3] - b[1]))[:PROBE_LINES]
+        probe = _probe_lines(boxes)
         rest = [b for b in boxes if b not in probe]
         if not up_known:
             flat, probe, rest, results = _read_either_way_up(model, flat, probe, rest)
@@ -205,5 +235,5 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
             if rest:
                 more = _read_lines(model, [line_input(flat, b) for b in rest])
                 hits += [h for h in (_classify(t, c) for t, c in more) if h is not None]
-        out.hits.extend(hits)
+        out.hits.extend(_agreeing(hits, out.notes))
     return out
