@@ -89,6 +89,12 @@ def _probe_lines(boxes):
     return by_shape[:PROBE_LINES]
 
 
+def _lines_that_fit(lines, remaining_ms: float):
+    """As many of `lines` as the time left pays for; none once the deadline has passed (the time
+    left is then negative)."""
+    return lines[:max(0, int(remaining_ms / LINE_MS))]
+
+
 def _classify(text: str, conf: float) -> TextHit | None:
     if not text or len(text) > MAX_TEXT_LEN:
         return None
@@ -228,10 +234,10 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
             results = _read_lines(model, [line_input(flat, b) for b in probe])
         hits = [h for h in (_classify(t, c) for t, c in results) if h is not None]
         if rest and not _enough(hits, found_here):
-            fit = int(deadline.remaining_ms() / LINE_MS)
-            if fit < len(rest):
+            fit = _lines_that_fit(rest, deadline.remaining_ms())
+            if len(fit) < len(rest):
                 out.notes.append("time budget spent during text reading")
-                rest = rest[:fit]
+                rest = fit
             if rest:
                 more = _read_lines(model, [line_input(flat, b) for b in rest])
                 hits += [h for h in (_classify(t, c) for t, c in more) if h is not None]

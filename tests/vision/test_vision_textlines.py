@@ -7,7 +7,7 @@ from vision.synth import random_truth
 from vision.synth.degrade import damage_barcodes
 from vision.synth.label import draw_label
 from vision.textlines import find_lines
-from vision.textread import _agreeing, _pick_lines, _probe_lines, MAX_LINES_PER_ATTEMPT
+from vision.textread import MAX_LINES_PER_ATTEMPT, _agreeing, _lines_that_fit, _pick_lines, _probe_lines
 
 
 def _iou(a, b) -> float:
@@ -91,3 +91,11 @@ def test_agreeing_or_unsure_printed_numbers_are_kept():
     hits = [TextHit("waybill", "78660487058133", 0.996), TextHit("waybill", "78660487058133", 0.93),
             TextHit("waybill", "7860487058133", 0.40)]
     assert _agreeing(hits, notes) == hits and notes == []
+
+
+def test_no_further_line_is_read_past_the_deadline():
+    lines = [(0, 0, 100, 20), (0, 30, 100, 50), (0, 60, 100, 80), (0, 90, 100, 110)]
+    assert _lines_that_fit(lines, 100.0) == lines
+    assert _lines_that_fit(lines, 3.2) == lines[:2]
+    assert _lines_that_fit(lines, 0.5) == []
+    assert _lines_that_fit(lines, -2.9) == []
