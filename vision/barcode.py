@@ -83,11 +83,38 @@ def zxing_code128(gray: np.ndarray, upright: bool = False, rows_only: bool = Fal
         decoded.append((text, _scan_extent(res.position), res.position))
     # Code 128's check symbol lets through a few of the wrong readings a single pair of scan
     # lines can give where modules are 1-2 px wide (a receipt stub on a flattened label): a
-    # reading that agrees over a few pixels of the symbol's height, or with another symbol, counts.
+    # reading that agrees over a few pixels of the symbol's height, or with another symbol, counts,
+    # unless it lies on a symbol that reads otherwise over more of its height.
     for text, extent, position in decoded:
-        if extent >= MIN_SCAN_EXTENT_PX or sum(t == text for t, _, _ in decoded) > 1:
-            hits.append(BarcodeHit(text, check_waybill(text).courier, _up_vector(position)))
+        if extent < MIN_SCAN_EXTENT_PX and sum(t == text for t, _, _ in decoded) == 1:
+            continue
+        if any(other != text and other_extent > extent and _same_symbol(position, other_position)
+               for other, other_extent, other_position in decoded):
+            continue
+        hits.append(BarcodeHit(text, check_waybill(text).courier, _up_vector(position)))
     return hits
+
+
+def _same_symbol(a, b) -> bool:
+    """Two readings of the same bars: their scan lines overlap along the symbol's length and lie
+    closer across it than a tenth of that length (two symbols printed one above the other are
+    kept apart by a line of text at least)."""
+    try:
+        corners = [np.array([[p.x, p.y] for p in (q.top_left, q.top_right, q.bottom_right, q.bottom_left)],
+                            np.float64) for q in (a, b)]
+    except AttributeError:
+        return False
+    along = corners[0][1] - corners[0][0]                  # top-left to top-right: the reading direction
+    length = float(np.hypot(*along))
+    if length < 1.0:
+        return False
+    along /= length
+    across = np.array([-along[1], along[0]])
+    (a_lo, a_hi), (b_lo, b_hi) = ((float((c @ along).min()), float((c @ along).max())) for c in corners)
+    overlap = min(a_hi, b_hi) - max(a_lo, b_lo)
+    (c_lo, c_hi), (d_lo, d_hi) = ((float((c @ across).min()), float((c @ across).max())) for c in corners)
+    gap = max(c_lo, d_lo) - min(c_hi, d_hi)
+    return overlap >= 0.5 * min(a_hi - a_lo, b_hi - b_lo) and gap <= 0.1 * length
 
 
 def _scan_extent(position) -> float:

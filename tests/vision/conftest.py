@@ -16,8 +16,8 @@ def rng():
 
 @pytest.fixture(autouse=True)
 def _builtin_waybill_formats():
-    """A controller built by another test installs its plan's courier formats for the readers (a
-    process-wide hook); the vision tests check the built-in formats."""
+    """Plan courier formats are a process-wide hook (label readers install their plan's); a test
+    that installs some must not leak them into the vision tests, which check the built-in formats."""
     from vision.waybill import use_plan_formats
     use_plan_formats(None)
     yield

@@ -1,3 +1,4 @@
+import os
 import numpy as np
 import pytest
 
@@ -79,3 +80,16 @@ def test_a_receipt_stub_misread_along_two_scan_lines_does_not_count():
     assert {h.text for h in barcode.zxing_code128(flat, upright=True)} == {truth.waybill}
     read = read_label(img, budget_ms=200.0)
     assert read.waybills == (truth.waybill,), read
+
+
+def test_a_misread_beside_a_longer_reading_of_the_same_bars_does_not_count():
+    """A camera frame (sim, JD label upside down) where zxing reads the small top barcode wrongly
+    along two scan lines 3 px apart, and rightly over 40 px of its height just below: one symbol
+    cannot carry two texts, so the shorter reading goes and the parcel is not a multi read."""
+    import cv2
+    from vision import barcode
+    path = os.path.join(os.path.dirname(__file__), "artifacts", "jd-misread-beside-its-symbol.jpg")
+    img = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    assert {h.text for h in barcode.zxing_code128(img[:512], rows_only=True)} == {"JDX277329110954"}
+    read = read_label(img, budget_ms=200.0)
+    assert read.waybills == ("JDX277329110954",), read
