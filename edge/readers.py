@@ -84,22 +84,22 @@ def serve(conn, couriers) -> None:
     usable, message = vision.warm_up()
     gc.collect()
     gc.freeze()                   # what is loaded lives all day: keep it out of full collections
-    conn.send(("ready", usable, message))
     later = []                    # messages that arrived while waiting for an answer
-    while True:
-        try:
+    try:
+        conn.send(("ready", usable, message))
+        while True:
             msg = later.pop(0) if later else conn.recv()
-        except (EOFError, OSError):
-            return                # the controller is gone
-        if msg[0] == "stop":
-            return
-        if msg[0] == "couriers":
-            _use_couriers(msg[1])
-        elif msg[0] == "read":
-            _, rid, path, budget_ms, ask = msg
-            asker = _asker(conn, rid, time.monotonic() + budget_ms / 1000, later) if ask else None
-            conn.send(("done", rid, read_file(path, budget_ms, asker)))
-        # an "answer" to a question already given up on is dropped
+            if msg[0] == "stop":
+                return
+            if msg[0] == "couriers":
+                _use_couriers(msg[1])
+            elif msg[0] == "read":
+                _, rid, path, budget_ms, ask = msg
+                asker = _asker(conn, rid, time.monotonic() + budget_ms / 1000, later) if ask else None
+                conn.send(("done", rid, read_file(path, budget_ms, asker)))
+            # an "answer" to a question already given up on is dropped
+    except (EOFError, OSError):
+        return                    # the controller is gone (stopped, or killed): so is its reader
 
 
 def _asker(conn, rid: int, until_mono: float, later: list):

@@ -157,3 +157,13 @@ async def test_no_running_reader_is_said_at_once():
     pool = ReaderPool(1)
     read = await pool.read("/nowhere.jpg", BUDGET_MS, _until())
     assert "no label reader is running" in read.no_read_reason
+
+
+async def test_a_reader_whose_controller_is_gone_ends_on_its_own():
+    pool = ReaderPool(1)
+    await pool.start()
+    reader = pool._readers[0]
+    asyncio.get_running_loop().remove_reader(reader.conn.fileno())
+    reader.conn.close()                        # what a killed controller leaves behind
+    await asyncio.get_running_loop().run_in_executor(None, reader.process.join, 10)
+    assert reader.process.exitcode == 0
