@@ -14,6 +14,9 @@ MAX_LINE_H = 100
 MAX_LINES = 10
 MIN_BARS = 4            # a piece of barcode left beside a tear: bars met along one row
 MIN_BARS_PER_PX = 0.14  # at half resolution
+NUMBER_GAP = 16         # label pixels between bars and the number printed under them
+NUMBER_OVERLAP = 6
+MAX_NUMBER_H = 34       # printed waybill numbers; routing codes stand taller
 
 
 def _merge_row_neighbours(boxes: list) -> list:
@@ -42,8 +45,9 @@ def _label_type(img: np.ndarray) -> int:
     return cv2.CV_16U if img.size // 4 < 65535 else cv2.CV_32S
 
 
-def _barcode_mask(ink: np.ndarray) -> np.ndarray:
-    """Barcodes, even short receipt-stub ones: many tall strokes side by side.
+def _barcode_mask(ink: np.ndarray):
+    """Barcodes, even short receipt-stub ones: many tall strokes side by side; the mask and the
+    boxes (x0, y0, x1, y1) of the clusters of bars.
 
     A tall stroke alone (the "1" of a large routing code) is not a barcode; a cluster of them
     wider than any glyph is.
@@ -62,8 +66,10 @@ def _barcode_mask(ink: np.ndarray) -> np.ndarray:
     wide = np.where((width >= 60) | barred, 255, 0).astype(np.uint8)
     wide[0] = 0
     mask = wide[labels]
-    _fill_gaps(mask, stats[wide > 0])
-    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 3)))
+    bars = stats[wide > 0]
+    _fill_gaps(mask, bars)
+    boxes = [(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, _ in bars]
+    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 3))), boxes
 
 
 def _fill_gaps(mask: np.ndarray, bars) -> None:
@@ -85,7 +91,13 @@ def _fill_gaps(mask: np.ndarray, bars) -> None:
 
 
 def find_lines(label: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Boxes (x0, y0, x1, y1) of text-like line blobs in `label` pixels, biggest first.
+    """Boxes (x0, y0, x1, y1) of text-like line blobs in `label` pixels, biggest first."""
+    return find_lines_and_bars(label)[0]
+
+
+def find_lines_and_bars(label: np.ndarray):
+    """Line boxes as `find_lines` gives them, and the boxes of the clusters of barcode bars that
+    were taken out first (both in `label` pixels).
 
     Works at half resolution: line blobs are tens of pixels tall, and the morphology is 4x cheaper.
     """
@@ -95,7 +107,8 @@ def find_lines(label: np.ndarray) -> list[tuple[int, int, int, int]]:
     # Ruled lines are longer than any glyph stroke: take them out first.
     rules = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (35, 1)))
     ink = cv2.subtract(ink, rules)
-    ink = cv2.subtract(ink, _barcode_mask(ink))
+    bar_mask, bars = _barcode_mask(ink)
+    ink = cv2.subtract(ink, bar_mask)
     joined = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (7, 3)))
     count, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8, ltype=_label_type(joined))
     blobs = []
@@ -109,7 +122,29 @@ def find_lines(label: np.ndarray) -> list[tuple[int, int, int, int]]:
             continue
         boxes.append((2 * x0, 2 * y0, 2 * x1, 2 * y1))
     boxes.sort(key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
-    return boxes[:MAX_LINES]
+    return boxes[:MAX_LINES], [tuple(2 * v for v in b) for b in bars]
+
+
+def numbers_side(boxes, bars, max_gap: int = NUMBER_GAP) -> int:
+    """+1 when the printed lines next to barcodes stand under their bars, -1 when over them,
+    0 when it cannot be told.
+
+    A barcode's human-readable text is printed under it, and a torn or covered barcode still
+    leaves pieces of bars: which side the nearest line is on says which way up the label is,
+    without reading anything.
+    """
+    vote = 0
+    for bx0, by0, bx1, by1 in bars:
+        nearest, side = max_gap + 1, 0
+        for x0, y0, x1, y1 in boxes:
+            if y1 - y0 > MAX_NUMBER_H or min(x1, bx1) - max(x0, bx0) < 0.3 * (x1 - x0):
+                continue
+            # A blurred barcode's cluster may reach a few pixels into its number.
+            for gap, where in ((y0 - by1, 1), (by0 - y1, -1)):
+                if -NUMBER_OVERLAP <= gap < nearest:
+                    nearest, side = gap, where
+        vote += side
+    return (vote > 0) - (vote < 0)
 
 
 def line_input(label: np.ndarray, box) -> np.ndarray:

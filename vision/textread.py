@@ -9,7 +9,7 @@ from vision import barcode
 from vision.deadline import Deadline
 from vision.fusion import ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit, _distance
 from vision.labelfind import find_labels, orientations, warp_label
-from vision.textlines import line_input, find_lines
+from vision.textlines import find_lines_and_bars, line_input, numbers_side
 from vision.textmodel import runtime
 from vision.waybill import MAX_WAYBILL_LEN, check_waybill, is_routing_code
 
@@ -184,6 +184,24 @@ def _read_either_way_up(model, flat, probe, rest):
     return flat, probe, rest, up
 
 
+def _read_way_up_told(model, flat, probe, rest, side: int):
+    """Probe lines read the way up that the printed numbers beside the barcodes tell (`side` as
+    `numbers_side` gives it), read the other way round too only when none of them reads as
+    anything wanted: one line fewer than reading the first both ways, and one model call.
+    """
+    flipped = np.ascontiguousarray(flat[::-1, ::-1])
+    turned = ([_flip_box(b, flat.shape) for b in probe], [_flip_box(b, flat.shape) for b in rest])
+    told = (flat, probe, rest) if side > 0 else (flipped, *turned)
+    other = (flipped, *turned) if side > 0 else (flat, probe, rest)
+    results = _read_lines(model, [line_input(told[0], b) for b in told[1]])
+    if any(_wanted(text) for text, _ in results):
+        return (*told, results)
+    other_results = _read_lines(model, [line_input(other[0], b) for b in other[1]])
+    if _upright_score(other_results) > _upright_score(results):
+        return (*other, other_results)
+    return (*told, results)
+
+
 def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_found: bool = False,
               frame_rows_only: bool = False, barcode_answers=None) -> TextPass:
     """Text hits from every label found.
@@ -223,12 +241,16 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
             out.notes.append("time budget spent during text reading")
             return out
         limit = 4 if found_here else MAX_LINES_PER_ATTEMPT
-        boxes = _pick_lines(find_lines(flat), limit)
+        lines, bars = find_lines_and_bars(flat)
+        boxes = _pick_lines(lines, limit)
         if not boxes:
             continue
         probe = _probe_lines(boxes)
         rest = [b for b in boxes if b not in probe]
-        if not up_known:
+        side = 0 if up_known else numbers_side(lines, bars)
+        if side:
+            flat, probe, rest, results = _read_way_up_told(model, flat, probe, rest, side)
+        elif not up_known:
             flat, probe, rest, results = _read_either_way_up(model, flat, probe, rest)
         else:
             results = _read_lines(model, [line_input(flat, b) for b in probe])

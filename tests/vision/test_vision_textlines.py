@@ -6,7 +6,7 @@ from vision.fusion import TextHit
 from vision.synth import random_truth
 from vision.synth.degrade import damage_barcodes
 from vision.synth.label import draw_label
-from vision.textlines import find_lines
+from vision.textlines import find_lines, find_lines_and_bars, numbers_side
 from vision.textread import MAX_LINES_PER_ATTEMPT, _agreeing, _lines_that_fit, _pick_lines, _probe_lines
 
 
@@ -99,3 +99,21 @@ def test_no_further_line_is_read_past_the_deadline():
     assert _lines_that_fit(lines, 3.2) == lines[:2]
     assert _lines_that_fit(lines, 0.5) == []
     assert _lines_that_fit(lines, -2.9) == []
+
+
+def test_which_way_up_is_told_by_the_number_under_the_barcode():
+    """Damaged labels upright and turned round: the side the printed numbers stand on says which
+    way up the label is. Measured: 38 of 40 (one label told neither way), never the wrong way."""
+    told = 0
+    for art, _ in _damaged_labels(13, 20):
+        upright = numbers_side(*find_lines_and_bars(art.image))
+        turned = numbers_side(*find_lines_and_bars(np.ascontiguousarray(art.image[::-1, ::-1])))
+        assert upright in (0, 1) and turned in (0, -1)
+        told += (upright == 1) + (turned == -1)
+    assert told >= 36, told
+
+
+def test_way_up_is_not_told_without_a_barcode():
+    art, _ = next(_damaged_labels(13, 1))
+    lines, bars = find_lines_and_bars(art.image)
+    assert bars and numbers_side(lines, []) == 0
