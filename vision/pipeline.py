@@ -73,7 +73,11 @@ def read_gray(gray: np.ndarray, deadline: Deadline, use_text: bool = True, text_
     notes: list[str] = []
     # With text reading, a symbol standing across the frame is read on the flattened label,
     # which text reading makes anyway: the frame is scanned along rows only, in half the time.
-    hits = _first_pass(gray, deadline, rows_only=use_text)
+    # Not when the text is read only where the barcode does not answer (pre-advice routes most
+    # parcels): there the whole frame at once is cheaper than rows then the flattened label
+    # (clean labels, one core: 3.7 vs 5.3 ms median, 5.1 vs 9.0 ms p99).
+    rows_only = use_text and text_needed is None
+    hits = _first_pass(gray, deadline, rows_only=rows_only)
     texts = [h.text for h in hits]
     waybill_hits = [h for h in hits if h.courier]
     up = waybill_hits[0].up if waybill_hits else None
@@ -87,13 +91,13 @@ def read_gray(gray: np.ndarray, deadline: Deadline, use_text: bool = True, text_
     elif use_text and waybill_hits and barcode_answers([]):
         pass
     elif use_text:
-        text = read_text(gray, deadline, up_vector=up, barcode_found=bool(waybill_hits), frame_rows_only=True,
+        text = read_text(gray, deadline, up_vector=up, barcode_found=bool(waybill_hits), frame_rows_only=rows_only,
                          barcode_answers=barcode_answers)
         text_hits = text.hits
         notes += text.notes
         texts += [h.text for h in text.barcodes]
         waybill_hits += [h for h in text.barcodes if h.courier]
-        if not waybill_hits and not text.columns_scanned and not deadline.expired():
+        if not waybill_hits and rows_only and not text.columns_scanned and not deadline.expired():
             # The frame's columns, not scanned yet (no label outline, or budget kept for text).
             more = barcode.zxing_code128_columns(barcode.downscaled(gray, barcode.MAX_DECODE_SIDE))
             texts += [h.text for h in more]

@@ -93,3 +93,24 @@ def test_a_misread_beside_a_longer_reading_of_the_same_bars_does_not_count():
     assert {h.text for h in barcode.zxing_code128(img[:512], rows_only=True)} == {"JDX277329110954"}
     read = read_label(img, budget_ms=200.0)
     assert read.waybills == ("JDX277329110954",), read
+
+
+def test_when_text_is_read_only_if_needed_a_label_across_the_frame_reads_without_the_label_pass(monkeypatch):
+    """In the controller's when-needed mode the barcode usually answers alone: the whole frame is
+    scanned at once (rows and columns), and a symbol standing across it is read without finding
+    and flattening the label."""
+    from vision import pipeline
+    flattened = []
+    real_read_text = pipeline.read_text
+    monkeypatch.setattr(pipeline, "read_text", lambda *a, **k: flattened.append(1) or real_read_text(*a, **k))
+    rng = np.random.default_rng(20261129)
+    for _ in range(4):
+        truth = random_truth(rng)
+        across = np.ascontiguousarray(np.rot90(render_label(truth, rng, "clean")))
+        read = read_label(across, budget_ms=200.0, text_needed=lambda read: False)
+        assert read.waybills == (truth.waybill,) and read.sources["waybill"] == "barcode"
+    assert not flattened
+    # Text read on every label: rows only first, the label pass reads the symbol across the frame.
+    truth = random_truth(rng)
+    read = read_label(np.ascontiguousarray(np.rot90(render_label(truth, rng, "clean"))), budget_ms=200.0)
+    assert read.waybills == (truth.waybill,) and flattened
