@@ -189,13 +189,14 @@ def _read_way_up_told(model, flat, probe, rest, side: int):
     `numbers_side` gives it), read the other way round too only when none of them reads as
     anything wanted: one line fewer than reading the first both ways, and one model call.
     """
-    flipped = np.ascontiguousarray(flat[::-1, ::-1])
-    turned = ([_flip_box(b, flat.shape) for b in probe], [_flip_box(b, flat.shape) for b in rest])
-    told = (flat, probe, rest) if side > 0 else (flipped, *turned)
-    other = (flipped, *turned) if side > 0 else (flat, probe, rest)
+    def turned():
+        return (np.ascontiguousarray(flat[::-1, ::-1]), [_flip_box(b, flat.shape) for b in probe],
+                [_flip_box(b, flat.shape) for b in rest])
+    told = (flat, probe, rest) if side > 0 else turned()
     results = _read_lines(model, [line_input(told[0], b) for b in told[1]])
     if any(_wanted(text) for text, _ in results):
         return (*told, results)
+    other = turned() if side > 0 else (flat, probe, rest)
     other_results = _read_lines(model, [line_input(other[0], b) for b in other[1]])
     if _upright_score(other_results) > _upright_score(results):
         return (*other, other_results)
