@@ -400,7 +400,7 @@ class PlcLink(abc.ABC):
             raise ValueError(f"chutes {bad} cannot be disabled: chutes are 1..{rm.MAX_CHUTES}")
         self._disabled = set(chutes)
         if not self.status.connected:
-            log.warning("disabled chutes %s will reach the PLC when the link is back", sorted(chutes))
+            log.warning("disabled chutes %s will reach the PLC as soon as the link is up", sorted(chutes))
             return
         generation = self._generation
         try:

@@ -59,7 +59,15 @@ class Controller:
         self._inflight: set[asyncio.Task] = set()
         self._booted = False
         self._has_run = False
-        self.disabled: set[int] = set()
+        # A chute a technician disabled stays disabled across a restart, until enabled again.
+        kept = records.disabled_chutes()
+        self.disabled: set[int] = {c for c in kept if config.geometry.chute(c) is not None}
+        if kept - self.disabled:
+            log.warning("chutes %s were left disabled but are not on this line any more: ignored",
+                        sorted(kept - self.disabled))
+        if self.disabled:
+            log.warning("chutes %s stay disabled, as a technician left them; enable them on the line screen",
+                        sorted(self.disabled))
         self._chute_state_seen = (frozenset(), frozenset(), frozenset())
         self.recent = collections.deque(maxlen=50)     # the last parcels, for the line screen
         self.landed = collections.Counter()            # chute -> parcels confirmed in it
@@ -80,6 +88,8 @@ class Controller:
         # readers load; events wait in the link's queue meanwhile. The heartbeat waits for the
         # readers: until then the PLC sorts on its own rather than wait for a late answer.
         self.link.hold_heartbeat(True)
+        if self.disabled:
+            await self.link.set_disabled_chutes(self.disabled)      # sent as soon as the link is up
         await self.link.start()
         await self.warm_up()
         # Everything loaded so far lives all day: keep it out of the collector's full passes,

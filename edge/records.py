@@ -121,6 +121,19 @@ class Records:
         self._write("INSERT INTO actions (at_wall, who, action, detail) VALUES (?,?,?,?)",
                     (time.time(), who, action, detail))
 
+    def disabled_chutes(self) -> set[int]:
+        """Chutes a technician left disabled, from the logbook: the last word on each chute counts."""
+        disabled: set[int] = set()
+        rows = self.db.execute("SELECT action, detail FROM actions WHERE action IN ('disable chute', 'enable chute')"
+                               " ORDER BY id")
+        for action, detail in rows:
+            try:
+                chute = int(detail)
+            except (TypeError, ValueError):
+                continue                  # a row written by hand: not a chute number
+            (disabled.add if action == "disable chute" else disabled.discard)(chute)
+        return disabled
+
     def prune(self, batch: int = 2000) -> int:
         """Delete up to `batch` parcel rows past the retention time; small batches keep each call short."""
         if self.retention_s is None or self.pending:
