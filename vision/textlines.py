@@ -13,9 +13,9 @@ MIN_LINE_H = 12
 MAX_LINE_H = 100
 MAX_LINES = 10
 MIN_BARS = 4            # a piece of barcode left beside a tear: bars met along one row
-MIN_BARS_PER_PX = 0.14  # at half resolution
-NUMBER_GAP = 16         # label pixels between bars and the number printed under them
-NUMBER_OVERLAP = 6
+MIN_BARS_PER_PX = 0.14  # ... and per pixel of the piece's width (half resolution)
+NUMBER_GAP = 16         # at most, in label pixels, between bars and the number printed under them
+NUMBER_OVERLAP = 6      # how far a blurred barcode's cluster may reach into its number
 MAX_NUMBER_H = 34       # printed waybill numbers; routing codes stand taller
 
 
@@ -142,7 +142,6 @@ def numbers_side(boxes, bars, max_gap: int = NUMBER_GAP) -> int:
         for x0, y0, x1, y1 in boxes:
             if y1 - y0 > MAX_NUMBER_H or min(x1, bx1) - max(x0, bx0) < 0.3 * (x1 - x0):
                 continue
-            # A blurred barcode's cluster may reach a few pixels into its number.
             for gap, where in ((y0 - by1, 1), (by0 - y1, -1)):
                 if -NUMBER_OVERLAP <= gap < nearest:
                     nearest, side = gap, where

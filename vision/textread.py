@@ -207,9 +207,10 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
               frame_rows_only: bool = False, barcode_answers=None) -> TextPass:
     """Text hits from every label found.
 
-    The longest thin lines (printed waybill numbers, the routing code) are read first, and the
+    The thinnest lines (printed waybill numbers) and the routing code are read first, and the
     rest only when those did not answer. Which side is up comes from the barcode when one was
-    read (on the frame or on the flattened label), otherwise from reading the first line both ways
+    read (on the frame or on the flattened label), otherwise from the side of the bars' remains
+    that the printed numbers stand on, and failing that from reading the first line both ways
     round.
     """
     out = TextPass()
