@@ -24,7 +24,7 @@ class TextHit:
     confidence: float
 
 
-def _distance(a: str, b: str) -> int:
+def edit_distance(a: str, b: str) -> int:
     prev = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         cur = [i]
@@ -59,7 +59,7 @@ def fuse(barcode_texts, text_hits, elapsed_ms: float, notes=()) -> LabelRead:
     for text in printed:
         if text in barcodes:
             continue
-        near = [b for b in barcodes if _distance(text, b) <= 2]
+        near = [b for b in barcodes if edit_distance(text, b) <= 2]
         if near:
             return LabelRead((), None, None, {}, 0.0, elapsed_ms,
                              f"barcode {near[0]} and printed number {text} disagree")

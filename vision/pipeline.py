@@ -82,6 +82,7 @@ def read_gray(gray: np.ndarray, deadline: Deadline, use_text: bool = True, text_
     waybill_hits = [h for h in hits if h.courier]
     up = waybill_hits[0].up if waybill_hits else None
     text_hits = []
+    printed = False               # a confident printed waybill number was read
 
     def barcode_answers(found) -> bool:
         return text_needed is not None and not text_needed(fuse(texts + found, [], deadline.elapsed_ms(), notes))
@@ -97,13 +98,14 @@ def read_gray(gray: np.ndarray, deadline: Deadline, use_text: bool = True, text_
         notes += text.notes
         texts += [h.text for h in text.barcodes]
         waybill_hits += [h for h in text.barcodes if h.courier]
-        if not waybill_hits and rows_only and not text.columns_scanned and not deadline.expired():
+        # A confident printed number already answers: the retries below cost more than the text did.
+        printed = any(h.kind == "waybill" and h.confidence >= TEXT_MIN_CONFIDENCE for h in text_hits)
+        if not waybill_hits and not printed and rows_only and not text.columns_scanned and not deadline.expired():
             # The frame's columns, not scanned yet (no label outline, or budget kept for text).
             more = barcode.zxing_code128_columns(barcode.downscaled(gray, barcode.MAX_DECODE_SIDE))
             texts += [h.text for h in more]
             waybill_hits += [h for h in more if h.courier]
     if not waybill_hits:
-        printed = any(h.kind == "waybill" and h.confidence >= TEXT_MIN_CONFIDENCE for h in text_hits)
         texts += _located_pass(gray, deadline, notes, printed)
     foreign = [t for t in texts if not _is_waybill(t)]
     if foreign and not any(_is_waybill(t) for t in texts):
