@@ -54,11 +54,12 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _machine_busy() -> tuple[int, int]:
-    """(busy, total) jiffies of all CPUs, from /proc/stat: idle and I/O wait count as not busy."""
+def _machine_busy() -> tuple[int, int, int]:
+    """(busy, total, stolen) jiffies of all CPUs, from /proc/stat: idle and I/O wait count as not
+    busy; stolen is the time a virtual machine's host gave to others (counted busy)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     total = sum(fields[:8])
-    return total - fields[3] - fields[4], total
+    return total - fields[3] - fields[4], total, fields[7]
 
 
 def _plan_with_preadvice(base, data: dict, workdir: Path, records: int) -> Path:
@@ -190,6 +191,9 @@ async def run_once(args, rate: float) -> dict:
         # Everything on the machine (simulated PLC and its camera included), as a share of all CPUs.
         "machine_cpu_busy_share": (round((busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]), 3)
                                    if busy0 else None),
+        # A virtual machine's host taking CPUs away shows here, and in every tail above.
+        "machine_cpu_stolen_share": (round((busy1[2] - busy0[2]) / max(1, busy1[1] - busy0[1]), 3)
+                                     if busy0 else None),
         "controller_stages_ms": stages,
         **({"kept_files": str(workdir)} if args.keep else {}),
     }
