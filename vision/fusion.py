@@ -24,6 +24,12 @@ class TextHit:
     confidence: float
 
 
+def misread_of_each_other(a: str, b: str) -> bool:
+    """Two different waybill numbers within two edits are one number, one of them misread: a
+    label carries one waybill, and no courier hands out numbers that close."""
+    return a != b and edit_distance(a, b) <= 2
+
+
 def edit_distance(a: str, b: str) -> int:
     prev = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
@@ -59,7 +65,7 @@ def fuse(barcode_texts, text_hits, elapsed_ms: float, notes=()) -> LabelRead:
     for text in printed:
         if text in barcodes:
             continue
-        near = [b for b in barcodes if edit_distance(text, b) <= 2]
+        near = [b for b in barcodes if misread_of_each_other(text, b)]
         if near:
             return LabelRead((), None, None, {}, 0.0, elapsed_ms,
                              f"barcode {near[0]} and printed number {text} disagree")

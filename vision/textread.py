@@ -7,7 +7,7 @@ import numpy as np
 
 from vision import barcode
 from vision.deadline import Deadline
-from vision.fusion import ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit, edit_distance
+from vision.fusion import ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit, misread_of_each_other
 from vision.labelfind import find_labels, orientations, warp_label
 from vision.textlines import find_lines_and_bars, line_input, numbers_side
 from vision.textmodel import runtime
@@ -133,7 +133,7 @@ def _agreeing(hits, notes):
     Neither is taken: a no read is better than a wrong chute.
     """
     numbers = sorted({h.text for h in hits if h.kind == "waybill" and h.confidence >= TEXT_MIN_CONFIDENCE})
-    clash = {a for a in numbers for b in numbers if a != b and edit_distance(a, b) <= 2}
+    clash = {a for a in numbers for b in numbers if misread_of_each_other(a, b)}
     if not clash:
         return hits
     notes.append(f"printed numbers {' and '.join(sorted(clash))} disagree")
