@@ -23,7 +23,9 @@ RUNTIME_REQUIRES = [
 
 
 def _extensions():
-    sources = sorted(glob.glob(os.path.join("fastpath", "*.pyx")))
+    # The routing core, and the CTC pass of the text model (vision/textmodel/_ctc.pyx).
+    sources = sorted(glob.glob(os.path.join("fastpath", "*.pyx"))
+                     + glob.glob(os.path.join("vision", "textmodel", "*.pyx")))
     if not sources:
         return []
     try:
@@ -41,7 +43,7 @@ def _extensions():
     from setuptools import Extension
     exts = [
         Extension(
-            "fastpath." + os.path.splitext(os.path.basename(src))[0],
+            os.path.splitext(src)[0].replace(os.sep, "."),
             [src],
             include_dirs=[numpy.get_include()],
             extra_compile_args=["-O3"],

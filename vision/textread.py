@@ -114,6 +114,12 @@ def _up_first(candidates, up_vector):
     return sorted(candidates, key=score)
 
 
+def _half_turn(flat: np.ndarray) -> np.ndarray:
+    """The flat label turned upside down (OpenCV's flip is several times faster than numpy's copy)."""
+    import cv2
+    return cv2.flip(flat, -1)
+
+
 def _flip_box(box, shape):
     h, w = shape
     x0, y0, x1, y1 = box
@@ -169,7 +175,7 @@ def _read_either_way_up(model, flat, probe, rest):
     line usually tells. Only when it does not (it read as nothing either way) are the other
     probe lines read both ways too. Boxes are turned with the flat rather than found again.
     """
-    flipped = np.ascontiguousarray(flat[::-1, ::-1])
+    flipped = _half_turn(flat)
     up, down = _read_both_ways(model, flat, flipped, probe[:1])
     others = probe[1:]
     if _upright_score(up) == _upright_score(down) and others:
@@ -190,7 +196,7 @@ def _read_way_up_told(model, flat, probe, rest, side: int):
     anything wanted: one line fewer than reading the first both ways, and one model call.
     """
     def turned():
-        return (np.ascontiguousarray(flat[::-1, ::-1]), [_flip_box(b, flat.shape) for b in probe],
+        return (_half_turn(flat), [_flip_box(b, flat.shape) for b in probe],
                 [_flip_box(b, flat.shape) for b in rest])
     told = (flat, probe, rest) if side > 0 else turned()
     results = _read_lines(model, [line_input(told[0], b) for b in told[1]])
@@ -236,7 +242,7 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
                     return out
                 up_known = True
                 if upside_down:
-                    flat = np.ascontiguousarray(flat[::-1, ::-1])
+                    flat = _half_turn(flat)
         if model is None:
             continue
         if deadline.remaining_ms() < PROBE_MIN_MS:

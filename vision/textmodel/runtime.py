@@ -71,7 +71,7 @@ class LineModel:
             if len(labels) >= 4 and confs[i] < enough and (full_probability is None or full_probability(text)):
                 summed.append((i, labels))
         if summed:
-            probs = text_probabilities(logprobs[[i for i, _ in summed]], [labels for _, labels in summed])
+            probs = _compiled_or_numpy()(logprobs[[i for i, _ in summed]], [labels for _, labels in summed])
             for (i, _), prob in zip(summed, probs):
                 confs[i] = float(prob)
         return list(zip(texts, confs))
@@ -122,6 +122,26 @@ def text_probabilities(logprobs: np.ndarray, labels: list[list[int]]) -> np.ndar
     final = alpha[rows, ends] + alpha[rows, ends - 1]
     with np.errstate(divide="ignore"):
         return np.exp(np.log(scales).sum(axis=0) + np.log(final))
+
+
+_forward_pass = None
+
+
+def _compiled_or_numpy():
+    """The compiled forward pass (vision/textmodel/_ctc.pyx) unless it is not built or
+    SORTLINE_PURE_PYTHON=1 asks for the numpy one; both give the same probabilities."""
+    global _forward_pass
+    if _forward_pass is None:
+        from fastpath.implementation import pure_requested
+        chosen = text_probabilities
+        if not pure_requested():
+            try:
+                from vision.textmodel._ctc import text_probabilities as chosen
+            except ImportError as exc:
+                log.warning("the compiled CTC pass is not built (%s); the numpy one costs about 1.4 ms more "
+                            "per label. Build it: .venv/bin/python setup.py build_ext --inplace", exc)
+        _forward_pass = chosen
+    return _forward_pass
 
 
 _lock = threading.Lock()
