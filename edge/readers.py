@@ -16,6 +16,8 @@ One request at a time per reader, over a pipe:
 With `ask`, a reader that has read a waybill barcode asks whether the printed text is still
 needed: the pre-advice that decides it lives in the controller alone. It waits for the answer
 no longer than its budget.
+An "ask" answered "not needed" is the read: the parcel goes on at once, and the "done" that
+follows only frees the reader.
 """
 from __future__ import annotations
 
@@ -275,6 +277,10 @@ class ReaderPool:
                 log.exception("deciding whether a label's text is needed failed; it is read")
                 needed = True
             self._send(reader, ("answer", msg[1], needed))
+            if not needed and reader.request == msg[1] and reader.future is not None and not reader.future.done():
+                # What the barcode gave is the answer: the parcel is decided now, not after the
+                # answer's round trip to the reader and its "done"; that only frees the reader.
+                reader.future.set_result(msg[2])
         elif kind == "done":
             if reader.request == msg[1] and reader.future is not None and not reader.future.done():
                 reader.future.set_result(msg[2])

@@ -57,6 +57,8 @@ async def test_a_reader_asks_once_the_barcode_is_read_and_reads_text_only_when_t
         assert barcode_only.waybills == (truth.waybill,)
         assert barcode_only.routing_code is None          # the routing code is printed text, not read
         assert asked and asked[0].waybills == (truth.waybill,)
+        # The parcel went on with the read it was asked about, not after the reader's "done".
+        assert barcode_only is asked[0]
 
         needed[0] = True
         both = await pool.read(path, BUDGET_MS, _until())
