@@ -35,6 +35,7 @@ START_TIMEOUT_S = 60.0        # a cold industrial PC loads OpenCV and onnxruntim
 STOP_TIMEOUT_S = 3.0
 HUNG_AFTER_S = 5.0            # budgets are tens of milliseconds: a read this long is stuck in native code
 RESTART_PAUSE_S = 1.0
+EXIT_WAIT_S = 0.02
 
 
 def default_size() -> int:
@@ -306,8 +307,10 @@ class ReaderPool:
         if not reader.alive:
             return
         self._forget(reader)
-        reader.process.join(0.2)
-        code = reader.process.exitcode
+        # A killed or crashed reader is reaped at once; one that closed its pipe but hangs in its
+        # exit must not hold the event loop (and every parcel on it) for long.
+        reader.process.join(EXIT_WAIT_S)
+        code = reader.process.exitcode if reader.process.exitcode is not None else "not known yet"
         if reader.future is not None and not reader.future.done():
             if reader.ready:
                 reader.future.set_result(no_read(f"label reader process ended (exit code {code}) while reading "
