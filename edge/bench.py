@@ -3,6 +3,7 @@ on generated labels, at a given parcel rate; prints what the PLC saw (JSON with 
 
     sortline bench e2e --rate 40000 --parcels 2000 --protocol modbus --json
     sortline bench e2e --find-max --json       # highest rate with zero misses, 45 s per rate step
+    sortline bench e2e --find-max --rates 260000,320000,400000 --json   # only these steps
 
 Latency is measured on the PLC side: from the scan photo-eye to the assignment in the PLC.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from .config_overlay import derive_config
 
-RATES_FOR_MAX = (6000, 20000, 40000, 80000, 120000, 150000, 180000, 220000, 260000)
+RATES_FOR_MAX = (6000, 20000, 40000, 80000, 120000, 150000, 180000, 220000, 260000, 320000, 400000, 500000)
 
 
 def _free_port() -> int:
@@ -199,6 +200,16 @@ async def run_once(args, rate: float) -> dict:
     }
 
 
+def _rates(text: str) -> tuple[int, ...]:
+    try:
+        rates = tuple(int(float(part)) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of rates; write e.g. 200000,260000,320000") from None
+    if not rates or any(r <= 0 for r in rates) or list(rates) != sorted(rates):
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive rates in rising order, e.g. 200000,260000,320000")
+    return rates
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="sortline bench e2e", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -212,6 +223,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--timeout-s", type=float, default=1800.0)
     parser.add_argument("--find-max", action="store_true", help="step the rate up until a deadline is missed")
+    parser.add_argument("--rates", type=_rates,
+                        help="with --find-max: the rates to step through, comma-separated parcels per hour "
+                             f"(default {','.join(map(str, RATES_FOR_MAX))})")
     parser.add_argument("--step-s", type=float, default=45.0,
                         help="with --find-max: seconds of parcels per rate step (default 45)")
     parser.add_argument("--keep", action="store_true",
@@ -222,7 +236,7 @@ def main(argv=None) -> int:
         result = asyncio.run(run_once(args, args.rate))
     else:
         runs, best = [], None
-        for rate in RATES_FOR_MAX:
+        for rate in args.rates or RATES_FOR_MAX:
             # Each step runs about --step-s seconds of belt time, whatever its rate.
             args.parcels = max(100, round(rate * args.step_s / 3600))
             r = asyncio.run(run_once(args, rate))
