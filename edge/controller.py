@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from drivers import Confirmation, ScanEvent
 from drivers.regmap import DivertResult
 
+from .camera_health import CameraHealth, Image
 from .metrics import ControllerMetrics
-from .readers import ReaderPool, default_size
+from .readers import UNDECODABLE, ReaderPool, default_size
 from .state import State, StateTracker, derive
 
 log = logging.getLogger("sortline.edge")
@@ -47,6 +48,7 @@ class Controller:
         self.stats = Stats()
         self.metrics = ControllerMetrics()
         self.state = StateTracker()
+        self.camera = CameraHealth(str(getattr(images, "folder", "the camera's folder")))
         self.decision_budget_s = config.geometry.decision_after_scan_s
         self.poll_lag_s = config["plc"]["poll_interval_ms"] / 1000
         self.image_wait_s = config["camera"]["image_wait_ms"] / 1000
@@ -143,7 +145,8 @@ class Controller:
         line_state = getattr(self.link, "line_state", None)
         self._has_run = self._has_run or line_state == 1
         state, message = derive(booted=self._booted, link_status=self.link.status, link_address=self.link.address,
-                                line_state=line_state, has_run=self._has_run, records_error=self.records.error)
+                                line_state=line_state, has_run=self._has_run, records_error=self.records.error,
+                                camera_problem=self.camera.problem)
         report = self.state.update(state, message)
         m = self.metrics
         for s in State:
@@ -190,6 +193,8 @@ class Controller:
         t_read = loop.time()
         read = await self._read(path, deadline_mono)
         times["read_ms"] = (loop.time() - t_read) * 1000
+        self.camera.seen(Image.MISSING if path is None else
+                         Image.UNDECODABLE if (read.no_read_reason or "").startswith(UNDECODABLE) else Image.USABLE)
         self._sync_chute_state()
         t_dec = time.perf_counter()
         decision = self.router.decide(read.waybills, read.routing_code)

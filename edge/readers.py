@@ -36,6 +36,7 @@ STOP_TIMEOUT_S = 3.0
 HUNG_AFTER_S = 5.0            # budgets are tens of milliseconds: a read this long is stuck in native code
 RESTART_PAUSE_S = 1.0
 EXIT_WAIT_S = 0.02
+UNDECODABLE = "the camera's image file cannot be decoded"    # how a no read caused by the file begins
 
 
 def default_size() -> int:
@@ -68,7 +69,7 @@ def read_file(path, budget_ms: float, text_needed=None):
     img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)     # the reader works on gray; decoding less is faster
     spent_ms = (time.perf_counter() - t0) * 1000
     if img is None:
-        return no_read("the camera's image file cannot be decoded", spent_ms)
+        return no_read(UNDECODABLE, spent_ms)
     return read_label(img, budget_ms=max(1.0, budget_ms - spent_ms), text_needed=text_needed)
 
 

@@ -27,7 +27,7 @@ class StateReport:
 
 
 def derive(*, booted: bool, link_status, link_address: str, line_state, has_run: bool,
-           records_error: str | None) -> tuple[State, str | None]:
+           records_error: str | None, camera_problem: str | None = None) -> tuple[State, str | None]:
     """The state from what the controller knows now; the most urgent condition wins."""
     if not booted:
         return State.BOOTING, "starting: loading the sort plan and label readers, connecting to the PLC"
@@ -46,6 +46,8 @@ def derive(*, booted: bool, link_status, link_address: str, line_state, has_run:
     if records_error:
         return State.FAULTED, (f"parcel records cannot be written ({records_error}): free disk space in the "
                                f"records folder; sorting continues and records are kept in memory until then")
+    if camera_problem and line_state == LineState.RUNNING:
+        return State.FAULTED, camera_problem
     if line_state == LineState.RUNNING:
         return State.RUNNING, None
     if has_run:

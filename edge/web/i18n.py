@@ -130,6 +130,9 @@ REMEDIES = {
     "records": ("包裹记录无法写入磁盘：清理记录文件夹所在磁盘的空间；分拣继续，记录暂存内存。",
                 "Parcel records cannot be written: free disk space in the records folder; sorting continues "
                 "and records wait in memory."),
+    "camera": ("相机没有传来图像，或图像无法解码：检查相机电源、网线和上传文件夹；期间包裹进入无法识别格口。",
+               "The camera sends no images, or images that cannot be decoded: check its power, its network and "
+               "its upload folder; parcels go to the no-read chute meanwhile."),
     "faulted": ("查看下方说明并处理。", "See the message below."),
 }
 

@@ -141,7 +141,8 @@ class LiveView:
             "address": c.link.address,
             "link_error": c.link.status.last_error,
             "level": STATE_LEVEL.get(snap["state"], "fault"),
-            "remedy": remedy_key(snap["state"], getattr(c.link, "line_state", None), getattr(c.records, "error", None)),
+            "remedy": remedy_key(snap["state"], getattr(c.link, "line_state", None), getattr(c.records, "error", None),
+                                 getattr(getattr(c, "camera", None), "problem", None)),
             "per_minute": self._per_minute(decided),
             "read_rate": (decided - unread) / decided if decided else None,
             "sort_rate": sorted_ok / decided if decided else None,
@@ -154,7 +155,7 @@ class LiveView:
         return snap
 
 
-def remedy_key(state: str, line_state, records_error) -> str | None:
+def remedy_key(state: str, line_state, records_error, camera_problem=None) -> str | None:
     """Which remedy of i18n.REMEDIES fits the controller's state and its cause."""
     from drivers.regmap import LineState
     if state == "running":
@@ -166,6 +167,8 @@ def remedy_key(state: str, line_state, records_error) -> str | None:
             return "line-fault"
         if records_error:
             return "records"
+        if camera_problem:
+            return "camera"
     return state if state in REMEDIES else None
 
 
