@@ -17,6 +17,8 @@ def test_bench_e2e_prints_what_the_plc_saw(capsys):
     assert 0 < lat["p50"] <= lat["p99"] <= lat["max"] < report["decision_budget_ms"]
     assert 0 < report["machine_cpu_busy_share"] <= 1
     assert report["controller_stages_ms"]["read_ms"]["p50"] > 0
+    quiet = report["latency_ms_while_host_quiet"]
+    assert 0 <= quiet["parcels"] <= 40 and (quiet["parcels"] == 0 or quiet["p50"] <= quiet["p99"] <= lat["max"])
 
 
 def test_find_max_steps_through_the_given_rates(capsys):
