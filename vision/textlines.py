@@ -13,9 +13,12 @@ MIN_LINE_H = 12
 MAX_LINE_H = 100
 MAX_LINES = 10
 MIN_BARS = 4            # a piece of barcode left beside a tear: bars met along one row
+MIN_PIECE_BARS = 3      # ... or fewer, when it stands in the rows of another piece
 MIN_BARS_PER_PX = 0.14  # ... and per pixel of the piece's width (half resolution)
 NUMBER_GAP = 16         # at most, in label pixels, between bars and the number printed under them
 NUMBER_OVERLAP = 6      # how far a blurred barcode's cluster may reach into its number
+GAP_EDGE_X = 6          # half-resolution pixels: a tear's jagged edge reaches this far into the bars
+GAP_EDGE_Y = 2          # ... and the damaged band this far over and under them (the number: 3 away)
 MAX_NUMBER_H = 34       # printed waybill numbers; routing codes stand taller
 
 
@@ -59,7 +62,7 @@ def _barcode_mask(ink: np.ndarray):
     clusters = cv2.morphologyEx(strokes, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 1)))
     # Outlines rather than labelled components: the clusters are few, and tracing them is cheaper.
     contours, _ = cv2.findContours(clusters, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    barcodes, boxes = [], []
+    barcodes, boxes, doubtful = [], [], []
     for contour in contours:
         x, y, w, h = cv2.boundingRect(contour)
         if w < 12:
@@ -67,10 +70,20 @@ def _barcode_mask(ink: np.ndarray):
         if w < 60:
             part = strokes[y:y + h, max(0, x - 1):x + w]   # a bar starting at x starts after x - 1
             per_row = np.count_nonzero(part[:, 1:] > part[:, :-1]) / h
-            if per_row < MIN_BARS or per_row < MIN_BARS_PER_PX * w:
+            if per_row < MIN_PIECE_BARS or per_row < MIN_BARS_PER_PX * w:
+                continue
+            if per_row < MIN_BARS:
+                doubtful.append((contour, (x, y, x + w, y + h)))
                 continue
         barcodes.append(contour)
         boxes.append((x, y, x + w, y + h))
+    # A piece with only three bars left beside a tear is kept where it stands in the rows of
+    # another piece (one symbol); a routing code's glyphs never stand in a barcode's rows.
+    confirmed = list(boxes)
+    for contour, (x0, y0, x1, y1) in doubtful:
+        if any(min(y1, by1) - max(y0, by0) >= 0.7 * max(y1 - y0, by1 - by0) for _, by0, _, by1 in confirmed):
+            barcodes.append(contour)
+            boxes.append((x0, y0, x1, y1))
     mask = np.zeros_like(ink)
     cv2.drawContours(mask, barcodes, -1, 255, thickness=cv2.FILLED)
     _fill_gaps(mask, boxes)
@@ -82,7 +95,9 @@ def _fill_gaps(mask: np.ndarray, bars) -> None:
 
     The damage leaves jagged edges and glare there that would otherwise join the printed number
     under the barcode into one blob with the barcode's remains. Pieces of one barcode share their
-    rows; the gap is filled only over the rows both pieces cover.
+    rows; the gap is filled over the rows both pieces cover, and a little beyond them: the torn,
+    taped or covered band overshoots the bars by a few pixels, and its edges, left there, would
+    join the number to the band.
     """
     import cv2
     for ax0, ay0, ax1, ay1 in bars:
@@ -90,7 +105,8 @@ def _fill_gaps(mask: np.ndarray, bars) -> None:
             top, bottom = max(ay0, by0), min(ay1, by1)
             if bx0 <= ax1 or bottom - top < 0.7 * max(ay1 - ay0, by1 - by0):
                 continue
-            cv2.rectangle(mask, (ax1, top), (bx0, bottom - 1), 255, cv2.FILLED)
+            cv2.rectangle(mask, (ax1 - GAP_EDGE_X, top - GAP_EDGE_Y), (bx0 + GAP_EDGE_X, bottom - 1 + GAP_EDGE_Y),
+                          255, cv2.FILLED)
 
 
 def find_lines(label: np.ndarray) -> list[tuple[int, int, int, int]]:
