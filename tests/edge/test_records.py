@@ -46,3 +46,35 @@ def test_records_past_retention_are_deleted_in_small_batches(tmp_path):
     r.db.execute("UPDATE parcels SET scanned_wall = scanned_wall - 91 * 86400 WHERE tracking <= 3")
     assert r.prune(batch=2) == 2 and r.prune(batch=2) == 1 and r.prune(batch=2) == 0
     assert [t for (t,) in r.db.execute("SELECT tracking FROM parcels ORDER BY tracking")] == [4, 5]
+
+
+def _frames_in_log(path) -> int:
+    """Frames in the write-ahead log now (a passive checkpoint from another connection says so)."""
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+    finally:
+        db.close()
+
+
+def test_the_log_is_copied_into_the_database_beside_the_writer_not_inside_its_commits(tmp_path, monkeypatch):
+    import time
+
+    from edge import records as records_module
+    monkeypatch.setattr(records_module, "CHECKPOINT_EVERY_S", 0.05)
+    r = Records(tmp_path)
+    assert r.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0     # never inside a commit
+    for t in range(1, 400):
+        decide(r, t)
+    time.sleep(0.3)                  # the thread copies the log while the writer pauses ...
+    decide(r, 400)                   # ... so the next commit starts the log again from its beginning
+    assert _frames_in_log(tmp_path / "parcels.sqlite") < 20
+    r.close()
+    assert not r._checkpoints.is_alive()
+    assert sqlite3.connect(tmp_path / "parcels.sqlite").execute("SELECT count(*) FROM parcels").fetchone() == (400,)
+
+
+def test_without_the_thread_sqlite_checkpoints_in_its_commits(tmp_path):
+    r = Records(tmp_path, checkpoint_thread=False)
+    assert r.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    r.close()
