@@ -98,6 +98,7 @@ class OpcUaSettings:
     auth: str = "anonymous"                  # "anonymous", "username" or "certificate"
     username: str = ""
     password: str = ""
+    password_file: str = ""                  # a file holding the password, read at each connection
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ delivers nothing for `silence_s` is dead even if the socket still looks open.
 """
 import asyncio
 import logging
+import stat
 from pathlib import Path
 
 from asyncua import Client, ua
@@ -63,7 +64,38 @@ def check_settings(s) -> list[str]:
                       f"must not travel in clear text")
     if o.auth == "username" and not o.username:
         errors.append('[plc] opcua_username is needed with opcua_auth = "username"')
+    if o.password and o.password_file:
+        errors.append("[plc] opcua_password and opcua_password_file are both set: keep the file and remove "
+                      "opcua_password from the line config")
+    if o.password_file:
+        errors += _password_file_problems(o.password_file)
     return errors
+
+
+def _password_file_problems(path: str) -> list[str]:
+    where = f'[plc] opcua_password_file = "{path}"'
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError:
+        return [f"{where}: no such file; write the password alone on its first line, then chmod 600 it"]
+    if not stat.S_ISREG(mode):
+        return [f"{where} is not a file: name the file that holds the password"]
+    if mode & 0o077:
+        return [f"{where} can be read by other users: chmod 600 {path} (and chown it to the controller's user)"]
+    return []
+
+
+def read_password(o) -> str:
+    """The password: from its file when one is named (read again at every connection, so a changed
+    password needs no restart), else as written in the line config."""
+    if not o.password_file:
+        return o.password
+    try:
+        lines = Path(o.password_file).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LinkError(f"[plc] opcua_password_file {o.password_file} cannot be read ({exc}): check the file and "
+                        f"that it belongs to the controller's user") from None
+    return lines[0] if lines else ""
 
 
 def _application_uri(certificate_path: str) -> str | None:
@@ -110,7 +142,7 @@ class OpcUaLink(PlcLink):
                                       mode=ua.MessageSecurityMode.SignAndEncrypt)
         if o.auth == "username":
             client.set_user(o.username)
-            client.set_password(o.password)
+            client.set_password(read_password(o))
         elif o.auth == "certificate":
             await client.load_client_certificate(o.certificate)
             await client.load_private_key(Path(o.private_key))

@@ -19,7 +19,8 @@ def link_settings(config) -> LinkSettings:
     opcua = OpcUaSettings(path=plc["opcua_path"], namespace=plc["opcua_namespace"], security=plc["opcua_security"],
                           certificate=path("opcua_certificate"), private_key=path("opcua_private_key"),
                           server_certificate=path("opcua_server_certificate"), auth=plc["opcua_auth"],
-                          username=plc["opcua_username"], password=plc["opcua_password"])
+                          username=plc["opcua_username"], password=plc["opcua_password"],
+                          password_file=path("opcua_password_file"))
     return LinkSettings(host=plc["host"], port=plc["port"], unit=plc["unit"],
                         poll_interval_s=plc["poll_interval_ms"] / 1000, timeout_s=plc["timeout_ms"] / 1000,
                         heartbeat_interval_s=plc["heartbeat_interval_ms"] / 1000,

@@ -107,7 +107,10 @@ SCHEMA = {
         "opcua_auth": Opt(str, "anonymous", choices=("anonymous", "username", "certificate"), help='how the '
                           'controller logs in; "certificate" uses opcua_certificate'),
         "opcua_username": Opt(str, "", help="user name the PLC knows the controller by"),
-        "opcua_password": Opt(str, "", help="its password; keep this file readable by the controller only"),
+        "opcua_password": Opt(str, "", help="its password, written here (prefer opcua_password_file)"),
+        "opcua_password_file": Opt(str, "", help="a file holding the password on its first line, relative to "
+                                   "this file, readable by the controller's user only (chmod 600): the line "
+                                   "config can then be shown and copied without the password"),
     },
     "camera": {
         "source": Opt(str, "folder", choices=("folder",), help="how images arrive: the line camera drops one "

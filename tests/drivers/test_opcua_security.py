@@ -77,3 +77,33 @@ async def test_a_client_without_security_gets_nothing(secure_server):
             linked("opcua", port, connect=False) as link:
         await until(lambda: link.status.anomalies.get("opcua_session_refused", 0) >= 1, 5.0)
         assert not link.status.connected and "opcua_security" in link.status.last_error
+
+
+async def test_the_password_can_live_in_a_file_of_its_own(secure_server, certs, tmp_path):
+    secret = tmp_path / "plc.pass"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o600)
+    settings = secure(certs, password="", password_file=str(secret))
+    async with sim_plc("opcua", secure_server) as (plc, port), linked("opcua", port, opcua=settings) as link:
+        await alive(plc.model)
+        p = plc.model.scan()
+        assert (await next_event(link)).tracking == p.tracking
+
+
+async def test_a_password_file_others_can_read_or_a_second_password_is_refused(certs, tmp_path):
+    from drivers.link import LinkSettings
+    from drivers.opcua import check_settings
+    secret = tmp_path / "plc.pass"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o644)
+
+    def problems(**overrides):
+        return check_settings(LinkSettings(opcua=secure(certs, **overrides)))
+    assert problems(password="", password_file=str(secret)) == [
+        f'[plc] opcua_password_file = "{secret}" can be read by other users: chmod 600 {secret} '
+        f"(and chown it to the controller's user)"]
+    secret.chmod(0o600)
+    assert problems(password="", password_file=str(secret)) == []
+    assert "are both set: keep the file and remove opcua_password" in problems(password_file=str(secret))[0]
+    assert "no such file; write the password alone on its first line" in \
+        problems(password="", password_file=str(tmp_path / "none"))[0]
