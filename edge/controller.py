@@ -22,6 +22,7 @@ from .state import State, StateTracker, derive
 log = logging.getLogger("sortline.edge")
 
 PRUNE_EVERY_S = 60.0
+IMAGES_PRUNE_EVERY_S = 10.0
 
 
 @dataclass
@@ -130,6 +131,9 @@ class Controller:
     async def _watch_state(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         next_prune_mono = loop.time()
+        next_images_mono = loop.time()
+        keep_images = self.config["camera"]["keep_images"]
+        pruning = None
         while not stop.is_set():
             self.update_state()
             self.readers.check_hung()
@@ -139,6 +143,10 @@ class Controller:
                 # One small batch at a time; a backlog of old rows is worked off a batch a minute.
                 self.records.prune()
                 next_prune_mono = loop.time() + PRUNE_EVERY_S
+            if keep_images and loop.time() >= next_images_mono and (pruning is None or pruning.done()):
+                # Off the loop: the folder listing and the deletions are file system calls.
+                pruning = asyncio.ensure_future(asyncio.to_thread(self.images.prune, keep_images))
+                next_images_mono = loop.time() + IMAGES_PRUNE_EVERY_S
             await asyncio.sleep(0.1)
 
     def update_state(self):
