@@ -16,6 +16,7 @@ One request at a time per reader, over a pipe:
 With `ask`, a reader that has read a waybill barcode asks whether the printed text is still
 needed: the pre-advice that decides it lives in the controller alone. It waits for the answer
 no longer than its budget.
+
 An "ask" answered "not needed" is the read: the parcel goes on at once, and the "done" that
 follows only frees the reader.
 """
