@@ -150,22 +150,22 @@ class StolenTime:
             self.samples.append((time.time(), (stolen - stolen0) / max(1, total - total0)))
             total0, stolen0 = total, stolen
 
-    def quiet(self, wall: float) -> bool | None:
-        """Whether the host took less than QUIET in the half second of `wall` and the one after."""
+    def quiet(self, decided_wall: float) -> bool | None:
+        """Whether the host took less than QUIET in the half second a parcel was decided in and the
+        one before (its scan and its read lie within them)."""
         import bisect
-        ends = [t for t, _ in self.samples]
-        i = bisect.bisect_left(ends, wall)
-        if i + 1 >= len(self.samples):
+        i = bisect.bisect_left(self.samples, (decided_wall,))
+        if i < 1 or i >= len(self.samples):
             return None
-        return self.samples[i][1] < self.QUIET and self.samples[i + 1][1] < self.QUIET
+        return self.samples[i][1] < self.QUIET and self.samples[i - 1][1] < self.QUIET
 
 
 def _host_quiet_latency(stolen: StolenTime, records_db: Path, report: dict) -> dict:
     db = sqlite3.connect(records_db)
-    scanned = dict(db.execute("SELECT tracking, scanned_wall FROM parcels"))
+    decided = dict(db.execute("SELECT tracking, scanned_wall FROM parcels"))     # written when decided
     db.close()
     lat = sorted(r["assign_ms"] for r in report["records"]
-                 if r["assign_ms"] is not None and r["tracking"] in scanned and stolen.quiet(scanned[r["tracking"]]))
+                 if r["assign_ms"] is not None and r["tracking"] in decided and stolen.quiet(decided[r["tracking"]]))
     if not lat:
         return {"parcels": 0}
     return {"parcels": len(lat), "stolen_below": StolenTime.QUIET, "p50": round(lat[len(lat) // 2], 3),
