@@ -71,7 +71,8 @@ class LineModel:
             if len(labels) >= 4 and confs[i] < enough and (full_probability is None or full_probability(text)):
                 summed.append((i, labels))
         if summed:
-            probs = _compiled_or_numpy()(logprobs[[i for i, _ in summed]], [labels for _, labels in summed])
+            rows = np.ascontiguousarray(logprobs[[i for i, _ in summed]], np.float32)
+            probs = _compiled_or_numpy()(rows, [labels for _, labels in summed])
             for (i, _), prob in zip(summed, probs):
                 confs[i] = float(prob)
         return list(zip(texts, confs))
