@@ -7,7 +7,8 @@ import numpy as np
 
 from vision import barcode
 from vision.deadline import Deadline
-from vision.fusion import ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit, misread_of_each_other
+from vision.fusion import (ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit, _combined,
+                           misread_of_each_other)
 from vision.labelfind import find_labels, orientations, warp_label
 from vision.textlines import find_lines_and_bars, line_input, numbers_side
 from vision.textmodel import runtime
@@ -35,22 +36,24 @@ class TextPass:
     columns_scanned: bool = False                 # the frame's columns were scanned too
 
 
-def _barcode_on_flat(gray: np.ndarray, flat: np.ndarray, corners: np.ndarray, deadline: Deadline,
-                     out: TextPass, frame_rows_only: bool):
+def _barcode_on_flat(flat: np.ndarray, out: TextPass):
     """Waybill barcodes of a flattened label, and whether the flat is upside down.
 
     A symbol zxing missed on the frame at a slant reads on the flattened label, where its bars
     stand upright: rows only, about 1.5 ms. It also tells which way up the label is, which
-    saves reading lines both ways round. A blurred symbol may not survive the flattening: the
-    frame's columns come next when only its rows were scanned.
+    saves reading lines both ways round.
     """
     hits = barcode.zxing_code128(flat, upright=True)
     out.barcodes += hits
     waybills = [h for h in hits if h.courier and h.up]
     if waybills:
         return True, waybills[0].up[1] > 0
-    if not frame_rows_only or deadline.remaining_ms() < COLUMNS_MIN_MS:
-        return False, False
+    return False, False
+
+
+def _barcode_on_columns(gray: np.ndarray, corners: np.ndarray, out: TextPass):
+    """Waybill barcodes along the frame's columns (a blurred symbol may not survive the
+    flattening), and whether the flat is upside down."""
     out.columns_scanned = True
     hits = barcode.zxing_code128_columns(barcode.downscaled(gray, barcode.MAX_DECODE_SIDE))
     out.barcodes += hits
@@ -58,6 +61,14 @@ def _barcode_on_flat(gray: np.ndarray, flat: np.ndarray, corners: np.ndarray, de
     if not waybills:
         return False, False
     return True, float(np.dot(corners[0] - corners[3], waybills[0].up)) < 0
+
+
+def _torn(bars) -> bool:
+    """Whether a barcode on the label stands in pieces side by side (torn, taped or covered over
+    its full height): no scan line crosses all its bars, so scanning the frame's columns for it
+    would be time lost before the printed numbers are read."""
+    return any(bx0 > ax1 and min(ay1, by1) - max(ay0, by0) >= 0.7 * max(ay1 - ay0, by1 - by0)
+               for ax0, ay0, ax1, ay1 in bars for bx0, by0, bx1, by1 in bars)
 
 
 def _pick_lines(boxes, limit: int):
@@ -151,9 +162,10 @@ def _wanted(text: str) -> bool:
 
 
 def _enough(hits, barcode_found: bool) -> bool:
-    """Whether the lines read so far already answer everything text can add."""
+    """Whether the lines read so far already answer everything text can add. Two printed
+    copies of one number count together, as fusion counts them (their doubts multiply)."""
     routing = any(h.kind == "routing_code" and h.confidence >= ROUTING_MIN_CONFIDENCE for h in hits)
-    waybill = barcode_found or any(h.kind == "waybill" and h.confidence >= TEXT_MIN_CONFIDENCE for h in hits)
+    waybill = barcode_found or any(c >= TEXT_MIN_CONFIDENCE for c in _combined(hits, "waybill").values())
     return routing and waybill
 
 
@@ -234,22 +246,29 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
         corners = _up_first(orientations(quad), up_vector)[0]
         flat = warp_label(gray, corners)
         up_known, found_here = up_vector is not None, barcode_found
+        found = None   # lines and bars, when found before the frame's columns are scanned
         if not barcode_found:
-            found_here, upside_down = _barcode_on_flat(gray, flat, corners, deadline, out,
-                                                       frame_rows_only and not out.columns_scanned)
+            found_here, upside_down = _barcode_on_flat(flat, out)
+            if not found_here and frame_rows_only and not out.columns_scanned:
+                # A torn barcode reads on no scan line: its columns are left for after the
+                # printed numbers (read_label scans them when those did not answer).
+                found = find_lines_and_bars(flat) if model is not None else None
+                if (found is None or not _torn(found[1])) and deadline.remaining_ms() >= COLUMNS_MIN_MS:
+                    found_here, upside_down = _barcode_on_columns(gray, corners, out)
             if found_here:
                 if barcode_answers is not None and barcode_answers([h.text for h in out.barcodes]):
                     return out
                 up_known = True
                 if upside_down:
                     flat = _half_turn(flat)
+                    found = None
         if model is None:
             continue
         if deadline.remaining_ms() < PROBE_MIN_MS:
             out.notes.append("time budget spent during text reading")
             return out
         limit = 4 if found_here else MAX_LINES_PER_ATTEMPT
-        lines, bars = find_lines_and_bars(flat)
+        lines, bars = found or find_lines_and_bars(flat)
         boxes = _pick_lines(lines, limit)
         if not boxes:
             continue
