@@ -165,6 +165,22 @@ def numbers_side(boxes, bars, max_gap: int = NUMBER_GAP) -> int:
     return (vote > 0) - (vote < 0)
 
 
+def beside_bars(box, bars, max_gap: int = NUMBER_GAP) -> bool:
+    """Whether `box` is a line printed right over or under a barcode's bars (or what is left of
+    them): the barcode's own number, the line most worth reading on a label.
+
+    The pieces of a torn barcode each stand over part of the number only: their overlaps add up.
+    """
+    x0, y0, x1, y1 = box
+    if y1 - y0 > MAX_NUMBER_H:
+        return False
+    covered = 0
+    for bx0, by0, bx1, by1 in bars:
+        if -NUMBER_OVERLAP <= y0 - by1 <= max_gap or -NUMBER_OVERLAP <= by0 - y1 <= max_gap:
+            covered += max(0, min(x1, bx1) - max(x0, bx0))
+    return covered >= 0.3 * (x1 - x0)
+
+
 def line_input(label: np.ndarray, box) -> np.ndarray:
     """float32 INPUT_H x INPUT_W crop of one line, contrast-stretched to 0..1, left-aligned."""
     import cv2

@@ -10,7 +10,7 @@ from vision.deadline import Deadline
 from vision.fusion import (ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit, _combined,
                            misread_of_each_other)
 from vision.labelfind import find_labels, orientations, warp_label
-from vision.textlines import find_lines_and_bars, line_input, numbers_side
+from vision.textlines import beside_bars, find_lines_and_bars, line_input, numbers_side
 from vision.textmodel import runtime
 from vision.waybill import MAX_WAYBILL_LEN, check_waybill, is_routing_code
 
@@ -86,18 +86,23 @@ def _pick_lines(boxes, limit: int):
     return keep[:limit]
 
 
-def _probe_lines(boxes):
-    """The lines read first: the two thinnest (printed waybill numbers, a phone number) and a
-    routing code. Printed in large type, the routing code is the thinnest of the tall lines; when
-    both printed numbers are found it is not among the three thinnest of all, so it is taken by
-    height rather than left for the lines that only the time left pays for.
+def _probe_lines(boxes, bars=()):
+    """The lines read first: the two printed waybill numbers and a routing code.
+
+    The printed numbers are the lines standing right over or under the bars (`bars`, even the
+    remains of a torn barcode), failing that the thinnest lines (a phone number may be thinner
+    than a number the bars no longer tell). Printed in large type, the routing code is the
+    thinnest of the tall lines; it is taken by height rather than left for the lines that only
+    the time left pays for.
     """
     by_shape = sorted(boxes, key=lambda b: -(b[2] - b[0]) / (b[3] - b[1]))
-    probe = by_shape[:PROBE_LINES - 1]
-    tall = [b for b in by_shape[PROBE_LINES - 1:] if b[3] - b[1] >= ROUTING_MIN_H]
+    numbers = [b for b in by_shape if beside_bars(b, bars)][:PROBE_LINES - 1]
+    probe = numbers + [b for b in by_shape if b not in numbers][:PROBE_LINES - 1 - len(numbers)]
+    others = [b for b in by_shape if b not in probe]
+    tall = [b for b in others if b[3] - b[1] >= ROUTING_MIN_H]
     if tall and not any(b[3] - b[1] >= ROUTING_MIN_H for b in probe):
         return probe + tall[:1]
-    return by_shape[:PROBE_LINES]
+    return probe + others[:1]
 
 
 def _lines_that_fit(lines, remaining_ms: float):
@@ -272,7 +277,7 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
         boxes = _pick_lines(lines, limit)
         if not boxes:
             continue
-        probe = _probe_lines(boxes)
+        probe = _probe_lines(boxes, bars)
         rest = [b for b in boxes if b not in probe]
         side = 0 if up_known else numbers_side(lines, bars)
         if side:

@@ -151,3 +151,15 @@ def test_both_printed_copies_of_damaged_frames_are_read():
         frame = render_label(truth, rng, "damaged")
         hits = [h for h in read_text(frame, Deadline(2000.0)).hits if h.text == truth.waybill]
         assert len(hits) == 2, (i, truth.waybill, hits)
+
+
+def test_printed_numbers_beside_the_bars_are_read_first():
+    """A fragment of an address line can be thinner than the receipt stub's number; the lines
+    standing right under the bars' remains are the printed numbers, and they are read first."""
+    routing = (24, 236, 496, 290)
+    main, stub = (130, 204, 390, 226), (160, 678, 362, 696)
+    fragment, phone = (70, 354, 394, 376), (156, 324, 300, 344)
+    bars = [(20, 92, 150, 196), (300, 92, 480, 196), (100, 610, 200, 672), (300, 610, 420, 672)]
+    boxes = [routing, main, stub, fragment, phone]
+    assert sorted(_probe_lines(boxes, bars)) == sorted([main, stub, routing])
+    assert fragment in _probe_lines(boxes)   # without bars: the thinnest lines
