@@ -40,7 +40,7 @@ def edit_distance(a: str, b: str) -> int:
     return prev[-1]
 
 
-def _combined(text_hits, kind: str) -> dict:
+def combined(text_hits, kind: str) -> dict:
     """Confidence per distinct text; separate printed lines that read the same add up.
 
     A label prints its waybill number twice (main part and receipt stub). Two lines misread into
@@ -57,9 +57,9 @@ def _combined(text_hits, kind: str) -> dict:
 def fuse(barcode_texts, text_hits, elapsed_ms: float, notes=()) -> LabelRead:
     """`barcode_texts`: decoded Code 128 strings; `text_hits`: TextHit from the text model."""
     barcodes = sorted({t for t in barcode_texts if check_waybill(t).valid})
-    printed = {w: c for w, c in _combined(text_hits, "waybill").items()
+    printed = {w: c for w, c in combined(text_hits, "waybill").items()
                if c >= TEXT_MIN_CONFIDENCE and check_waybill(w).valid}
-    routing = {r: c for r, c in _combined(text_hits, "routing_code").items()
+    routing = {r: c for r, c in combined(text_hits, "routing_code").items()
                if c >= ROUTING_MIN_CONFIDENCE and is_routing_code(r)}
 
     for text in printed:

@@ -7,7 +7,7 @@ import numpy as np
 
 from vision import barcode
 from vision.deadline import Deadline
-from vision.fusion import (ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit, _combined,
+from vision.fusion import (ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit, combined,
                            misread_of_each_other)
 from vision.labelfind import find_labels, orientations, warp_label
 from vision.textlines import beside_bars, find_lines_and_bars, line_input, numbers_side
@@ -170,7 +170,7 @@ def _enough(hits, barcode_found: bool) -> bool:
     """Whether the lines read so far already answer everything text can add. Two printed
     copies of one number count together, as fusion counts them (their doubts multiply)."""
     routing = any(h.kind == "routing_code" and h.confidence >= ROUTING_MIN_CONFIDENCE for h in hits)
-    waybill = barcode_found or any(c >= TEXT_MIN_CONFIDENCE for c in _combined(hits, "waybill").values())
+    waybill = barcode_found or any(c >= TEXT_MIN_CONFIDENCE for c in combined(hits, "waybill").values())
     return routing and waybill
 
 
