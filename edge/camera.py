@@ -21,33 +21,6 @@ class FolderImages:
             p = self.folder / f"{tracking}{ext}"
             if p.exists():
                 return p
-
-    def prune(self, keep: int) -> int:
-        """Delete all but the newest `keep` images of the folder; returns how many went.
-
-        Run in a thread: listing a folder of thousands of files takes milliseconds.
-        """
-        try:
-            with os.scandir(self.folder) as found:
-                images = [(e.stat().st_mtime, e.path) for e in found
-                          if e.name.lower().endswith(IMAGE_EXTS) and e.is_file()]
-        except OSError:
-            return 0                  # no folder yet: the camera has not uploaded anything
-        if len(images) <= keep:
-            return 0
-        images.sort()
-        deleted = 0
-        for _, path in images[:len(images) - keep]:
-            try:
-                os.unlink(path)
-                deleted += 1
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                log.warning("old camera image %s not deleted (%s): the camera folder keeps growing; check "
-                            "that the controller's user may delete files there", path, exc)
-                break
-        return deleted
         return None
 
     async def wait(self, tracking: int, timeout_s: float) -> Path | None:
