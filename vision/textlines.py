@@ -80,10 +80,10 @@ def _barcode_mask(ink: np.ndarray):
     # A piece with only three bars left beside a tear is kept where it stands in the rows of
     # another piece (one symbol); a routing code's glyphs never stand in a barcode's rows.
     confirmed = list(boxes)
-    for contour, (x0, y0, x1, y1) in doubtful:
-        if any(min(y1, by1) - max(y0, by0) >= 0.7 * max(y1 - y0, by1 - by0) for _, by0, _, by1 in confirmed):
+    for contour, box in doubtful:
+        if any(share_rows(box, other) for other in confirmed):
             barcodes.append(contour)
-            boxes.append((x0, y0, x1, y1))
+            boxes.append(box)
     mask = np.zeros_like(ink)
     cv2.drawContours(mask, barcodes, -1, 255, thickness=cv2.FILLED)
     _fill_gaps(mask, boxes)
@@ -100,13 +100,30 @@ def _fill_gaps(mask: np.ndarray, bars) -> None:
     join the number to the band.
     """
     import cv2
-    for ax0, ay0, ax1, ay1 in bars:
-        for bx0, by0, bx1, by1 in bars:
-            top, bottom = max(ay0, by0), min(ay1, by1)
-            if bx0 <= ax1 or bottom - top < 0.7 * max(ay1 - ay0, by1 - by0):
+    for a in bars:
+        for b in bars:
+            if not side_by_side(a, b):
                 continue
+            (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = a, b
+            top, bottom = max(ay0, by0), min(ay1, by1)
             cv2.rectangle(mask, (ax1 - GAP_EDGE_X, top - GAP_EDGE_Y), (bx0 + GAP_EDGE_X, bottom - 1 + GAP_EDGE_Y),
                           255, cv2.FILLED)
+
+
+def share_rows(a, b) -> bool:
+    """Two boxes in the same rows (their common height at least 0.7 of the taller's): pieces of
+    one barcode do; a routing code's glyphs never stand in a barcode's rows."""
+    return min(a[3], b[3]) - max(a[1], b[1]) >= 0.7 * max(a[3] - a[1], b[3] - b[1])
+
+
+def side_by_side(a, b) -> bool:
+    """`b` to the right of `a`, in the same rows: two pieces of one torn, taped or covered barcode."""
+    return b[0] > a[2] and share_rows(a, b)
+
+
+def in_pieces(bars) -> bool:
+    """Whether a barcode among `bars` stands in pieces side by side: no scan line crosses all of it."""
+    return any(side_by_side(a, b) for a in bars for b in bars)
 
 
 def find_lines(label: np.ndarray) -> list[tuple[int, int, int, int]]:

@@ -10,7 +10,7 @@ from vision.deadline import Deadline
 from vision.fusion import (ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit, combined,
                            misread_of_each_other)
 from vision.labelfind import find_labels, orientations, warp_label
-from vision.textlines import beside_bars, find_lines_and_bars, line_input, numbers_side
+from vision.textlines import beside_bars, find_lines_and_bars, in_pieces, line_input, numbers_side
 from vision.textmodel import runtime
 from vision.waybill import MAX_WAYBILL_LEN, check_waybill, is_routing_code
 
@@ -61,14 +61,6 @@ def _barcode_on_columns(gray: np.ndarray, corners: np.ndarray, out: TextPass):
     if not waybills:
         return False, False
     return True, float(np.dot(corners[0] - corners[3], waybills[0].up)) < 0
-
-
-def _torn(bars) -> bool:
-    """Whether a barcode on the label stands in pieces side by side (torn, taped or covered over
-    its full height): no scan line crosses all its bars, so scanning the frame's columns for it
-    would be time lost before the printed numbers are read."""
-    return any(bx0 > ax1 and min(ay1, by1) - max(ay0, by0) >= 0.7 * max(ay1 - ay0, by1 - by0)
-               for ax0, ay0, ax1, ay1 in bars for bx0, by0, bx1, by1 in bars)
 
 
 def _pick_lines(boxes, limit: int):
@@ -258,7 +250,7 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
                 # A torn barcode reads on no scan line: its columns are left for after the
                 # printed numbers (read_label scans them when those did not answer).
                 found = find_lines_and_bars(flat) if model is not None else None
-                if (found is None or not _torn(found[1])) and deadline.remaining_ms() >= COLUMNS_MIN_MS:
+                if (found is None or not in_pieces(found[1])) and deadline.remaining_ms() >= COLUMNS_MIN_MS:
                     found_here, upside_down = _barcode_on_columns(gray, corners, out)
             if found_here:
                 if barcode_answers is not None and barcode_answers([h.text for h in out.barcodes]):
