@@ -57,7 +57,7 @@ class Controller:
         # Kept back from every deadline: the decision itself and writing it to the PLC.
         self.margin_s = (config["budgets"]["decide_ms"] + config["budgets"]["assign_ms"]) / 1000
         when_needed = config["vision"]["text_reading"] == "when-needed"
-        self.readers = ReaderPool(default_size(), plan.courier_table,
+        self.readers = ReaderPool(default_size(), plan.courier_table, routing_shapes=plan.routing_shapes,
                                   text_needed=(lambda read: not self._barcode_routes(read)) if when_needed else None)
         self._inflight: set[asyncio.Task] = set()
         self._booted = False

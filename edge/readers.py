@@ -46,10 +46,12 @@ def default_size() -> int:
 
 
 # -- the reader process -------------------------------------------------------------------------
-def _use_couriers(table) -> None:
-    """Numbers in the plan's courier formats are waybills too (vision.waybill.use_plan_formats)."""
+def _use_plan(table, routing_shapes) -> None:
+    """Numbers in the plan's courier formats are waybills too (vision.waybill.use_plan_formats),
+    and routing codes count only in the shapes of the plan's own (vision.waybill.use_routing_shapes)."""
     from fastpath.waybill import canonical
-    from vision.waybill import use_plan_formats
+    from vision.waybill import use_plan_formats, use_routing_shapes
+    use_routing_shapes(routing_shapes)
     if table is None:
         use_plan_formats(None)
         return
@@ -74,7 +76,7 @@ def read_file(path, budget_ms: float, text_needed=None):
     return read_label(img, budget_ms=max(1.0, budget_ms - spent_ms), text_needed=text_needed)
 
 
-def serve(conn, couriers) -> None:
+def serve(conn, couriers, routing_shapes=None) -> None:
     """A reader process: load the readers once, then answer read requests until told to stop."""
     import gc
     import signal
@@ -85,7 +87,7 @@ def serve(conn, couriers) -> None:
     # Ctrl-C on the console reaches the whole process group; the controller stops its readers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)          # parcels run side by side in processes, not inside one read
-    _use_couriers(couriers)
+    _use_plan(couriers, routing_shapes)
     usable, message = vision.warm_up()
     gc.collect()
     gc.freeze()                   # what is loaded lives all day: keep it out of full collections
@@ -96,8 +98,8 @@ def serve(conn, couriers) -> None:
             msg = later.pop(0) if later else conn.recv()
             if msg[0] == "stop":
                 return
-            if msg[0] == "couriers":
-                _use_couriers(msg[1])
+            if msg[0] == "plan":
+                _use_plan(msg[1], msg[2])
             elif msg[0] == "read":
                 _, rid, path, budget_ms, ask = msg
                 asker = _asker(conn, rid, time.monotonic() + budget_ms / 1000, later) if ask else None
@@ -141,9 +143,10 @@ class ReaderPool:
     False means the barcode is enough and the printed text is not read.
     """
 
-    def __init__(self, size: int, couriers=None, text_needed=None):
+    def __init__(self, size: int, couriers=None, text_needed=None, routing_shapes=None):
         self.size = size
         self._couriers = couriers
+        self._routing_shapes = routing_shapes
         self._text_needed = text_needed
         self._readers: list[_Reader] = []
         self._idle: asyncio.LifoQueue | None = None
@@ -178,7 +181,7 @@ class ReaderPool:
     async def _spawn(self, index: int, timeout_s: float) -> _Reader:
         loop = asyncio.get_running_loop()
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=serve, args=(child, self._couriers), name=f"sortline-reader-{index}",
+        process = self._ctx.Process(target=serve, args=(child, self._couriers, self._routing_shapes), name=f"sortline-reader-{index}",
                                     daemon=True)
         process.start()
         child.close()
@@ -198,12 +201,13 @@ class ReaderPool:
                                f"'sortline read-label IMAGE' on the console to see why") from None
         return reader
 
-    def use_couriers(self, table) -> None:
-        """A new plan's courier formats, for every reader (applied between two reads)."""
-        self._couriers = table
+    def use_plan(self, couriers, routing_shapes=None) -> None:
+        """A new plan's courier formats and routing code shapes, for every reader (applied
+        between two reads)."""
+        self._couriers, self._routing_shapes = couriers, routing_shapes
         for reader in self._readers:
             if reader.alive:
-                self._send(reader, ("couriers", table))
+                self._send(reader, ("plan", couriers, routing_shapes))
 
     async def read(self, path, budget_ms: float, until_mono: float, grace_s: float = 0.05):
         """Read one image within `budget_ms`, waiting for a free reader no later than `until_mono`.

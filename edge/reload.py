@@ -58,9 +58,9 @@ async def reload_timed(controller, path=None, who: str = "technician") -> dict:
     """reload_plan, and how long it took: the build beside the parcels, and the swap on the loop.
 
     Everything that costs time (plan, pre-advice table) is built in the worker thread; the loop
-    only swaps references, hands the plan's courier formats (a few hundred bytes) to the label
-    readers, notes the change in the logbook and the log. `swap_ms` is the loop's CPU time for that
-    (other processes on the PC do not count in it).
+    only swaps references, hands the plan's courier formats and routing code shapes (a few hundred
+    bytes) to the label readers, notes the change in the logbook and the log. `swap_ms` is the
+    loop's CPU time for that (other processes on the PC do not count in it).
     """
     from fastpath import PlanError
     config = controller.config
@@ -81,7 +81,7 @@ async def reload_timed(controller, path=None, who: str = "technician") -> dict:
     swap_cpu_ns = time.thread_time_ns()
     build_s = time.monotonic() - started_mono
     controller.plan, controller.plan_refused = plan, None
-    controller.readers.use_couriers(plan.courier_table)
+    controller.readers.use_plan(plan.courier_table, plan.routing_shapes)
     controller.records.action(who, "reload plan", plan.version)
     swap_ms = (time.thread_time_ns() - swap_cpu_ns) / 1e6
     log.info("%s loaded plan %s: built in %.2f s beside the parcels, swapped in %.2f ms", who, plan.version,

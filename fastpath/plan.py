@@ -21,7 +21,7 @@ MAX_LISTED_RANGE = 200       # longest range whose every code goes into routing_
 
 class Plan:
     """Public: path, version, name, n_chutes, special, couriers, destinations, routing_codes,
-    warnings, preadvice_count, built_by_pid (the process that built it: a plan loaded to be
+    routing_shapes, warnings, preadvice_count, built_by_pid (the process that built it: a plan loaded to be
     swapped in beside a running line is built in a child process). The rest is read by the
     routing cores."""
 
@@ -39,6 +39,7 @@ class Plan:
         self.preadvice_count = preadvice.count
         self.warnings = list(preadvice.warnings)
         self.routing_codes = _routing_codes(spec.routes)
+        self.routing_shapes = _routing_shapes(self.routing_codes)
         self._compile_couriers(spec)
         self._compile_groups(spec)
         self._compile_routes(spec)
@@ -221,6 +222,15 @@ def _routing_codes(routes):
         else:
             codes.append(rule.canon.decode("ascii"))
     return list(dict.fromkeys(codes))
+
+
+def _routing_shapes(codes):
+    """The segment lengths of the plan's full routing codes (three segments or more), (3, 3, 2)
+    for 312-Q02-05: the label readers accept printed codes of these shapes only, since a code
+    read with a character lost or two merged into one takes another. None when the plan has no
+    full code (prefix rules of two segments only): any shape is accepted then."""
+    shapes = frozenset(tuple(len(s) for s in code.split("-")) for code in codes if code.count("-") >= 2)
+    return shapes or None
 
 
 def load_plan(path, n_chutes, *, apart=None):

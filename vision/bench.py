@@ -4,6 +4,9 @@ The benchmark parcels come from their own seed stream ([seed, tier, i]); the tex
 on streams from default_rng(1) and default_rng(100001), so no benchmark frame was seen in training.
 Frames are rendered in chunks before timing, so rendering never counts as reading time. Each frame
 is read twice, by the barcode-only reader and by the full pipeline, in the same run.
+
+Routing codes are accepted in the shapes the labels print (3-3-2 and EMS's 3-3-2-2), as a line's
+readers accept the shapes of its sort plan's codes; --any-routing-shape measures without that.
 """
 from __future__ import annotations
 
@@ -68,7 +71,20 @@ def _score(results, truths, latencies_ms, budget_ms) -> dict:
     }
 
 
-def run_tier(tier: str, n: int, seed: int, budget_ms: float, routing_codes=None) -> dict:
+def _misreads(tier: str, results, truths) -> list[dict]:
+    """Every answer that is wrong, multiple, or a wrong routing code, with what was printed."""
+    rows = []
+    for i, (r, t) in enumerate(zip(results, truths)):
+        waybill_wrong = bool(r.waybills) and r.waybills != (t.waybill,)
+        routing_wrong = r.routing_code is not None and r.routing_code != t.routing_code
+        if waybill_wrong or routing_wrong:
+            rows.append({"tier": tier, "index": i, "printed": [t.waybill, t.routing_code],
+                         "read": [list(r.waybills), r.routing_code], "sources": r.sources,
+                         "confidence": r.confidence})
+    return rows
+
+
+def run_tier(tier: str, n: int, seed: int, budget_ms: float, routing_codes=None, misreads=None) -> dict:
     from vision.pipeline import read_label
     from vision.synth import random_truth, render_label
     truths, full, bonly, lat_full, lat_b = [], [], [], [], []
@@ -89,6 +105,8 @@ def run_tier(tier: str, n: int, seed: int, budget_ms: float, routing_codes=None)
             t = time.perf_counter()
             full.append(read_label(img, budget_ms=budget_ms))
             lat_full.append((time.perf_counter() - t) * 1000)
+    if misreads is not None:
+        misreads.extend(_misreads(tier, full, truths))
     return {
         "full": _score(full, truths, lat_full, budget_ms),
         "barcode_only": _score(bonly, truths, lat_b, budget_ms),
@@ -107,6 +125,10 @@ def main(argv=None) -> int:
     parser.add_argument("--budget-ms", type=float, default=40.0)
     parser.add_argument("--core", type=int, default=0, help="CPU core to pin to (-1: do not pin)")
     parser.add_argument("--realdata", action="store_true", help="also read the real photos if present")
+    parser.add_argument("--any-routing-shape", action="store_true",
+                        help="accept routing codes of any shape, as a reader without a sort plan does")
+    parser.add_argument("--misreads", metavar="FILE",
+                        help="write every wrong or multiple answer of the full pipeline to FILE (JSON lines)")
     args = parser.parse_args(argv)
     try:
         tiers = [tier_name(t.strip()) for t in args.tiers.split(",") if t.strip()]
@@ -116,17 +138,23 @@ def main(argv=None) -> int:
         parser.error("--per-tier must be at least 1")
 
     from vision import warm_up
+    from vision.synth import ROUTING_SHAPES
     from vision.textmodel import runtime
+    from vision.waybill import use_routing_shapes
+    use_routing_shapes(None if args.any_routing_shape else ROUTING_SHAPES)
     core = _pin_one_core(None if args.core < 0 else args.core)
     model_ok, model_msg = warm_up()
     report = {
         "benchmark": "vision", "seed": args.seed, "per_tier": args.per_tier, "budget_ms": args.budget_ms,
         "core": core, "text_model": model_msg if not model_ok else os.path.basename(runtime.model_path()),
-        "frame": "1280x1024 gray", "tiers": {},
+        "frame": "1280x1024 gray",
+        "routing_shapes": "any" if args.any_routing_shape else ["-".join(map(str, s)) for s in sorted(ROUTING_SHAPES)],
+        "tiers": {},
     }
     started = time.perf_counter()
+    misreads = [] if args.misreads else None
     for tier in tiers:
-        report["tiers"][tier] = run_tier(tier, args.per_tier, args.seed, args.budget_ms)
+        report["tiers"][tier] = run_tier(tier, args.per_tier, args.seed, args.budget_ms, misreads=misreads)
         print(f"{tier}: full {report['tiers'][tier]['full']['read_rate']:.4f}", file=sys.stderr, flush=True)
     if args.realdata:
         from vision.realdata import evaluate, realdata_dir
@@ -138,6 +166,10 @@ def main(argv=None) -> int:
             real.pop("rows")
             report["realdata"] = real
     report["wall_s"] = round(time.perf_counter() - started, 1)
+    if misreads is not None:
+        with open(args.misreads, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(row) + "\n" for row in misreads)
+        report["misreads_file"] = args.misreads
     print(json.dumps(report, indent=1))
     return 0
 

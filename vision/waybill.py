@@ -103,8 +103,27 @@ def courier_of(text: str) -> str | None:
     return check_waybill(text).courier
 
 
+# The shapes (lengths of the segments) of the routing codes the line's sort plan knows. A code
+# read with a character lost or two merged into one still fits ROUTING_CODE, but rarely the
+# plan's shapes: a line's codes come in a few fixed shapes (571-J25-03 is 3-3-2).
+_routing_shapes = None
+
+
+def routing_shape(code: str) -> tuple[int, ...]:
+    """The lengths of the segments of `code`: (3, 3, 2) for 571-J25-03."""
+    return tuple(len(segment) for segment in code.split("-"))
+
+
+def use_routing_shapes(shapes) -> None:
+    """Accept only routing codes of these shapes from now on (None: any shape ROUTING_CODE fits)."""
+    global _routing_shapes
+    _routing_shapes = frozenset(shapes) if shapes else None
+
+
 def is_routing_code(text: str) -> bool:
-    return isinstance(text, str) and ROUTING_CODE.fullmatch(text) is not None
+    if not isinstance(text, str) or ROUTING_CODE.fullmatch(text) is None:
+        return False
+    return _routing_shapes is None or routing_shape(text) in _routing_shapes
 
 
 def random_waybill(rng, courier: str) -> str:

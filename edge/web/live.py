@@ -194,7 +194,10 @@ class LiveFeed:
             try:
                 await self._task
             except asyncio.CancelledError:
-                pass
+                # The feed's own end, expected; the caller's cancellation (a timeout around the
+                # screen's stop) must go on, or its timeout would never fire.
+                if asyncio.current_task().cancelling():
+                    raise
 
     async def refresh(self) -> bytes:
         self.payload = json.dumps(await self.view.build(), ensure_ascii=False).encode()

@@ -148,9 +148,27 @@ async def test_the_plans_courier_formats_reach_the_readers(tmp_path):
         unknown = await pool.read(path, BUDGET_MS, _until())
         assert unknown.waybills == () and "none in a waybill format" in unknown.no_read_reason
 
-        pool.use_couriers(CourierTable(["Local"], [(1, compile_format("ZQ#{8}"), False)]))
+        pool.use_plan(CourierTable(["Local"], [(1, compile_format("ZQ#{8}"), False)]))
         known = await pool.read(path, BUDGET_MS, _until())
         assert known.waybills == ("ZQ12345678",) and known.courier == "Local"
+    finally:
+        await pool.stop()
+
+
+async def test_routing_codes_are_read_in_the_plans_shapes_only(label):
+    truth, path = label
+    shape = tuple(len(s) for s in truth.routing_code.split("-"))
+    other = (*shape[:-1], shape[-1] + 1)
+    pool = ReaderPool(1, routing_shapes={other})
+    usable, message = await pool.start()
+    try:
+        assert usable, message
+        elsewhere = await pool.read(path, BUDGET_MS, _until())
+        assert elsewhere.waybills == (truth.waybill,) and elsewhere.routing_code is None
+
+        pool.use_plan(None, {other, shape})
+        read = await pool.read(path, BUDGET_MS, _until())
+        assert read.waybills == (truth.waybill,) and read.routing_code == truth.routing_code
     finally:
         await pool.stop()
 

@@ -44,6 +44,21 @@ def test_routing_codes():
     assert not is_routing_code("571-J25-03-04-05")
 
 
+def test_routing_codes_count_only_in_the_shapes_given():
+    from vision.waybill import routing_shape, use_routing_shapes
+    assert routing_shape("571-J25-03") == (3, 3, 2)
+    try:
+        use_routing_shapes({(3, 3, 2), (3, 2, 2, 2)})
+        assert is_routing_code("571-J25-03") and is_routing_code("571-07-32-01")
+        # A character lost at the end, one inside, a doubled one merged: other shapes.
+        for misread in ("571-J25-0", "571-J5-03", "71-J25-03", "571-J25-03-04"):
+            assert not is_routing_code(misread), misread
+        assert not is_routing_code("571J2503")
+    finally:
+        use_routing_shapes(None)
+    assert is_routing_code("571-J25-0")
+
+
 def test_plan_formats_extend_the_built_in_ones():
     from vision.waybill import use_plan_formats
     try:

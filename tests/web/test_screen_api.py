@@ -40,22 +40,30 @@ async def line(tmp_path):
         "screen": {"port": free_port(), "token_file": str(tokens)}})
     config = load_config(path)
     plc_cfg = config["plc"]
-    async with SimPlc(config.geometry, port=plc_cfg["port"],
-                      regmap=RegisterMap(plc_cfg["plc_base"], plc_cfg["edge_base"])) as plc:
-        controller = build_controller(config)
+    plc = SimPlc(config.geometry, port=plc_cfg["port"],
+                 regmap=RegisterMap(plc_cfg["plc_base"], plc_cfg["edge_base"]))
+    await plc.start()
+    controller = build_controller(config)
+    jar = aiohttp.CookieJar(unsafe=True)          # the screen is addressed by IP: keep its cookie
+    http = screen = None
+    try:
         await controller.link.start()
         await controller.link.wait_connected(5.0)
         screen = await start_screen(controller, screen_settings(config))
-        jar = aiohttp.CookieJar(unsafe=True)          # the screen is addressed by IP: keep its cookie
-        async with aiohttp.ClientSession(f"http://127.0.0.1:{screen.port}", cookie_jar=jar,
-                                         timeout=aiohttp.ClientTimeout(total=10)) as http:
-            try:
-                yield controller, plc.model, screen, http, plans
-            finally:
-                async with asyncio.timeout(10):
-                    await screen.stop()
-                    await controller.link.stop()
-                controller.records.close()
+        http = aiohttp.ClientSession(f"http://127.0.0.1:{screen.port}", cookie_jar=jar,
+                                     timeout=aiohttp.ClientTimeout(total=10))
+        yield controller, plc.model, screen, http, plans
+    finally:
+        # One bound over the whole teardown: a step that never ends fails here, with its stack,
+        # instead of holding the test run.
+        async with asyncio.timeout(20):
+            if http is not None:
+                await http.close()
+            if screen is not None:
+                await screen.stop()
+            await controller.link.stop()
+            controller.records.close()
+            await plc.stop()
 
 
 async def login(http, token=SHARED, name="张三"):

@@ -13,6 +13,10 @@ class LabelTruth:
     routing_code: str
 
 
+# The segment lengths random_routing_code prints: what a line's sort plan would tell its readers.
+ROUTING_SHAPES = frozenset({(3, 3, 2), (3, 3, 2, 2)})
+
+
 def random_routing_code(rng, courier: str = "SF") -> str:
     """A 三段码 like 571-J25-03 (EMS prints a fourth segment)."""
     hub = f"{int(rng.integers(10, 1000)):03d}"
