@@ -4,6 +4,8 @@ import logging
 import os
 from pathlib import Path
 
+from vision.camera_folder import STILL_UPLOADING, file_completeness
+
 log = logging.getLogger("sortline.edge")
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -11,7 +13,13 @@ POLL_S = 0.001
 
 
 class FolderImages:
-    """Images named `<tracking number>.<ext>`, written atomically (upload, then rename)."""
+    """Images named `<tracking number>.<ext>`.
+
+    Most line cameras upload straight into that name, so a file shows before its last byte
+    does: it is taken once its encoded data ends (JPEG end marker, PNG IEND, BMP's size). One
+    still unfinished when the wait is over is taken as it is (the reader reads what is there);
+    a file that is not an image at all is taken at once (the reader says so).
+    """
 
     def __init__(self, folder):
         self.folder = Path(folder)
@@ -26,11 +34,13 @@ class FolderImages:
     async def wait(self, tracking: int, timeout_s: float) -> Path | None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        while (p := self._find(tracking)) is None:
+        while True:
+            p = self._find(tracking)
+            if p is not None and not _uploading(p):
+                return p
             if loop.time() >= deadline:
-                return None
+                return p
             await asyncio.sleep(POLL_S)
-        return p
 
     def prune(self, keep: int) -> int:
         """Delete all but the newest `keep` images of the folder; returns how many went.
@@ -58,3 +68,10 @@ class FolderImages:
                             "that the controller's user may delete files there", path, exc)
                 break
         return deleted
+
+
+def _uploading(path: Path) -> bool:
+    try:
+        return file_completeness(path) in STILL_UPLOADING
+    except OSError:
+        return True           # gone or not readable yet: the camera is still at it

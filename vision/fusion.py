@@ -23,7 +23,7 @@ ROUTING_MIN_CONFIDENCE = 0.97
 
 @dataclass(frozen=True)
 class TextHit:
-    kind: str          # "waybill" or "routing_code"
+    kind: str          # "waybill", "routing_code", or "routing_line" (a routing code of a shape the plan lacks)
     text: str
     confidence: float
 

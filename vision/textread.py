@@ -12,7 +12,7 @@ from vision.fusion import (ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit,
 from vision.labelfind import find_labels, orientations, warp_label
 from vision.textlines import beside_bars, find_lines_and_bars, in_pieces, line_input, numbers_side
 from vision.textmodel import runtime
-from vision.waybill import MAX_WAYBILL_LEN, check_waybill, is_routing_code
+from vision.waybill import MAX_WAYBILL_LEN, check_waybill, is_routing_code, looks_like_routing_code
 
 # Budget needed to start on a label (flatten, read its barcode), to go on to its lines (find
 # them, read the first ones) and per further line, as measured on one core.
@@ -106,8 +106,10 @@ def _lines_that_fit(lines, remaining_ms: float):
 def _classify(text: str, conf: float) -> TextHit | None:
     if not text or len(text) > MAX_TEXT_LEN:
         return None
-    if is_routing_code(text):
-        return TextHit("routing_code", text, conf)
+    if looks_like_routing_code(text):
+        # A code of a shape the plan does not have is a misread of the routing code line: not an
+        # answer (fusion takes "routing_code" hits only), but the line has been read.
+        return TextHit("routing_code" if is_routing_code(text) else "routing_line", text, conf)
     if len(text) <= MAX_WAYBILL_LEN and check_waybill(text).valid:
         return TextHit("waybill", text, conf)
     return None
@@ -161,7 +163,10 @@ def _wanted(text: str) -> bool:
 def _enough(hits, barcode_found: bool) -> bool:
     """Whether the lines read so far already answer everything text can add. Two printed
     copies of one number count together, as fusion counts them (their doubts multiply)."""
-    routing = any(h.kind == "routing_code" and h.confidence >= ROUTING_MIN_CONFIDENCE for h in hits)
+    # The routing code is printed once: once its line has read as one (of any shape), more lines
+    # would not read it better. Its own floor (ROUTING_MIN_CONFIDENCE) is fusion's business.
+    routing = any(h.kind in ("routing_code", "routing_line") and h.confidence >= TEXT_MIN_CONFIDENCE
+                  for h in hits)
     waybill = barcode_found or any(c >= TEXT_MIN_CONFIDENCE for c in combined(hits, "waybill").values())
     return routing and waybill
 

@@ -120,10 +120,14 @@ def use_routing_shapes(shapes) -> None:
     _routing_shapes = frozenset(shapes) if shapes else None
 
 
+def looks_like_routing_code(text: str) -> bool:
+    """Written like a routing code, whatever its shape."""
+    return isinstance(text, str) and ROUTING_CODE.fullmatch(text) is not None
+
+
 def is_routing_code(text: str) -> bool:
-    if not isinstance(text, str) or ROUTING_CODE.fullmatch(text) is None:
-        return False
-    return _routing_shapes is None or routing_shape(text) in _routing_shapes
+    """A routing code in one of the shapes given (any, when none was)."""
+    return looks_like_routing_code(text) and (_routing_shapes is None or routing_shape(text) in _routing_shapes)
 
 
 def random_waybill(rng, courier: str) -> str:

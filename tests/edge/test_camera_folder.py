@@ -1,8 +1,12 @@
-"""The camera folder stays bounded: the controller deletes all but the newest images, so a folder
-in RAM does not fill the PC's memory over a shift. Real controller, simulated PLC and camera."""
+"""The camera folder: an image is taken once its upload is whole, and the folder stays bounded
+(the controller deletes all but the newest images, so a folder in RAM does not fill the PC's
+memory over a shift). Real controller, simulated PLC and camera."""
+import asyncio
 import os
 import time
 
+import cv2
+import numpy as np
 import pytest
 
 from edge import controller as controller_module
@@ -10,6 +14,7 @@ from edge.camera import FolderImages
 from tests.conftest import REPO
 from tests.edge.config_files import set_keys
 from tests.edge.shift_runner import private_copy, run_shift
+from vision.synth import random_truth, render_label
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -26,6 +31,42 @@ def test_all_but_the_newest_images_are_deleted(tmp_path):
     assert (tmp_path / "notes.txt").exists()
     assert FolderImages(tmp_path).prune(10) == 0
     assert FolderImages(tmp_path / "not-yet").prune(10) == 0
+
+
+def _jpeg() -> bytes:
+    rng = np.random.default_rng(7)
+    truth = random_truth(rng)
+    ok, buf = cv2.imencode(".jpg", render_label(truth, rng, "clean"))
+    assert ok
+    return buf.tobytes()
+
+
+async def test_an_image_uploaded_into_its_name_is_taken_once_whole(tmp_path):
+    data = _jpeg()
+    path = tmp_path / "17.jpg"
+    path.write_bytes(data[:len(data) // 2])            # the camera's upload, half way
+    waiting = asyncio.create_task(FolderImages(tmp_path).wait(17, 5.0))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    with open(path, "ab") as f:
+        f.write(data[len(data) // 2:])
+    assert await asyncio.wait_for(waiting, 1.0) == path
+    assert cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) is not None
+
+
+async def test_an_upload_that_never_ends_is_taken_as_it_is_when_the_wait_is_over(tmp_path):
+    data = _jpeg()
+    (tmp_path / "18.jpg").write_bytes(data[:len(data) // 2])
+    t0 = time.monotonic()
+    assert await FolderImages(tmp_path).wait(18, 0.2) == tmp_path / "18.jpg"
+    assert time.monotonic() - t0 >= 0.19
+
+
+async def test_a_file_that_is_no_image_is_taken_at_once_for_the_reader_to_refuse(tmp_path):
+    (tmp_path / "19.jpg").write_bytes(b"this is not a picture at all")
+    t0 = time.monotonic()
+    assert await FolderImages(tmp_path).wait(19, 2.0) == tmp_path / "19.jpg"
+    assert time.monotonic() - t0 < 1.0
 
 
 async def test_the_controller_keeps_the_camera_folder_bounded_during_a_shift(tmp_path, monkeypatch):

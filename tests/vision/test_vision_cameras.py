@@ -7,7 +7,7 @@ import pytest
 
 from vision import read_label
 from vision.camera import CameraError, grab_async, open_camera
-from vision.camera_folder import completeness
+from vision.camera_folder import STILL_UPLOADING, completeness, file_completeness
 from vision.synth import LabelTruth, random_truth, render_label
 
 
@@ -98,6 +98,21 @@ def test_folder_camera_bad_settings(tmp_path):
         open_camera("folder", path=str(tmp_path), after="archive")
     with pytest.raises(CameraError, match="unknown camera kind"):
         open_camera("usb3")
+
+
+def test_the_ends_of_a_file_tell_what_the_whole_file_tells(tmp_path):
+    img = np.full((120, 160), 90, np.uint8)
+    img[30:90, 40:120] = 240
+    for ext in (".jpg", ".png", ".bmp"):
+        ok, buf = cv2.imencode(ext, img)
+        assert ok
+        data = buf.tobytes()
+        for cut in (0, 1, 7, 8, 50, 72, 73, len(data) // 2, len(data) - 1, len(data)):
+            path = tmp_path / f"a{ext}"
+            path.write_bytes(data[:cut])
+            told = file_completeness(path)
+            assert told == completeness(data[:cut], ext) or (cut < 8 and told in STILL_UPLOADING), (ext, cut, told)
+            assert (told is None) == (cut == len(data)), (ext, cut, told)
 
 
 def test_completeness_rules():

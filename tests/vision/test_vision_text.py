@@ -36,6 +36,23 @@ def test_routing_code_is_read_beside_the_barcode():
     assert all(r.routing_code in (None, t.routing_code) for t, r in results)
 
 
+def test_a_routing_code_of_a_shape_the_plan_lacks_is_read_but_not_answered():
+    from vision.fusion import fuse
+    from vision.textread import _classify, _enough
+    from vision.waybill import use_routing_shapes
+    try:
+        use_routing_shapes({(3, 3, 2)})
+        lost_char = _classify("571-J25-0", 0.99)
+        assert lost_char.kind == "routing_line"
+        assert fuse([], [lost_char], 1.0).routing_code is None
+        # Its line has been read: with the waybill's barcode, no further line is needed.
+        assert _enough([lost_char], barcode_found=True)
+        assert _classify("571-J25-03", 0.99).kind == "routing_code"
+    finally:
+        use_routing_shapes(None)
+    assert _classify("571-J25-0", 0.99).kind == "routing_code"
+
+
 def test_label_outline_is_found_in_every_tier():
     rng = np.random.default_rng(73)
     for tier in ("clean", "rotated", "damaged"):
