@@ -181,8 +181,8 @@ class ReaderPool:
     async def _spawn(self, index: int, timeout_s: float) -> _Reader:
         loop = asyncio.get_running_loop()
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=serve, args=(child, self._couriers, self._routing_shapes), name=f"sortline-reader-{index}",
-                                    daemon=True)
+        process = self._ctx.Process(target=serve, args=(child, self._couriers, self._routing_shapes),
+                                    name=f"sortline-reader-{index}", daemon=True)
         process.start()
         child.close()
         reader = _Reader(index, process, parent)

@@ -21,9 +21,9 @@ MAX_LISTED_RANGE = 200       # longest range whose every code goes into routing_
 
 class Plan:
     """Public: path, version, name, n_chutes, special, couriers, destinations, routing_codes,
-    routing_shapes, warnings, preadvice_count, built_by_pid (the process that built it: a plan loaded to be
-    swapped in beside a running line is built in a child process). The rest is read by the
-    routing cores."""
+    routing_shapes, warnings, preadvice_count, built_by_pid (the process that built it: a plan
+    loaded to be swapped in beside a running line is built in a child process). The rest is read
+    by the routing cores."""
 
     def __init__(self, spec, preadvice):
         self.built_by_pid = os.getpid()

@@ -19,8 +19,8 @@ from fastpath.samples import courier_formats_of, waybill_from_masks
 from tests.fastpath.conftest import SHIPPED_PLAN, SMALL_PLAN
 from tests.fastpath.test_differential import events, plans
 
-PUBLIC = ("version", "name", "n_chutes", "special", "couriers", "destinations", "routing_codes", "routing_shapes", "warnings",
-          "preadvice_count")
+PUBLIC = ("version", "name", "n_chutes", "special", "couriers", "destinations", "routing_codes", "routing_shapes",
+          "warnings", "preadvice_count")
 PRE_PLAN = SMALL_PLAN + '[preadvice]\nfiles = ["pre.csv"]\n'
 # Records that fit the 64-bit code, one that does not (the slow dict), a correction, odd spacing.
 PRE_CSV = ("waybill,destination\nSF1234567890123,A\n 7312345678901 , B\nSF1234567890123,C\n"
