@@ -34,6 +34,16 @@ def _pin_one_core(core: int | None) -> int | None:
     return chosen
 
 
+def _floors(results, truths, floors) -> dict:
+    """Routing codes right and wrong at or above each candidate floor (--routing-floors)."""
+    table = {}
+    for floor in floors:
+        kept = [(r.routing_code == t.routing_code) for r, t in zip(results, truths)
+                if r.routing_code is not None and r.routing_confidence >= floor]
+        table[f"{floor:g}"] = {"right": sum(kept), "wrong": len(kept) - sum(kept)}
+    return table
+
+
 def _score(results, truths, latencies_ms, budget_ms) -> dict:
     n = len(truths)
     read = wrong = multi = none = 0
@@ -84,7 +94,8 @@ def _misreads(tier: str, results, truths) -> list[dict]:
     return rows
 
 
-def run_tier(tier: str, n: int, seed: int, budget_ms: float, routing_codes=None, misreads=None) -> dict:
+def run_tier(tier: str, n: int, seed: int, budget_ms: float, routing_codes=None, misreads=None,
+             floors=()) -> dict:
     from vision.pipeline import read_label
     from vision.synth import random_truth, render_label
     truths, full, bonly, lat_full, lat_b = [], [], [], [], []
@@ -107,54 +118,33 @@ def run_tier(tier: str, n: int, seed: int, budget_ms: float, routing_codes=None,
             lat_full.append((time.perf_counter() - t) * 1000)
     if misreads is not None:
         misreads.extend(_misreads(tier, full, truths))
-    return {
+    report = {
         "full": _score(full, truths, lat_full, budget_ms),
         "barcode_only": _score(bonly, truths, lat_b, budget_ms),
         "render_s": round(render_s, 1),
     }
+    if floors:
+        report["routing_floors"] = _floors(full, truths, floors)
+    return report
 
 
-def main(argv=None) -> int:
-    from vision.synth.degrade import TIERS, tier_name
-    parser = argparse.ArgumentParser(prog="sortline bench vision", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", action="store_true", help="print one JSON document (default: also)")
-    parser.add_argument("--per-tier", type=int, default=2000, help="parcels per tier (default 2000)")
-    parser.add_argument("--tiers", default=",".join(TIERS), help="comma-separated tiers")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--budget-ms", type=float, default=40.0)
-    parser.add_argument("--core", type=int, default=0, help="CPU core to pin to (-1: do not pin)")
-    parser.add_argument("--realdata", action="store_true", help="also read the real photos if present")
-    parser.add_argument("--any-routing-shape", action="store_true",
-                        help="accept routing codes of any shape, as a reader without a sort plan does")
-    parser.add_argument("--misreads", metavar="FILE",
-                        help="write every wrong or multiple answer of the full pipeline to FILE (JSON lines)")
-    args = parser.parse_args(argv)
-    try:
-        tiers = [tier_name(t.strip()) for t in args.tiers.split(",") if t.strip()]
-    except ValueError as exc:
-        parser.error(str(exc))
-    if args.per_tier < 1:
-        parser.error("--per-tier must be at least 1")
-
+def _run(args, tiers, floors, shapes) -> dict:
     from vision import warm_up
-    from vision.synth import ROUTING_SHAPES
     from vision.textmodel import runtime
-    from vision.waybill import use_routing_shapes
-    use_routing_shapes(None if args.any_routing_shape else ROUTING_SHAPES)
     core = _pin_one_core(None if args.core < 0 else args.core)
     model_ok, model_msg = warm_up()
     report = {
         "benchmark": "vision", "seed": args.seed, "per_tier": args.per_tier, "budget_ms": args.budget_ms,
         "core": core, "text_model": model_msg if not model_ok else os.path.basename(runtime.model_path()),
         "frame": "1280x1024 gray",
-        "routing_shapes": "any" if args.any_routing_shape else ["-".join(map(str, s)) for s in sorted(ROUTING_SHAPES)],
+        "routing_shapes": ["-".join(map(str, s)) for s in sorted(shapes)] if shapes else "any",
         "tiers": {},
     }
     started = time.perf_counter()
     misreads = [] if args.misreads else None
     for tier in tiers:
-        report["tiers"][tier] = run_tier(tier, args.per_tier, args.seed, args.budget_ms, misreads=misreads)
+        report["tiers"][tier] = run_tier(tier, args.per_tier, args.seed, args.budget_ms, misreads=misreads,
+                                         floors=floors)
         print(f"{tier}: full {report['tiers'][tier]['full']['read_rate']:.4f}", file=sys.stderr, flush=True)
     if args.realdata:
         from vision.realdata import evaluate, realdata_dir
@@ -170,6 +160,55 @@ def main(argv=None) -> int:
         with open(args.misreads, "w", encoding="utf-8") as f:
             f.writelines(json.dumps(row) + "\n" for row in misreads)
         report["misreads_file"] = args.misreads
+    return report
+
+
+def main(argv=None) -> int:
+    from vision.synth.degrade import TIERS, tier_name
+    parser = argparse.ArgumentParser(prog="sortline bench vision", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="print one JSON document (default: also)")
+    parser.add_argument("--per-tier", type=int, default=2000, help="parcels per tier (default 2000)")
+    parser.add_argument("--tiers", default=",".join(TIERS), help="comma-separated tiers")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--budget-ms", type=float, default=40.0)
+    parser.add_argument("--core", type=int, default=0, help="CPU core to pin to (-1: do not pin)")
+    parser.add_argument("--realdata", action="store_true", help="also read the real photos if present")
+    parser.add_argument("--any-routing-shape", action="store_true",
+                        help="accept routing codes of any shape, as a reader without a sort plan does")
+    parser.add_argument("--routing-floors", metavar="LIST",
+                        help="comma-separated confidence floors to compare for routing codes (e.g. 0.9,0.95,0.97): "
+                             "the run accepts codes from the lowest and counts right and wrong ones at each; "
+                             "tune on another --seed than the benchmark's")
+    parser.add_argument("--misreads", metavar="FILE",
+                        help="write every wrong or multiple answer of the full pipeline to FILE (JSON lines)")
+    args = parser.parse_args(argv)
+    try:
+        tiers = [tier_name(t.strip()) for t in args.tiers.split(",") if t.strip()]
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.per_tier < 1:
+        parser.error("--per-tier must be at least 1")
+    try:
+        floors = sorted({float(f) for f in args.routing_floors.split(",") if f.strip()}) if args.routing_floors else []
+    except ValueError:
+        parser.error(f"--routing-floors: {args.routing_floors!r} is not a list of numbers like 0.9,0.95,0.97")
+    if any(not 0 < f <= 1 for f in floors):
+        parser.error("--routing-floors: every floor must be above 0 and at most 1")
+
+    from vision import fusion, waybill
+    from vision.synth import ROUTING_SHAPES
+    shapes = None if args.any_routing_shape else ROUTING_SHAPES
+    floor_before = fusion.ROUTING_MIN_CONFIDENCE
+    waybill.use_routing_shapes(shapes)
+    if floors:
+        # A tuning run: codes are accepted from the lowest floor studied, and counted at each.
+        fusion.ROUTING_MIN_CONFIDENCE = floors[0]
+    try:
+        report = _run(args, tiers, floors, shapes)
+    finally:
+        waybill.use_routing_shapes(None)
+        fusion.ROUTING_MIN_CONFIDENCE = floor_before
     print(json.dumps(report, indent=1))
     return 0
 

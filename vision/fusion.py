@@ -102,4 +102,5 @@ def fuse(barcode_texts, text_hits, elapsed_ms: float, notes=()) -> LabelRead:
         if len(routing) > 1:
             reason = f"several routing codes printed ({', '.join(sorted(routing))})"
         return LabelRead((), None, None, {}, 0.0, elapsed_ms, reason)
-    return LabelRead(waybills, routing_code, courier, sources, round(confidence, 4), elapsed_ms, None)
+    return LabelRead(waybills, routing_code, courier, sources, round(confidence, 4), elapsed_ms, None,
+                     round(routing[routing_code], 4) if routing_code else 0.0)

@@ -10,7 +10,8 @@ class LabelRead:
 
     `waybills` holds every distinct waybill found: one is a read, several is a multi read, none is
     a no read (then `no_read_reason` says why). `sources` names where each field came from
-    ("barcode", "text" or "barcode+text"). `confidence` is the weakest evidence used, 0..1.
+    ("barcode", "text" or "barcode+text"). `confidence` is the weakest evidence used, 0..1;
+    `routing_confidence` the routing code's own (0 without one).
     """
 
     waybills: tuple[str, ...]
@@ -20,6 +21,7 @@ class LabelRead:
     confidence: float = 0.0
     elapsed_ms: float = 0.0
     no_read_reason: str | None = None
+    routing_confidence: float = 0.0
 
     @property
     def is_read(self) -> bool:

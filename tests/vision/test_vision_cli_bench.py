@@ -1,6 +1,7 @@
 import json
 
 import cv2
+import pytest
 
 from vision import bench, cli
 from vision.synth import random_truth, render_label
@@ -29,3 +30,24 @@ def test_bench_small_run(capsys):
     assert report["tiers"]["damaged"]["barcode_only"]["read_rate"] == 0.0
     for key in ("read_rate", "wrong_read_rate", "latency_ms_p50", "latency_ms_p99", "multi_reads"):
         assert key in clean["full"]
+
+
+def test_bench_compares_routing_floors_and_lists_its_misreads(capsys, tmp_path):
+    from vision import fusion, waybill
+    misreads = tmp_path / "misreads.jsonl"
+    assert bench.main(["--json", "--per-tier", "6", "--tiers", "noisy", "--core", "-1", "--seed", "4242",
+                       "--routing-floors", "0.97,0.5,0.9", "--misreads", str(misreads)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    floors = report["tiers"]["noisy"]["routing_floors"]
+    assert list(floors) == ["0.5", "0.9", "0.97"]
+    counts = [floors[f]["right"] + floors[f]["wrong"] for f in floors]
+    assert counts == sorted(counts, reverse=True) and counts[0] > 0
+    assert report["routing_shapes"] == ["3-3-2", "3-3-2-2"] and misreads.exists()
+    # The run's floor and shapes do not outlive it.
+    assert fusion.ROUTING_MIN_CONFIDENCE == 0.97 and waybill.is_routing_code("571-J25-0")
+
+
+def test_bench_refuses_floors_that_are_not_numbers(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--routing-floors", "high"])
+    assert "is not a list of numbers" in capsys.readouterr().err
