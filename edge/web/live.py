@@ -13,6 +13,8 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from drivers.link import bounded
+
 from .i18n import REMEDIES, SORTED_REASONS, STATE_LEVEL, UNREAD_REASONS
 
 log = logging.getLogger("sortline.screen")
@@ -66,8 +68,10 @@ class RecordsReader:
 
     async def plc_failures_and_actions(self, since_wall: float):
         loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(
-            loop.run_in_executor(self._pool, self._plc_failures_and_actions, since_wall), DB_TIMEOUT_S * 2)
+        # Not asyncio.wait_for: in Python 3.11 it loses a cancellation that arrives as the query
+        # finishes, and the screen's feed then never stopped (bounded keeps it).
+        return await bounded(loop.run_in_executor(self._pool, self._plc_failures_and_actions, since_wall),
+                             DB_TIMEOUT_S * 2)
 
     def close(self) -> None:
         self._pool.submit(self._close_db)
@@ -207,7 +211,7 @@ class LiveFeed:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self.closed:          # also ends the feed should a cancellation ever be lost
             t0 = loop.time()
             await self.refresh()
             await asyncio.sleep(max(0.05, self.period_s - (loop.time() - t0)))

@@ -7,6 +7,8 @@ import asyncio
 import collections
 from concurrent.futures import ThreadPoolExecutor
 
+from drivers.link import bounded
+
 THUMB_WIDTH_PX = 320
 JPEG_QUALITY = 80
 CACHE_SIZE = 64
@@ -50,7 +52,7 @@ class Thumbnails:
             self._cache.move_to_end(key)
             return self._cache[key]
         loop = asyncio.get_running_loop()
-        data = await asyncio.wait_for(loop.run_in_executor(self._pool, make_thumbnail, path), TIMEOUT_S)
+        data = await bounded(loop.run_in_executor(self._pool, make_thumbnail, path), TIMEOUT_S)
         if data is not None:
             self._cache[key] = data
             while len(self._cache) > CACHE_SIZE:

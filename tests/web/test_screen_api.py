@@ -43,10 +43,10 @@ async def line(tmp_path):
     plc = SimPlc(config.geometry, port=plc_cfg["port"],
                  regmap=RegisterMap(plc_cfg["plc_base"], plc_cfg["edge_base"]))
     await plc.start()
-    controller = build_controller(config)
     jar = aiohttp.CookieJar(unsafe=True)          # the screen is addressed by IP: keep its cookie
-    http = screen = None
+    controller = http = screen = None
     try:
+        controller = build_controller(config)
         await controller.link.start()
         await controller.link.wait_connected(5.0)
         screen = await start_screen(controller, screen_settings(config))
@@ -61,8 +61,9 @@ async def line(tmp_path):
                 await http.close()
             if screen is not None:
                 await screen.stop()
-            await controller.link.stop()
-            controller.records.close()
+            if controller is not None:
+                await controller.link.stop()
+                controller.records.close()
             await plc.stop()
 
 
@@ -198,6 +199,24 @@ async def test_the_live_feed_pushes_a_new_view_every_second(line):
     assert (views[2]["state"], views[2]["level"], views[2]["remedy"]) == ("booting", "warn", "booting")
     assert len(views[2]["chutes"]) == 24
     assert views[2]["chutes"][0]["roles"] == ["Xiaolinshui"]
+
+
+async def test_the_feed_stops_even_when_a_refresh_loses_its_cancellation():
+    from edge.web.live import LiveFeed
+
+    class SwallowingView:
+        """A view whose build eats a cancellation, as Python 3.11's wait_for can when the awaited
+        call finishes at that moment."""
+        async def build(self):
+            try:
+                await asyncio.sleep(0.2)
+            except asyncio.CancelledError:
+                pass
+            return {}
+    feed = LiveFeed(SwallowingView(), period_s=0.3)
+    feed.start()
+    await asyncio.sleep(0.1)                     # in the middle of a build
+    await asyncio.wait_for(feed.stop(), 3.0)
 
 
 async def test_the_page_forbids_foreign_scripts_and_framing(line):
