@@ -17,10 +17,13 @@ class LabelTruth:
 ROUTING_SHAPES = frozenset({(3, 3, 2), (3, 3, 2, 2)})
 
 
-def random_routing_code(rng, courier: str = "SF") -> str:
-    """A 三段码 like 571-J25-03 (EMS prints a fourth segment)."""
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def random_routing_code(rng, courier: str = "SF", letters: str = LETTERS) -> str:
+    """A 三段码 like 571-J25-03 (EMS prints a fourth segment); the outlet's letter from `letters`."""
     hub = f"{int(rng.integers(10, 1000)):03d}"
-    letter = chr(ord("A") + int(rng.integers(0, 26)))
+    letter = letters[int(rng.integers(0, len(letters)))]
     outlet = f"{letter}{int(rng.integers(0, 100)):02d}" if rng.random() < 0.7 else f"{int(rng.integers(0, 1000)):03d}"
     route = f"{int(rng.integers(0, 100)):02d}"
     code = f"{hub}-{outlet}-{route}"

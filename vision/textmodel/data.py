@@ -8,16 +8,21 @@ nothing useful for them. Labels turned upside down teach it to print nothing at 
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from vision.labelfind import CANON_H, CANON_W, warp_label
 from vision.synth.degrade import damage_barcodes, photometric
 from vision.synth.label import LABEL_H, LABEL_W, draw_label
-from vision.synth.truth import random_truth
+from vision.synth.truth import random_routing_code, random_truth
 from vision.textlines import find_lines, line_input
 from vision.textmodel.charset import keep_known
 
 TIER_MIX = (("clean", 0.2), ("rotated", 0.25), ("noisy", 0.25), ("damaged", 0.3))
+# Letters a worn or noisy print turns into a digit (O/0, S/5, I/1, B/8, Z/2, G/6, D/0, Q/0): a
+# routing code misread this way still looks like a routing code, so only the model can tell them.
+LOOKALIKES = "OSIBZGDQ"
 KIND_ROUTING, KIND_WAYBILL, KIND_OTHER = 0, 1, 2
 
 
@@ -61,9 +66,14 @@ def _target(box, lines) -> str | None:
     return keep_known(" ".join(text for _, _, text in parts))
 
 
-def label_lines(rng):
-    """(input 32x256 uint8, target text, kind) for every line found on one synthetic label."""
+def label_lines(rng, lookalikes: float = 0.0):
+    """(input 32x256 uint8, target text, kind) for every line found on one synthetic label.
+
+    `lookalikes`: share of labels whose routing code takes its letter from LOOKALIKES.
+    """
     truth = random_truth(rng)
+    if lookalikes and rng.random() < lookalikes:
+        truth = dataclasses.replace(truth, routing_code=random_routing_code(rng, truth.courier, LOOKALIKES))
     r = rng.random()
     tier = next(name for name, cum in zip([t for t, _ in TIER_MIX], np.cumsum([p for _, p in TIER_MIX]))
                 if r < cum)
@@ -92,11 +102,11 @@ def label_lines(rng):
     return out
 
 
-def make_set(seed: int, n_labels: int, progress=None):
+def make_set(seed: int, n_labels: int, progress=None, lookalikes: float = 0.0):
     rng = np.random.default_rng(seed)
     pics, targets, kinds = [], [], []
     for i in range(n_labels):
-        for pic, target, kind in label_lines(rng):
+        for pic, target, kind in label_lines(rng, lookalikes):
             pics.append(pic)
             targets.append(target)
             kinds.append(kind)

@@ -41,6 +41,24 @@ def _greedy(logprobs: np.ndarray) -> list[str]:
     return out
 
 
+# The floor fusion puts on a routing code read from text (vision/fusion.py); a wrong line read above
+# it is a wrong read on the line, so validation counts those apart.
+CONFIDENT = 0.97
+
+
+def _confidences(logprobs: np.ndarray, texts: list[str]) -> list[float]:
+    """Each line's confidence as the reader computes it: the text's probability over all its
+    alignments for texts of 4 characters or more, the best path's otherwise."""
+    from vision.textmodel.charset import CHARSET
+    from vision.textmodel.runtime import text_probabilities
+    confs = np.exp(logprobs.max(axis=2).sum(axis=1))
+    long = [i for i, t in enumerate(texts) if len(t) >= 4]
+    if long:
+        rows = np.ascontiguousarray(logprobs[long], np.float32)
+        confs[long] = text_probabilities(rows, [[CHARSET.index(c) + 1 for c in texts[i]] for i in long])
+    return confs.tolist()
+
+
 def _augment(batch, rng):
     """Shift and contrast jitter so the model does not learn the exact cut position."""
     import torch
@@ -134,17 +152,23 @@ def onnx_difference(model, onnx_path: str, pics: np.ndarray) -> float:
 def evaluate(model, pics, targets, kinds) -> dict:
     import torch
     model.eval()
-    preds = []
+    preds, confs = [], []
     with torch.no_grad():
         for i in range(0, len(pics), 256):
             x = torch.from_numpy(pics[i:i + 256].astype(np.float32) / 255.0)[:, None]
-            preds += _greedy(model(x).numpy())
+            logp = model(x).numpy()
+            texts = _greedy(logp)
+            preds += texts
+            confs += _confidences(logp, texts)
     model.train()
     result = {}
     for name, kind in (("routing", 0), ("waybill", 1), ("other", 2)):
         idx = np.flatnonzero(kinds == kind)
         if idx.size:
             result[name] = round(float(np.mean([preds[i] == targets[i] for i in idx])), 4)
+            if kind != 2:
+                result[f"{name}_wrong_confident"] = sum(
+                    preds[i] != targets[i] and confs[i] >= CONFIDENT for i in idx)
     return result
 
 
@@ -163,6 +187,11 @@ def main(argv=None) -> int:
     parser.add_argument("--init-onnx", help="exported model (.onnx) whose weights to start from")
     parser.add_argument("--waybill-repeat", type=int, default=1,
                         help="times each printed waybill line is drawn per epoch (the weakest kind)")
+    parser.add_argument("--routing-repeat", type=int, default=1,
+                        help="times each routing code line is drawn per epoch")
+    parser.add_argument("--lookalikes", type=float, default=0.0,
+                        help="share of training labels whose routing code letter is one a digit resembles "
+                             "(O, S, I, B, Z, G, D, Q); validation labels are drawn the same way")
     parser.add_argument("--checkpoint", help="where to save the state_dict (.pt) at the end")
     args = parser.parse_args(argv)
 
@@ -170,7 +199,7 @@ def main(argv=None) -> int:
     from torch import nn
 
     from vision.textmodel.charset import CHARSET, encode
-    from vision.textmodel.data import KIND_WAYBILL, make_set
+    from vision.textmodel.data import KIND_ROUTING, KIND_WAYBILL, make_set
     from vision.textmodel.model import LineRecognizer
 
     torch.manual_seed(args.seed)
@@ -178,11 +207,12 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     started = time.time()
     def cut(seed, n, progress=None):
-        path = args.cache and os.path.join(args.cache, f"lines-{seed}-{n}.npz")
+        name = f"lines-{seed}-{n}" + (f"-lookalikes{args.lookalikes:g}" if args.lookalikes else "")
+        path = args.cache and os.path.join(args.cache, name + ".npz")
         if path and os.path.exists(path):
             data = np.load(path)
             return data["pics"], [str(t) for t in data["targets"]], data["kinds"]
-        made = make_set(seed, n, progress)
+        made = make_set(seed, n, progress, args.lookalikes)
         if path:
             os.makedirs(args.cache, exist_ok=True)
             np.savez(path, pics=made[0], targets=np.array(made[1]), kinds=made[2])
@@ -209,7 +239,9 @@ def main(argv=None) -> int:
             raise SystemExit(f"weights from {args.init_onnx} do not reproduce its outputs (difference {diff:.3g})")
         before = evaluate(model, *val)
         _log(f"validation of {args.init_onnx} before training: {before}")
-    pool = np.concatenate([np.arange(len(pics))] + [np.flatnonzero(kinds == KIND_WAYBILL)] * (args.waybill_repeat - 1))
+    pool = np.concatenate([np.arange(len(pics))]
+                          + [np.flatnonzero(kinds == KIND_WAYBILL)] * (args.waybill_repeat - 1)
+                          + [np.flatnonzero(kinds == KIND_ROUTING)] * (args.routing_repeat - 1))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     deadline = started + args.minutes * 60
