@@ -30,6 +30,8 @@ import os
 import time
 from dataclasses import dataclass
 
+from drivers.link import bounded
+
 log = logging.getLogger("sortline.edge")
 
 START_TIMEOUT_S = 60.0        # a cold industrial PC loads OpenCV and onnxruntime from disk
@@ -190,7 +192,7 @@ class ReaderPool:
         self._readers.append(reader)
         loop.add_reader(parent.fileno(), self._on_readable, reader)
         try:
-            await asyncio.wait_for(asyncio.shield(reader.future), timeout_s)
+            await bounded(asyncio.shield(reader.future), timeout_s)
         except asyncio.TimeoutError:
             reader.future.cancel()
             process.kill()
@@ -220,7 +222,7 @@ class ReaderPool:
             return no_read("no label reader is running (see the log for why)")
         while True:
             try:
-                reader = await asyncio.wait_for(self._idle.get(), max(0.0, until_mono - time.monotonic()))
+                reader = await bounded(self._idle.get(), max(0.0, until_mono - time.monotonic()))
             except asyncio.TimeoutError:
                 return no_read("label readers busy until the deadline (vision stage overloaded)")
             if reader.alive:
@@ -232,7 +234,7 @@ class ReaderPool:
         future = reader.future
         self._send(reader, ("read", reader.request, str(path), budget_s * 1000, self._text_needed is not None))
         try:
-            return await asyncio.wait_for(asyncio.shield(future), max(budget_s + grace_s, until_mono - now))
+            return await bounded(asyncio.shield(future), max(budget_s + grace_s, until_mono - now))
         except asyncio.TimeoutError:
             # The reader stays busy until it answers; its late answer is dropped.
             return no_read("label reading overran its budget and the parcel's deadline (vision stage)")

@@ -21,6 +21,8 @@ import time
 import tomllib
 from pathlib import Path
 
+from drivers.link import bounded
+
 log = logging.getLogger("sortline.reload")
 
 SOCKET_NAME = "control.sock"
@@ -203,7 +205,7 @@ class ReloadTriggers:
         if self._server is not None:
             self._server.close()
             try:
-                await asyncio.wait_for(self._server.wait_closed(), REQUEST_TIMEOUT_S)
+                await bounded(self._server.wait_closed(), REQUEST_TIMEOUT_S)
             except asyncio.TimeoutError:
                 log.warning("the control socket did not close within %.0f s", REQUEST_TIMEOUT_S)
             self._server = None
@@ -271,7 +273,7 @@ class ReloadTriggers:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            request = (await asyncio.wait_for(reader.readline(), REQUEST_TIMEOUT_S)).decode("ascii", "replace").strip()
+            request = (await bounded(reader.readline(), REQUEST_TIMEOUT_S)).decode("ascii", "replace").strip()
             if request == "reload":
                 answer = await self.reload("technician (sortline reload)")
             elif request == "status":
@@ -280,7 +282,7 @@ class ReloadTriggers:
             else:
                 answer = {"ok": False, "message": f"unknown request {request!r}: send reload or status"}
             writer.write(json.dumps(answer).encode() + b"\n")
-            await asyncio.wait_for(writer.drain(), REQUEST_TIMEOUT_S)
+            await bounded(writer.drain(), REQUEST_TIMEOUT_S)
         except (asyncio.TimeoutError, ConnectionError) as exc:
             log.warning("control socket request dropped: %s", exc or type(exc).__name__)
         finally:
@@ -289,7 +291,7 @@ class ReloadTriggers:
 
 async def _answers(path: Path) -> bool:
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 1.0)
+        _, writer = await bounded(asyncio.open_unix_connection(str(path)), 1.0)
     except (OSError, asyncio.TimeoutError):
         return False
     writer.close()

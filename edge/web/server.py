@@ -10,6 +10,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from drivers.link import bounded
+
 from . import auth
 from .i18n import catalogue
 from .live import LiveFeed, LiveView, RecordsReader
@@ -128,13 +130,12 @@ class Screen:
         self._pages += 1
         try:
             await resp.prepare(request)
-            await asyncio.wait_for(resp.write(b"retry: 2000\n\ndata: " + self.feed.payload + b"\n\n"),
-                                   WRITE_TIMEOUT_S)
+            await bounded(resp.write(b"retry: 2000\n\ndata: " + self.feed.payload + b"\n\n"), WRITE_TIMEOUT_S)
             while not self.feed.closed:
                 payload = await self.feed.next(KEEPALIVE_S)
                 chunk = b": keep-alive\n\n" if payload is None else b"data: " + payload + b"\n\n"
                 # A page that stops reading (a frozen tab, a dead network) is dropped, not waited for.
-                await asyncio.wait_for(resp.write(chunk), WRITE_TIMEOUT_S)
+                await bounded(resp.write(chunk), WRITE_TIMEOUT_S)
         except (ConnectionResetError, asyncio.TimeoutError):
             pass
         finally:
@@ -235,7 +236,7 @@ class Screen:
         async with self._act:
             task = asyncio.ensure_future(self.controller.reload_plan(who=s.who))
             try:
-                version = await asyncio.wait_for(asyncio.shield(task), timeout_s)
+                version = await bounded(asyncio.shield(task), timeout_s)
             except (PlanError, TimeoutError):
                 if not task.done():
                     raise _error(503, "busy", "the plan is still loading") from None
