@@ -23,6 +23,12 @@ def load_or_exit(path):
         sys.exit(1)
 
 
+def shapes_text(shapes) -> str:
+    if not shapes:
+        return "in any shape (the plan spells out no full code)"
+    return "in the shapes " + ", ".join(sorted("-".join(map(str, s)) for s in shapes))
+
+
 def summary(config, plan) -> list[str]:
     g, line = config.geometry, config["line"]
     sides = {side: sum(c.side == side for c in g.chutes) for side in ("left", "right")}
@@ -38,9 +44,7 @@ def summary(config, plan) -> list[str]:
         f"plan      {plan.version} \"{plan.name}\": {len(plan.destinations)} destinations, "
         f"{len(plan.couriers)} couriers, {len(plan.routing_codes)} routing codes, "
         f"{plan.preadvice_count} pre-advice records",
-        "shapes    routing codes are read in the shapes "
-        + (", ".join(sorted("-".join(map(str, s)) for s in plan.routing_shapes)) if plan.routing_shapes
-           else "of any length (the plan spells out no full code)"),
+        "shapes    routing codes are read " + shapes_text(plan.routing_shapes),
         f"special   " + ", ".join(f"{k} {v}" for k, v in plan.special.items() if k != "unavailable"),
         f"budget    {budget:.0f} ms per parcel from scan to decision point; stages need {needed:.0f} ms "
         f"(image {stages['image']:g} + read {stages['read']:g} + decide {stages['decide']:g} + assign "

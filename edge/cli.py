@@ -16,7 +16,7 @@ COMMANDS = {
     "check-config": ("edge.check_config", "check a line config and its sort plan"),
     "reload": ("edge.reload", "make the running controller load the sort plan again, between two parcels"),
     "sim": ("sim_plc.cli", "run the simulated PLC and line camera"),
-    "read-label": ("vision.cli", "read label images and print what was read"),
+    "read-label": ("edge.read_label", "read label images and print what was read, by a line's plan with --config"),
     "report": ("edge.report", "shift report from the parcel records: CSV and an HTML page with charts"),
 }
 

@@ -48,7 +48,7 @@ def default_size() -> int:
 
 
 # -- the reader process -------------------------------------------------------------------------
-def _use_plan(table, routing_shapes) -> None:
+def use_plan_rules(table, routing_shapes) -> None:
     """Numbers in the plan's courier formats are waybills too (vision.waybill.use_plan_formats),
     and routing codes count only in the shapes of the plan's own (vision.waybill.use_routing_shapes)."""
     from fastpath.waybill import canonical
@@ -89,7 +89,7 @@ def serve(conn, couriers, routing_shapes=None) -> None:
     # Ctrl-C on the console reaches the whole process group; the controller stops its readers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)          # parcels run side by side in processes, not inside one read
-    _use_plan(couriers, routing_shapes)
+    use_plan_rules(couriers, routing_shapes)
     usable, message = vision.warm_up()
     gc.collect()
     gc.freeze()                   # what is loaded lives all day: keep it out of full collections
@@ -101,7 +101,7 @@ def serve(conn, couriers, routing_shapes=None) -> None:
             if msg[0] == "stop":
                 return
             if msg[0] == "plan":
-                _use_plan(msg[1], msg[2])
+                use_plan_rules(msg[1], msg[2])
             elif msg[0] == "read":
                 _, rid, path, budget_ms, ask = msg
                 asker = _asker(conn, rid, time.monotonic() + budget_ms / 1000, later) if ask else None

@@ -253,6 +253,13 @@ def load_plan(path, n_chutes, *, apart=None):
         return _load_here(path, n_chutes)
 
 
+def load_reading_rules(path, n_chutes):
+    """The plan without its pre-advice: what a label reader needs (courier formats, routing code
+    shapes) in milliseconds, however large the pre-advice files are. Raises PlanError for the plan
+    file itself; its pre-advice files are neither read nor checked."""
+    return Plan(read_plan_file(path, n_chutes), preadvice_data.empty())
+
+
 def _load_here(path, n_chutes):
     spec = read_plan_file(path, n_chutes)
     destination_index = {name: i for i, (name, _, _) in enumerate(spec.destinations, start=1)}

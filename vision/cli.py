@@ -20,13 +20,19 @@ def _line(path: str, r) -> str:
             f"confidence {r.confidence:.3f} ({srcs}) [{r.elapsed_ms:.1f} ms]")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="sortline read-label", description="Read parcel label images.")
+def build_parser(**kwargs) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sortline read-label", **kwargs)
     parser.add_argument("images", nargs="+", metavar="IMAGE")
     parser.add_argument("--budget-ms", type=float, default=40.0, help="time budget per image (default 40)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv=None) -> int:
+    return read_images(build_parser(description="Read parcel label images.").parse_args(argv))
+
+
+def read_images(args) -> int:
     from vision import warm_up
     from vision.pipeline import read_label
     ok, message = warm_up()
