@@ -4,11 +4,12 @@ import logging
 import os
 from pathlib import Path
 
-from vision.camera_folder import STILL_UPLOADING, file_completeness
+from vision.camera_folder import IMAGE_SUFFIXES, STILL_UPLOADING, file_completeness
 
 log = logging.getLogger("sortline.edge")
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
+# Cameras name their files in lower or upper case (123.jpg, 123.JPG) and Linux tells them apart.
+IMAGE_EXTS = IMAGE_SUFFIXES + tuple(ext.upper() for ext in IMAGE_SUFFIXES)
 POLL_S = 0.001
 
 
@@ -23,11 +24,15 @@ class FolderImages:
 
     def __init__(self, folder):
         self.folder = Path(folder)
+        self._exts = list(IMAGE_EXTS)
 
     def _find(self, tracking: int) -> Path | None:
-        for ext in IMAGE_EXTS:
+        for i, ext in enumerate(self._exts):
             p = self.folder / f"{tracking}{ext}"
             if p.exists():
+                if i:
+                    # A camera keeps to one name: look for its next image under that one first.
+                    self._exts.insert(0, self._exts.pop(i))
                 return p
         return None
 
@@ -50,7 +55,7 @@ class FolderImages:
         try:
             with os.scandir(self.folder) as found:
                 images = [(e.stat().st_mtime, e.path) for e in found
-                          if e.name.lower().endswith(IMAGE_EXTS) and e.is_file()]
+                          if e.name.lower().endswith(IMAGE_SUFFIXES) and e.is_file()]
         except OSError:
             return 0                  # no folder yet: the camera has not uploaded anything
         if len(images) <= keep:

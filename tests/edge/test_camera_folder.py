@@ -62,6 +62,21 @@ async def test_an_upload_that_never_ends_is_taken_as_it_is_when_the_wait_is_over
     assert time.monotonic() - t0 >= 0.19
 
 
+@pytest.mark.parametrize("name", ["21.JPG", "21.jpeg", "21.tif", "21.PNG"])
+async def test_every_image_name_a_camera_uses_is_found(tmp_path, name):
+    rng = np.random.default_rng(8)
+    suffix = os.path.splitext(name)[1].lower()
+    ok, buf = cv2.imencode(".jpg" if suffix == ".jpeg" else suffix, render_label(random_truth(rng), rng, "clean"))
+    (tmp_path / name).write_bytes(buf.tobytes())
+    images = FolderImages(tmp_path)
+    assert await images.wait(21, 1.0) == tmp_path / name
+    (tmp_path / name.replace("21", "22")).write_bytes(buf.tobytes())
+    assert images._find(22) == tmp_path / name.replace("21", "22")
+    assert images._exts[0] == os.path.splitext(name)[1]      # its next image is looked for by that name first
+    (tmp_path / "23.txt").write_text("not an image")
+    assert images.prune(1) == 1 and (tmp_path / "23.txt").exists()
+
+
 async def test_a_file_that_is_no_image_is_taken_at_once_for_the_reader_to_refuse(tmp_path):
     (tmp_path / "19.jpg").write_bytes(b"this is not a picture at all")
     t0 = time.monotonic()
