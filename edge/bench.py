@@ -81,7 +81,7 @@ def _plan_with_preadvice(base, data: dict, workdir: Path, records: int) -> Path:
 
 
 def bench_config(base, workdir: Path, protocol: str, budget_ms: float | None, preadvice_records: int = 0,
-                 vision_budget_ms: float | None = None) -> Path:
+                 vision_budget_ms: float | None = None, hedge_reads: bool | None = None) -> Path:
     import tomllib
     data = tomllib.loads(Path(base).read_text(encoding="utf-8"))
     line = data["line"]
@@ -93,7 +93,9 @@ def bench_config(base, workdir: Path, protocol: str, budget_ms: float | None, pr
         "screen": {"enabled": False},
     }
     if vision_budget_ms is not None:
-        overrides["vision"] = {"budget_ms": vision_budget_ms}
+        overrides.setdefault("vision", {})["budget_ms"] = vision_budget_ms
+    if hedge_reads is not None:
+        overrides.setdefault("vision", {})["hedge_reads"] = hedge_reads
     if preadvice_records:
         overrides["plan"]["file"] = str(_plan_with_preadvice(base, data, workdir, preadvice_records))
     if budget_ms is not None:
@@ -187,7 +189,8 @@ def stage_medians(records_db: Path) -> dict:
 async def run_once(args, rate: float) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="sortline-bench-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
     config = bench_config(args.config, workdir, args.protocol, args.budget_ms,
-                          preadvice_records=max(1000, args.parcels * 2), vision_budget_ms=args.vision_budget_ms)
+                          preadvice_records=max(1000, args.parcels * 2), vision_budget_ms=args.vision_budget_ms,
+                          hedge_reads=args.hedge_reads)
     report_path = workdir / "report.json"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     sim = await asyncio.create_subprocess_exec(
@@ -239,6 +242,7 @@ async def run_once(args, rate: float) -> dict:
     return {
         "rate_per_h": rate, "parcels": report["parcels"], "protocol": args.protocol,
         "decision_budget_ms": args.budget_ms, "vision_budget_ms": args.vision_budget_ms,
+        "hedge_reads": args.hedge_reads,
         "latency_ms": {"p50": pct(0.50), "p99": pct(0.99), "p99_9": pct(0.999), "max": lat[-1] if lat else None},
         "deadline_misses": misses, "lost": report["lost"],
         "clean_accuracy": report["clean_accuracy"], "correct": report["correct"],
@@ -276,6 +280,8 @@ def main(argv=None) -> int:
     parser.add_argument("--protocol", choices=("modbus", "opcua"), default="modbus")
     parser.add_argument("--vision-budget-ms", type=float,
                         help="label reading budget per parcel ([vision] budget_ms; default: the config's)")
+    parser.add_argument("--hedge-reads", choices=("on", "off"),
+                        help="an idle label reader reads the same image too ([vision] hedge_reads; default: the config's)")
     parser.add_argument("--budget-ms", type=float, default=250.0, help="decision budget after the scan")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--timeout-s", type=float, default=1800.0)
@@ -289,6 +295,8 @@ def main(argv=None) -> int:
                         help="keep the run's files (camera images, records, the PLC's report) and print where")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     args = parser.parse_args(argv)
+    if args.hedge_reads is not None:
+        args.hedge_reads = args.hedge_reads == "on"
     if not args.find_max:
         result = asyncio.run(run_once(args, args.rate))
     else:

@@ -128,6 +128,9 @@ SCHEMA = {
                             help='"when-needed": read the printed text only when the barcode alone does not '
                                  'route the parcel by pre-advice (about 4x faster); "always": read and '
                                  'cross-check the text on every label'),
+        "hedge_reads": Opt(bool, True, help="when a second label reader is idle, it reads the same image too and "
+                           "the first answer counts: a core taken away for a moment (a virtual machine's host, "
+                           "other work) does not make the parcel late. Costs idle CPU only"),
     },
     "budgets": {
         "decide_ms": Opt(float, 5.0, lo=0.1, hi=1000, help="stage budget: the routing decision, chute states "

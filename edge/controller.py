@@ -58,7 +58,8 @@ class Controller:
         self.margin_s = (config["budgets"]["decide_ms"] + config["budgets"]["assign_ms"]) / 1000
         when_needed = config["vision"]["text_reading"] == "when-needed"
         self.readers = ReaderPool(default_size(), plan.courier_table, routing_shapes=plan.routing_shapes,
-                                  text_needed=(lambda read: not self._barcode_routes(read)) if when_needed else None)
+                                  text_needed=(lambda read: not self._barcode_routes(read)) if when_needed else None,
+                                  hedge=config["vision"]["hedge_reads"])
         self._inflight: set[asyncio.Task] = set()
         self._booted = False
         self._has_run = False

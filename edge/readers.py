@@ -19,6 +19,12 @@ no longer than its budget.
 
 An "ask" answered "not needed" is the read: the parcel goes on at once, and the "done" that
 follows only frees the reader.
+
+Hedged reads (`hedge=True`): when another reader is idle as a parcel's read starts, it reads the
+same image too, and the first answer is the parcel's. On a PC whose cores are taken away now and
+then (a virtual machine's host, a burst of other work on one core), the read on the other core
+still answers in time. It costs the idle reader's CPU and nothing else: a parcel never waits for
+a hedge, since only a reader idle at that moment takes one.
 """
 from __future__ import annotations
 
@@ -145,8 +151,10 @@ class ReaderPool:
     False means the barcode is enough and the printed text is not read.
     """
 
-    def __init__(self, size: int, couriers=None, text_needed=None, routing_shapes=None):
+    def __init__(self, size: int, couriers=None, text_needed=None, routing_shapes=None, hedge: bool = False):
         self.size = size
+        self.hedge = hedge
+        self.hedged = 0           # reads that a second, idle reader did too
         self._couriers = couriers
         self._routing_shapes = routing_shapes
         self._text_needed = text_needed
@@ -229,15 +237,32 @@ class ReaderPool:
                 break                                  # a reader that died while idle is left behind
         now = time.monotonic()
         budget_s = max(0.0, min(budget_ms / 1000, until_mono - now))
-        reader.request, reader.future = next(self._ids), asyncio.get_running_loop().create_future()
-        reader.busy_since_mono = now
-        future = reader.future
-        self._send(reader, ("read", reader.request, str(path), budget_s * 1000, self._text_needed is not None))
+        future = asyncio.get_running_loop().create_future()    # the first answer of either reader
+        self._start(reader, path, budget_s, future, now)
+        twin = self._idle_now() if self.hedge else None
+        if twin is not None:
+            self._start(twin, path, budget_s, future, now)
+            self.hedged += 1
         try:
             return await bounded(asyncio.shield(future), max(budget_s + grace_s, until_mono - now))
         except asyncio.TimeoutError:
             # The reader stays busy until it answers; its late answer is dropped.
             return no_read("label reading overran its budget and the parcel's deadline (vision stage)")
+
+    def _start(self, reader: _Reader, path, budget_s: float, future: asyncio.Future, now: float) -> None:
+        reader.request, reader.future, reader.busy_since_mono = next(self._ids), future, now
+        self._send(reader, ("read", reader.request, str(path), budget_s * 1000, self._text_needed is not None))
+
+    def _idle_now(self) -> _Reader | None:
+        while not self._idle.empty():
+            reader = self._idle.get_nowait()
+            if reader.alive:
+                return reader
+        return None
+
+    def _twin_reading(self, reader: _Reader) -> bool:
+        """Another live reader reads the same image: its answer is still to come."""
+        return any(other is not reader and other.alive and other.future is reader.future for other in self._readers)
 
     def check_hung(self) -> None:
         """Kill a reader stuck in one read far beyond any budget; it is started again."""
@@ -319,7 +344,7 @@ class ReaderPool:
         # exit must not hold the event loop (and every parcel on it) for long.
         reader.process.join(EXIT_WAIT_S)
         code = reader.process.exitcode if reader.process.exitcode is not None else "not known yet"
-        if reader.future is not None and not reader.future.done():
+        if reader.future is not None and not reader.future.done() and not self._twin_reading(reader):
             if reader.ready:
                 reader.future.set_result(no_read(f"label reader process ended (exit code {code}) while reading "
                                                  f"this image; a new one is started"))

@@ -106,6 +106,55 @@ async def test_a_reader_that_dies_mid_read_costs_that_read_only_and_is_started_a
         await pool.stop()
 
 
+async def test_an_idle_reader_reads_the_same_image_and_the_first_answer_counts(label):
+    truth, path = label
+    asked = []
+    pool = ReaderPool(2, text_needed=lambda read: asked.append(read) or True, hedge=True)
+    await pool.start()
+    try:
+        read = await pool.read(path, BUDGET_MS, _until())
+        assert read.waybills == (truth.waybill,) and read.routing_code == truth.routing_code
+        assert pool.hedged == 1
+        end = time.monotonic() + 5
+        while pool._idle.qsize() < 2:                        # the other answer frees its reader too
+            assert time.monotonic() < end, "the hedging reader was not freed"
+            await asyncio.sleep(0.01)
+        assert len(asked) == 2                               # both read the barcode and asked
+    finally:
+        await pool.stop()
+
+
+async def test_a_hedged_read_survives_one_of_its_readers_dying(label):
+    truth, path = label
+    pool = ReaderPool(2, hedge=True)
+    await pool.start()
+    try:
+        victim = pool._readers[0].process
+
+        def kill_one(read):
+            if victim.is_alive():
+                os.kill(victim.pid, signal.SIGKILL)
+            return True
+        pool._text_needed = kill_one
+        read = await pool.read(path, BUDGET_MS, _until())
+        assert read.waybills == (truth.waybill,), read.no_read_reason    # the twin's answer
+        await _wait_running(pool, 2)
+        assert pool.restarted == 1
+    finally:
+        await pool.stop()
+
+
+async def test_no_hedge_without_an_idle_reader(label):
+    truth, path = label
+    pool = ReaderPool(1, hedge=True)
+    await pool.start()
+    try:
+        assert (await pool.read(path, BUDGET_MS, _until())).waybills == (truth.waybill,)
+        assert pool.hedged == 0
+    finally:
+        await pool.stop()
+
+
 async def test_a_reader_stuck_in_one_read_is_killed_and_replaced(label, monkeypatch):
     _, path = label
     pool = ReaderPool(1)
