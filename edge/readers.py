@@ -23,8 +23,8 @@ follows only frees the reader.
 Hedged reads (`hedge=True`): when another reader is idle as a parcel's read starts, it reads the
 same image too, and the first answer is the parcel's. On a PC whose cores are taken away now and
 then (a virtual machine's host, a burst of other work on one core), the read on the other core
-still answers in time. It costs the idle reader's CPU and nothing else: a parcel never waits for
-a hedge, since only a reader idle at that moment takes one.
+still answers in time. Only a reader idle at that moment takes a hedge; a parcel that comes
+while both readers read one image waits for the first answer, a read's time at most.
 """
 from __future__ import annotations
 
