@@ -23,8 +23,9 @@ follows only frees the reader.
 Hedged reads (`hedge=True`): when another reader is idle as a parcel's read starts, it reads the
 same image too, and the first answer is the parcel's. On a PC whose cores are taken away now and
 then (a virtual machine's host, a burst of other work on one core), the read on the other core
-still answers in time. Only a reader idle at that moment takes a hedge; a parcel that comes
-while both readers read one image waits for the first answer, a read's time at most.
+still answers in time. Only a reader idle at that moment takes a hedge, and only while parcels
+come at least HEDGE_GAP times a read's time apart: at higher rates a parcel would come while both
+readers read one image, and wait.
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ START_TIMEOUT_S = 60.0        # a cold industrial PC loads OpenCV and onnxruntim
 STOP_TIMEOUT_S = 3.0
 HUNG_AFTER_S = 5.0            # budgets are tens of milliseconds: a read this long is stuck in native code
 RESTART_PAUSE_S = 1.0
+HEDGE_GAP = 3.0               # hedge only while parcels come this many read times apart, or more
 EXIT_WAIT_S = 0.02
 UNDECODABLE = "the camera's image file cannot be decoded"    # how a no read caused by the file begins
 
@@ -155,6 +157,8 @@ class ReaderPool:
         self.size = size
         self.hedge = hedge
         self.hedged = 0           # reads that a second, idle reader did too
+        self._read_s = None       # a read's time, smoothed
+        self._last_start_mono = 0.0
         self._couriers = couriers
         self._routing_shapes = routing_shapes
         self._text_needed = text_needed
@@ -239,12 +243,16 @@ class ReaderPool:
         budget_s = max(0.0, min(budget_ms / 1000, until_mono - now))
         future = asyncio.get_running_loop().create_future()    # the first answer of either reader
         self._start(reader, path, budget_s, future, now)
-        twin = self._idle_now() if self.hedge else None
+        twin = self._idle_now() if self._hedging(now) else None
         if twin is not None:
             self._start(twin, path, budget_s, future, now)
             self.hedged += 1
+        self._last_start_mono = now
         try:
-            return await bounded(asyncio.shield(future), max(budget_s + grace_s, until_mono - now))
+            read = await bounded(asyncio.shield(future), max(budget_s + grace_s, until_mono - now))
+            spent = time.monotonic() - now
+            self._read_s = spent if self._read_s is None else 0.9 * self._read_s + 0.1 * spent
+            return read
         except asyncio.TimeoutError:
             # The reader stays busy until it answers; its late answer is dropped.
             return no_read("label reading overran its budget and the parcel's deadline (vision stage)")
@@ -252,6 +260,9 @@ class ReaderPool:
     def _start(self, reader: _Reader, path, budget_s: float, future: asyncio.Future, now: float) -> None:
         reader.request, reader.future, reader.busy_since_mono = next(self._ids), future, now
         self._send(reader, ("read", reader.request, str(path), budget_s * 1000, self._text_needed is not None))
+
+    def _hedging(self, now: float) -> bool:
+        return self.hedge and (self._read_s is None or now - self._last_start_mono >= HEDGE_GAP * self._read_s)
 
     def _idle_now(self) -> _Reader | None:
         while not self._idle.empty():

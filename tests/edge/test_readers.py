@@ -144,6 +144,23 @@ async def test_a_hedged_read_survives_one_of_its_readers_dying(label):
         await pool.stop()
 
 
+async def test_no_hedge_while_parcels_come_faster_than_a_few_read_times(label):
+    truth, path = label
+    pool = ReaderPool(2, hedge=True)
+    await pool.start()
+    try:
+        for _ in range(2):                                    # back to back: the second is not hedged
+            assert (await pool.read(path, BUDGET_MS, _until())).waybills == (truth.waybill,)
+        assert pool.hedged == 1
+        await asyncio.sleep(readers.HEDGE_GAP * pool._read_s + 0.05)
+        while pool._idle.qsize() < 2:
+            await asyncio.sleep(0.01)
+        assert (await pool.read(path, BUDGET_MS, _until())).waybills == (truth.waybill,)
+        assert pool.hedged == 2                               # a parcel after a pause is
+    finally:
+        await pool.stop()
+
+
 async def test_no_hedge_without_an_idle_reader(label):
     truth, path = label
     pool = ReaderPool(1, hedge=True)
