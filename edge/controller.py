@@ -163,6 +163,8 @@ class Controller:
         m.link_up.set(1 if self.link.status.connected else 0)
         for kind, n in self.link.status.anomalies.items():
             m.anomalies.set(n, kind)
+        m.hedged.set(self.readers.hedged)
+        m.reader_restarts.set(self.readers.restarted)
         return report
 
     # -- events ------------------------------------------------------------------------------------

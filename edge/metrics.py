@@ -84,6 +84,9 @@ class ControllerMetrics:
         self.anomalies = Gauge("sortline_plc_link_anomalies", "Link anomalies counted since start", ("kind",))
         self.state = Gauge("sortline_state", "1 for the controller's current machine state", ("state",))
         self.record_errors = Counter("sortline_record_write_errors_total", "Record writes that failed")
+        self.hedged = Gauge("sortline_label_reads_hedged", "Images read by a second, idle reader too, since start")
+        self.reader_restarts = Gauge("sortline_label_reader_restarts", "Label readers started again after a crash "
+                                     "or a stuck read, since start")
 
     def render(self) -> str:
         lines = []

@@ -5,6 +5,7 @@ screen runs on its own port; requests come from an aiohttp client as a browser w
 """
 import asyncio
 import json
+import re
 import shutil
 
 import aiohttp
@@ -294,3 +295,5 @@ async def test_metrics_are_served_for_prometheus(line):
     assert 'sortline_parcels_total{reason="PREADVICE"} 1' in text
     assert "sortline_plc_link_up 1" in text
     assert "# TYPE sortline_stage_seconds histogram" in text
+    assert re.search(r"^sortline_label_reads_hedged \d+", text, re.M)
+    assert "\nsortline_label_reader_restarts 0\n" in text
