@@ -1,10 +1,11 @@
 """Train the line recogniser on synthetic labels and export it as one ONNX file.
 
-The committed model came from two runs (MODEL.md, runs 1 and 2). Continuing from an exported file on
-one core, as run 3 in MODEL.md did:
-    taskset -c 0 nice -n 10 .venv/bin/python -m vision.textmodel.train --seed 4 --labels 8000 \
-        --val-labels 600 --minutes 60 --threads 1 --lr 1e-3 --init-onnx vision/textmodel/textline.onnx \
-        --waybill-repeat 2 --cache /tmp/tm2/cache4 --checkpoint /tmp/tm2/run4/run4.pt --out /tmp/tm2/run4/textline.onnx
+The committed model is run 4 of MODEL.md, continued from run 2's exported file (runs 1 and 2
+trained from random weights). Run 4's command, with run 2's file in vision/textmodel/:
+    nice -n 10 .venv/bin/python -m vision.textmodel.train --seed 5 --labels 8000 --val-labels 600 \
+        --minutes 50 --threads 2 --lr 1e-3 --init-onnx vision/textmodel/textline.onnx --lookalikes 0.5 \
+        --routing-repeat 2 --waybill-repeat 2 --cache /tmp/tm5/cache --checkpoint /tmp/tm5/run/run5.pt \
+        --out /tmp/tm5/run/textline.onnx
 
 Needs torch (training only, never at run time): .venv/bin/pip install torch==2.13.0 onnx
 """
