@@ -242,7 +242,7 @@ async def run_once(args, rate: float) -> dict:
     return {
         "rate_per_h": rate, "parcels": report["parcels"], "protocol": args.protocol,
         "decision_budget_ms": args.budget_ms, "vision_budget_ms": args.vision_budget_ms,
-        "hedge_reads": args.hedge_reads,
+        "hedge_reads": args.hedge_reads, "take_core": args.take_core,
         "latency_ms": {"p50": pct(0.50), "p99": pct(0.99), "p99_9": pct(0.999), "max": lat[-1] if lat else None},
         "deadline_misses": misses, "lost": report["lost"],
         "clean_accuracy": report["clean_accuracy"], "correct": report["correct"],
@@ -259,6 +259,15 @@ async def run_once(args, rate: float) -> dict:
         "controller_stages_ms": stages,
         **({"kept_files": str(workdir)} if args.keep else {}),
     }
+
+
+def _stall(text: str) -> str:
+    from .core_stall import parse
+    try:
+        parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _rates(text: str) -> tuple[int, ...]:
@@ -282,6 +291,9 @@ def main(argv=None) -> int:
                         help="label reading budget per parcel ([vision] budget_ms; default: the config's)")
     parser.add_argument("--hedge-reads", choices=("on", "off"),
                         help="an idle label reader reads the same image too ([vision] hedge_reads; default: the config's)")
+    parser.add_argument("--take-core", type=_stall, metavar="CORE,BURST_MS,PERIOD_MS",
+                        help="take a core away for a burst in every period during the run, as a virtual "
+                             "machine's host would (edge/core_stall.py), e.g. 1,20,200")
     parser.add_argument("--budget-ms", type=float, default=250.0, help="decision budget after the scan")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--timeout-s", type=float, default=1800.0)
@@ -297,6 +309,19 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.hedge_reads is not None:
         args.hedge_reads = args.hedge_reads == "on"
+    stall = None
+    if args.take_core:
+        import subprocess
+        stall = subprocess.Popen([sys.executable, "-m", "edge.core_stall", *args.take_core.split(",")])
+    try:
+        return _main(args)
+    finally:
+        if stall is not None:
+            stall.kill()
+            stall.wait()
+
+
+def _main(args) -> int:
     if not args.find_max:
         result = asyncio.run(run_once(args, args.rate))
     else:
