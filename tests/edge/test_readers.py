@@ -1,5 +1,6 @@
 """Label reader processes: real readers (OpenCV, zxing-cpp, the ONNX model) behind a pipe."""
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -26,6 +27,16 @@ def _jpeg(path, img):
 
 def _until(seconds=BUDGET_MS / 1000 + 5):
     return time.monotonic() + seconds
+
+
+@contextlib.asynccontextmanager
+async def started(*args, **kwargs):
+    pool = ReaderPool(*args, **kwargs)
+    await pool.start()
+    try:
+        yield pool
+    finally:
+        await pool.stop()
 
 
 async def _wait_running(pool, n, timeout_s=60):
@@ -109,9 +120,7 @@ async def test_a_reader_that_dies_mid_read_costs_that_read_only_and_is_started_a
 async def test_an_idle_reader_reads_the_same_image_and_the_first_answer_counts(label):
     truth, path = label
     asked = []
-    pool = ReaderPool(2, text_needed=lambda read: asked.append(read) or True, hedge=True)
-    await pool.start()
-    try:
+    async with started(2, text_needed=lambda read: asked.append(read) or True, hedge=True) as pool:
         read = await pool.read(path, BUDGET_MS, _until())
         assert read.waybills == (truth.waybill,) and read.routing_code == truth.routing_code
         assert pool.hedged == 1
@@ -120,15 +129,11 @@ async def test_an_idle_reader_reads_the_same_image_and_the_first_answer_counts(l
             assert time.monotonic() < end, "the hedging reader was not freed"
             await asyncio.sleep(0.01)
         assert len(asked) == 2                               # both read the barcode and asked
-    finally:
-        await pool.stop()
 
 
 async def test_a_hedged_read_survives_one_of_its_readers_dying(label):
     truth, path = label
-    pool = ReaderPool(2, hedge=True)
-    await pool.start()
-    try:
+    async with started(2, hedge=True) as pool:
         victim = pool._readers[0].process
 
         def kill_one(read):
@@ -140,15 +145,11 @@ async def test_a_hedged_read_survives_one_of_its_readers_dying(label):
         assert read.waybills == (truth.waybill,), read.no_read_reason    # the twin's answer
         await _wait_running(pool, 2)
         assert pool.restarted == 1
-    finally:
-        await pool.stop()
 
 
 async def test_no_hedge_while_parcels_come_faster_than_a_few_read_times(label):
     truth, path = label
-    pool = ReaderPool(2, hedge=True)
-    await pool.start()
-    try:
+    async with started(2, hedge=True) as pool:
         for _ in range(2):                                    # back to back: the second is not hedged
             assert (await pool.read(path, BUDGET_MS, _until())).waybills == (truth.waybill,)
         assert pool.hedged == 1
@@ -157,19 +158,13 @@ async def test_no_hedge_while_parcels_come_faster_than_a_few_read_times(label):
             await asyncio.sleep(0.01)
         assert (await pool.read(path, BUDGET_MS, _until())).waybills == (truth.waybill,)
         assert pool.hedged == 2                               # a parcel after a pause is
-    finally:
-        await pool.stop()
 
 
 async def test_no_hedge_without_an_idle_reader(label):
     truth, path = label
-    pool = ReaderPool(1, hedge=True)
-    await pool.start()
-    try:
+    async with started(1, hedge=True) as pool:
         assert (await pool.read(path, BUDGET_MS, _until())).waybills == (truth.waybill,)
         assert pool.hedged == 0
-    finally:
-        await pool.stop()
 
 
 async def test_a_reader_stuck_in_one_read_is_killed_and_replaced(label, monkeypatch):
