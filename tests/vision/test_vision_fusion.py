@@ -1,4 +1,4 @@
-from vision.fusion import TextHit, fuse
+from vision.fusion import ROUTING_MIN_CONFIDENCE, TextHit, fuse
 
 SF = "SF1234567890123"
 SF_NEAR = "SF1234567890128"
@@ -12,10 +12,17 @@ def test_barcode_alone():
 
 
 def test_barcode_and_text_agree():
-    r = fuse([SF], [TextHit("waybill", SF, 0.99), TextHit("routing_code", "571-J25-03", 0.97)], 3.0)
+    r = fuse([SF], [TextHit("waybill", SF, 0.99), TextHit("routing_code", "571-J25-03", 0.995)], 3.0)
     assert r.waybills == (SF,) and r.routing_code == "571-J25-03"
     assert r.sources == {"waybill": "barcode+text", "routing_code": "text"}
-    assert r.confidence == 0.97
+    assert r.confidence == 0.995
+
+
+def test_a_routing_code_below_its_own_floor_is_not_taken():
+    # A waybill counts from 0.90; a routing code, printed once and never checked by a barcode, from its floor.
+    below = ROUTING_MIN_CONFIDENCE - 0.005
+    r = fuse([SF], [TextHit("waybill", SF, below), TextHit("routing_code", "571-J25-03", below)], 3.0)
+    assert r.waybills == (SF,) and r.routing_code is None and "routing_code" not in r.sources
 
 
 def test_text_alone_when_barcode_is_damaged():
