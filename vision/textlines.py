@@ -198,8 +198,9 @@ def beside_bars(box, bars, max_gap: int = NUMBER_GAP) -> bool:
     return covered >= 0.3 * (x1 - x0)
 
 
-def line_input(label: np.ndarray, box) -> np.ndarray:
-    """float32 INPUT_H x INPUT_W crop of one line, contrast-stretched to 0..1, left-aligned."""
+def line_input(label: np.ndarray, box, widen: float = 1.0) -> np.ndarray:
+    """float32 INPUT_H x INPUT_W crop of one line, contrast-stretched to 0..1, left-aligned;
+    `widen` > 1 draws it that much wider than it stands on the label."""
     import cv2
     x0, y0, x1, y1 = box
     h = y1 - y0
@@ -208,7 +209,7 @@ def line_input(label: np.ndarray, box) -> np.ndarray:
     crop = label[max(0, y0 - pad_y):min(H, y1 + pad_y), max(0, x0 - pad_x):min(W, x1 + pad_x)]
     if crop.size == 0:
         return np.ones((INPUT_H, INPUT_W), np.float32)
-    new_w = int(round(crop.shape[1] * INPUT_H / crop.shape[0]))
+    new_w = int(round(crop.shape[1] * INPUT_H / crop.shape[0] * widen))
     new_w = max(1, min(INPUT_W, new_w))
     small = cv2.resize(crop, (new_w, INPUT_H), interpolation=cv2.INTER_AREA).astype(np.float32)
     flat = small.ravel()

@@ -7,6 +7,7 @@ import numpy as np
 
 from vision import barcode
 from vision.deadline import Deadline
+from vision import fusion
 from vision.fusion import (ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit, combined,
                            misread_of_each_other)
 from vision.labelfind import find_labels, orientations, warp_label
@@ -26,6 +27,15 @@ ROUTING_MIN_H = 36   # flat-label pixels: routing code lines measure 48-72, prin
 MAX_TEXT_LEN = 24
 # A line whose best reading alone is this likely passes every confidence floor of fusion.
 ENOUGH = max(ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE)
+# In the labels' font a digit and the letter it resembles (0 and O, D, Q; 8 and B...) differ
+# mostly in width, and a label flattened from a noisy outline can come out narrower than printed:
+# the model then reads an O as 0 without doubt. Drawn this much wider, such a line shows its
+# letter. A routing code is taken only when its line, read again so widened, does not turn one of
+# its digits into the letter the digit resembles. Set on seeds apart from the benchmark's
+# (docs/perf-vision.md); None reads each line once.
+RECHECK_WIDEN: float | None = 1.15
+RECHECK_MS = 1.0
+DIGIT_LOOKALIKES = {"0": "ODQ", "1": "I", "2": "Z", "5": "S", "6": "G", "8": "B"}
 
 
 @dataclass
@@ -156,6 +166,45 @@ def _agreeing(hits, notes):
     return [h for h in hits if h.text not in clash]
 
 
+def digits_turned_letters(code: str, other: str) -> bool:
+    """Whether `other` is `code` with one or more of its digits read as the letter it resembles."""
+    return (other != code and len(other) == len(code)
+            and all(a == b or b in DIGIT_LOOKALIKES.get(a, "") for a, b in zip(code, other)))
+
+
+def _never(text: str) -> bool:
+    return False
+
+
+def _recheck_routing(model, flat, found, deadline: Deadline, notes) -> list:
+    """The hits of `found` ((box, hit) pairs), each routing code fusion would take read again
+    widened (RECHECK_WIDEN); one whose digits then read as letters stays a routing line, read but
+    not an answer. So does one the time left cannot recheck: a code in doubt is not a guess."""
+    floor = fusion.ROUTING_MIN_CONFIDENCE
+    todo = [i for i, (_, h) in enumerate(found) if h.kind == "routing_code" and h.confidence >= floor]
+    hits = [h for _, h in found]
+    if not todo or RECHECK_WIDEN is None:
+        return hits
+    if deadline.remaining_ms() < RECHECK_MS:
+        wider = [None] * len(todo)
+        notes.append("time budget spent before the routing code was read again")
+    else:
+        cuts = [line_input(flat, found[i][0], widen=RECHECK_WIDEN) for i in todo]
+        wider = [text for text, _ in model.read(np.stack(cuts), full_probability=_never)]
+    for i, other in zip(todo, wider):
+        code = hits[i].text
+        if other is None or digits_turned_letters(code, other):
+            hits[i] = TextHit("routing_line", code, hits[i].confidence)
+            if other is not None:
+                notes.append(f"routing code {code} reads {other} drawn wider: not taken")
+    return hits
+
+
+def _found(boxes, results) -> list:
+    """(box, hit) for each line read as something wanted."""
+    return [(b, h) for b, h in zip(boxes, (_classify(t, c) for t, c in results)) if h is not None]
+
+
 def _wanted(text: str) -> bool:
     return _classify(text, 1.0) is not None
 
@@ -283,14 +332,14 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
             flat, probe, rest, results = _read_either_way_up(model, flat, probe, rest)
         else:
             results = _read_lines(model, [line_input(flat, b) for b in probe])
-        hits = [h for h in (_classify(t, c) for t, c in results) if h is not None]
-        if rest and not _enough(hits, found_here):
+        found_lines = _found(probe, results)
+        if rest and not _enough([h for _, h in found_lines], found_here):
             fit = _lines_that_fit(rest, deadline.remaining_ms())
             if len(fit) < len(rest):
                 out.notes.append("time budget spent during text reading")
                 rest = fit
             if rest:
-                more = _read_lines(model, [line_input(flat, b) for b in rest])
-                hits += [h for h in (_classify(t, c) for t, c in more) if h is not None]
+                found_lines += _found(rest, _read_lines(model, [line_input(flat, b) for b in rest]))
+        hits = _recheck_routing(model, flat, found_lines, deadline, out.notes)
         out.hits.extend(_agreeing(hits, out.notes))
     return out
