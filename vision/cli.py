@@ -15,8 +15,9 @@ def _line(path: str, r) -> str:
         return f"{path}: NO READ ({r.no_read_reason}) [{r.elapsed_ms:.1f} ms]"
     kind = "MULTI READ" if r.is_multi_read else "read"
     waybills = ", ".join(r.waybills) or "-"
+    routing = r.routing_code or (f"- ({r.routing_note})" if r.routing_note else "-")
     srcs = ", ".join(f"{k}={v}" for k, v in r.sources.items() if k != "by_waybill")
-    return (f"{path}: {kind} waybill {waybills} courier {r.courier or '-'} routing {r.routing_code or '-'} "
+    return (f"{path}: {kind} waybill {waybills} courier {r.courier or '-'} routing {routing} "
             f"confidence {r.confidence:.3f} ({srcs}) [{r.elapsed_ms:.1f} ms]")
 
 
@@ -45,6 +46,7 @@ def read_images(args) -> int:
         if args.json:
             print(json.dumps({"image": path, "waybills": list(r.waybills), "routing_code": r.routing_code,
                               "courier": r.courier, "sources": r.sources, "confidence": r.confidence,
+                              "routing_note": r.routing_note,
                               "elapsed_ms": round(r.elapsed_ms, 2), "no_read_reason": r.no_read_reason},
                              ensure_ascii=False))
         else:

@@ -23,9 +23,10 @@ ROUTING_MIN_CONFIDENCE = 0.99
 
 @dataclass(frozen=True)
 class TextHit:
-    kind: str          # "waybill", "routing_code", or "routing_line" (a routing code of a shape the plan lacks)
+    kind: str          # "waybill", "routing_code", or "routing_line" (a routing code read but not an answer)
     text: str
     confidence: float
+    why: str = ""      # for a routing_line: why it is not an answer
 
 
 def misread_of_each_other(a: str, b: str) -> bool:
@@ -58,6 +59,19 @@ def combined(text_hits, kind: str) -> dict:
     return {text: 1.0 - d for text, d in doubt.items()}
 
 
+def why_no_routing_code(text_hits, floor: float) -> str | None:
+    """What a technician checking a camera is told when a routing code was read but not taken."""
+    lines = [h for h in text_hits if h.kind == "routing_line"]
+    if lines:
+        best = max(lines, key=lambda h: h.confidence)
+        return f"{best.text} not taken: {best.why}"
+    low = [h for h in text_hits if h.kind == "routing_code" and h.confidence < floor]
+    if low:
+        best = max(low, key=lambda h: h.confidence)
+        return f"{best.text} not taken: confidence {best.confidence:.3f}, under the {floor:g} a routing code needs"
+    return None
+
+
 def fuse(barcode_texts, text_hits, elapsed_ms: float, notes=()) -> LabelRead:
     """`barcode_texts`: decoded Code 128 strings; `text_hits`: TextHit from the text model."""
     barcodes = sorted({t for t in barcode_texts if check_waybill(t).valid})
@@ -88,11 +102,15 @@ def fuse(barcode_texts, text_hits, elapsed_ms: float, notes=()) -> LabelRead:
         sources["waybill"] = kinds.pop() if len(kinds) == 1 else "mixed"
         if len(waybills) > 1:
             sources["by_waybill"] = by_waybill
-    routing_code = None
+    routing_code, routing_note = None, None
     if len(routing) == 1:
         routing_code, conf = next(iter(routing.items()))
         sources["routing_code"] = "text"
         confidence = min(confidence, conf)
+    elif routing:
+        routing_note = f"several routing codes printed ({', '.join(sorted(routing))})"
+    else:
+        routing_note = why_no_routing_code(text_hits, ROUTING_MIN_CONFIDENCE)
     courier = None
     if len(waybills) == 1:
         courier = check_waybill(waybills[0]).courier
@@ -100,7 +118,7 @@ def fuse(barcode_texts, text_hits, elapsed_ms: float, notes=()) -> LabelRead:
     if not waybills and routing_code is None:
         reason = "; ".join(notes) if notes else "no barcode and no printed number or routing code found"
         if len(routing) > 1:
-            reason = f"several routing codes printed ({', '.join(sorted(routing))})"
-        return LabelRead((), None, None, {}, 0.0, elapsed_ms, reason)
+            reason = routing_note
+        return LabelRead((), None, None, {}, 0.0, elapsed_ms, reason, routing_note=routing_note)
     return LabelRead(waybills, routing_code, courier, sources, round(confidence, 4), elapsed_ms, None,
-                     round(routing[routing_code], 4) if routing_code else 0.0)
+                     round(routing[routing_code], 4) if routing_code else 0.0, routing_note)

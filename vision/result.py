@@ -11,7 +11,8 @@ class LabelRead:
     `waybills` holds every distinct waybill found: one is a read, several is a multi read, none is
     a no read (then `no_read_reason` says why). `sources` names where each field came from
     ("barcode", "text" or "barcode+text"). `confidence` is the weakest evidence used, 0..1;
-    `routing_confidence` the routing code's own (0 without one).
+    `routing_confidence` the routing code's own (0 without one). `routing_note` says why a routing
+    code that was read is not `routing_code` (another shape than the plan's, in doubt, several).
     """
 
     waybills: tuple[str, ...]
@@ -22,6 +23,7 @@ class LabelRead:
     elapsed_ms: float = 0.0
     no_read_reason: str | None = None
     routing_confidence: float = 0.0
+    routing_note: str | None = None
 
     @property
     def is_read(self) -> bool:

@@ -119,7 +119,9 @@ def _classify(text: str, conf: float) -> TextHit | None:
     if looks_like_routing_code(text):
         # A code of a shape the plan does not have is a misread of the routing code line: not an
         # answer (fusion takes "routing_code" hits only), but the line has been read.
-        return TextHit("routing_code" if is_routing_code(text) else "routing_line", text, conf)
+        if is_routing_code(text):
+            return TextHit("routing_code", text, conf)
+        return TextHit("routing_line", text, conf, "not in a shape of the sort plan's routing codes")
     if len(text) <= MAX_WAYBILL_LEN and check_waybill(text).valid:
         return TextHit("waybill", text, conf)
     return None
@@ -193,10 +195,11 @@ def _recheck_routing(model, flat, found, deadline: Deadline, notes) -> list:
         wider = [text for text, _ in model.read(np.stack(cuts), full_probability=_never)]
     for i, other in zip(todo, wider):
         code = hits[i].text
-        if other is None or digits_turned_letters(code, other):
-            hits[i] = TextHit("routing_line", code, hits[i].confidence)
-            if other is not None:
-                notes.append(f"routing code {code} reads {other} drawn wider: not taken")
+        if other is None:
+            hits[i] = TextHit("routing_line", code, hits[i].confidence, "no time left to read it again wider")
+        elif digits_turned_letters(code, other):
+            hits[i] = TextHit("routing_line", code, hits[i].confidence,
+                              f"reads {other} drawn {RECHECK_WIDEN:g} times as wide (a digit or a letter?)")
     return hits
 
 

@@ -37,6 +37,9 @@ def test_with_the_line_config_only_the_plans_shapes_are_routing_codes(tmp_path, 
     assert "routing codes in the shapes 3-3-2" in err and 'plan t1' in err
     assert [r["waybills"] for r in reads] == [[waybill], [waybill]]
     assert [r["routing_code"] for r in reads] == ["312-Q04-17", None]
+    # The technician is told why the other label gave none.
+    assert [r["routing_note"] for r in reads] == [
+        None, "312-Q04-17-02 not taken: not in a shape of the sort plan's routing codes"]
     assert rc == 0
 
 

@@ -69,3 +69,18 @@ def test_two_printed_lines_reading_the_same_number_combine():
     r = fuse([], hits, 3.0)
     assert r.waybills == (SF,) and abs(r.confidence - 0.94) < 1e-9
     assert fuse([], hits[:1], 3.0).waybills == ()
+
+
+def test_why_a_routing_code_read_is_not_taken_is_told():
+    low = fuse(["SF1234567890123"], [TextHit("routing_code", "571-J25-03", 0.95)], 1.0)
+    assert low.routing_code is None
+    assert low.routing_note == (f"571-J25-03 not taken: confidence 0.950, under the "
+                                f"{ROUTING_MIN_CONFIDENCE:g} a routing code needs")
+    doubt = fuse(["SF1234567890123"], [TextHit("routing_code", "571-J25-03", 0.95),
+                                       TextHit("routing_line", "571-J25-0", 0.999, "not in a shape of the sort plan's routing codes")], 1.0)
+    assert doubt.routing_note == "571-J25-0 not taken: not in a shape of the sort plan's routing codes"
+    two = fuse([], [TextHit("routing_code", "571-J25-03", 0.999), TextHit("routing_code", "100-B12-07", 0.999)], 1.0)
+    assert two.routing_note == "several routing codes printed (100-B12-07, 571-J25-03)"
+    taken = fuse([], [TextHit("routing_code", "571-J25-03", 0.999)], 1.0)
+    assert taken.routing_code == "571-J25-03" and taken.routing_note is None
+    assert fuse(["SF1234567890123"], [], 1.0).routing_note is None    # nothing read: nothing to say

@@ -45,7 +45,7 @@ def test_without_time_to_read_it_again_a_code_is_read_but_not_taken():
     notes = []
     # The model is never called: no time is left for it.
     hits = _recheck_routing(None, flat, [((10, 10, 300, 70), hit)], Deadline(0.0), notes)
-    assert hits == [TextHit("routing_line", "763-044-22", 0.9999)]
+    assert hits == [TextHit("routing_line", "763-044-22", 0.9999, "no time left to read it again wider")]
     assert notes == ["time budget spent before the routing code was read again"]
 
 
@@ -89,6 +89,8 @@ def test_an_o_read_as_0_is_not_taken_once_read_wider(frame, misread, recheck_wid
     recheck_widen(RECHECK_WIDEN)
     rechecked = read_label(img, budget_ms=1000)
     assert rechecked.routing_code is None
+    assert rechecked.routing_note == (f"{misread} not taken: reads {truth.routing_code} drawn "
+                                      f"{RECHECK_WIDEN:g} times as wide (a digit or a letter?)")
     assert rechecked.waybills == (truth.waybill,)    # the rest of the read is untouched
 
 
