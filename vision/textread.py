@@ -5,9 +5,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vision import barcode
+from vision import barcode, fusion
 from vision.deadline import Deadline
-from vision import fusion
 from vision.fusion import (ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit, combined,
                            misread_of_each_other)
 from vision.labelfind import find_labels, orientations, warp_label
@@ -28,11 +27,12 @@ MAX_TEXT_LEN = 24
 # A line whose best reading alone is this likely passes every confidence floor of fusion.
 ENOUGH = max(ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE)
 # In the labels' font a digit and the letter it resembles (0 and O, D, Q; 8 and B...) differ
-# mostly in width, and a label flattened from a noisy outline can come out narrower than printed:
-# the model then reads an O as 0 without doubt. Drawn this much wider, such a line shows its
-# letter. A routing code is taken only when its line, read again so widened, does not turn one of
-# its digits into the letter the digit resembles. Set on seeds apart from the benchmark's
-# (docs/perf-vision.md); None reads each line once.
+# mostly in width, and a label flattened from a noisy outline can come out narrower than printed
+# (glare on the parcel beside it taken for paper widens the outline): the model then reads an O as
+# 0 without doubt. Drawn this much wider, such a line shows its letter. A routing code is taken
+# only when its line, read again so widened, does not turn one of its digits into the letter the
+# digit resembles. Set on seeds apart from the benchmark's (docs/perf-vision.md); None reads each
+# line once.
 RECHECK_WIDEN: float | None = 1.15
 RECHECK_MS = 1.0
 DIGIT_LOOKALIKES = {"0": "ODQ", "1": "I", "2": "Z", "5": "S", "6": "G", "8": "B"}
