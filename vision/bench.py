@@ -19,9 +19,11 @@ import time
 
 import numpy as np
 
+from vision.textread import DIGIT_LOOKALIKES
+
 DEFAULT_SEED = 20_251_128
 # Letters a noisy print turns into 0: --lookalikes draws every letter outlet from them.
-LOOKALIKE_LETTERS = "ODQ"
+LOOKALIKE_LETTERS = DIGIT_LOOKALIKES["0"]
 TIER_IDS = {"clean": 0, "rotated": 1, "noisy": 2, "damaged": 3}
 CHUNK = 100
 
@@ -97,23 +99,25 @@ def _misreads(tier: str, results, truths) -> list[dict]:
     return rows
 
 
+def frame(seed: int, tier: str, i: int, routing_codes=None, lookalike_letters: str | None = None):
+    """(truth, image) of the benchmark's frame i of `tier`: its own seed stream [seed, tier, i]."""
+    from vision.synth import random_truth, render_label
+    from vision.synth.truth import random_routing_code
+    rng = np.random.default_rng([seed, TIER_IDS[tier], i])
+    truth = random_truth(rng, routing_codes=routing_codes)
+    if lookalike_letters:
+        truth = dataclasses.replace(truth, routing_code=random_routing_code(rng, truth.courier, lookalike_letters))
+    return truth, render_label(truth, rng, tier)
+
+
 def run_tier(tier: str, n: int, seed: int, budget_ms: float, routing_codes=None, misreads=None,
              floors=(), lookalike_letters: str | None = None) -> dict:
     from vision.pipeline import read_label
-    from vision.synth import random_truth, render_label
-    from vision.synth.truth import random_routing_code
     truths, full, bonly, lat_full, lat_b = [], [], [], [], []
     render_s = 0.0
     for start in range(0, n, CHUNK):
         t0 = time.perf_counter()
-        chunk = []
-        for i in range(start, min(n, start + CHUNK)):
-            rng = np.random.default_rng([seed, TIER_IDS[tier], i])
-            truth = random_truth(rng, routing_codes=routing_codes)
-            if lookalike_letters:
-                truth = dataclasses.replace(
-                    truth, routing_code=random_routing_code(rng, truth.courier, lookalike_letters))
-            chunk.append((truth, render_label(truth, rng, tier)))
+        chunk = [frame(seed, tier, i, routing_codes, lookalike_letters) for i in range(start, min(n, start + CHUNK))]
         render_s += time.perf_counter() - t0
         for truth, img in chunk:
             truths.append(truth)

@@ -60,13 +60,8 @@ def test_codes_fusion_would_not_take_and_waybills_are_not_read_again():
 
 def _lookalike_frame(i: int):
     """Frame i of `sortline bench vision --seed 779 --tiers noisy --lookalikes`."""
-    import dataclasses
-    from vision.synth import random_truth, render_label
-    from vision.synth.truth import random_routing_code
-    rng = np.random.default_rng([779, 2, i])
-    truth = random_truth(rng)
-    truth = dataclasses.replace(truth, routing_code=random_routing_code(rng, truth.courier, "ODQ"))
-    return truth, render_label(truth, rng, "noisy")
+    from vision.bench import LOOKALIKE_LETTERS, frame
+    return frame(779, "noisy", i, lookalike_letters=LOOKALIKE_LETTERS)
 
 
 @pytest.fixture
