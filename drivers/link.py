@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from . import regmap as rm
 from .regmap import RegisterMap
-from .rings import RingReader, valid_confirmation, valid_scan
+from .rings import REUSE_AFTER_S, RingReader, valid_confirmation, valid_scan
 
 log = logging.getLogger("sortline.link")
 
@@ -24,6 +24,7 @@ BACKENDS = {"modbus": "drivers.modbus:ModbusLink", "opcua": "drivers.opcua:OpcUa
 FIRST_BACKOFF_S = 0.05
 ANOMALY_LOG_EVERY_S = 5.0        # one log line per kind of anomaly per this period, with the count
 PLC_HEARTBEAT_STALE_S = 1.0      # the PLC heartbeat changes every 100 ms
+RECONNECT_POLL_S = 0.005         # an assignment waiting for the link looks this often
 
 
 async def bounded(coro, timeout_s: float):
@@ -76,6 +77,17 @@ class ScanEvent:
     tracking: int
     encoder_counts: int
     received_s: float            # host monotonic time the link saw the event
+    reused: bool = False         # the PLC gave this tracking number to an earlier parcel too
+
+
+@dataclass(frozen=True)
+class PlcContact:
+    """A connection to the PLC began: where its numbering stands (`PlcLink.contact`, set before any
+    event read on that connection is queued)."""
+    boot: int
+    scan_seq: int
+    scan_ack: int
+    received_s: float
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,9 @@ class LinkSettings:
     timeout_s: float = 0.2
     heartbeat_interval_s: float = 0.1
     reconnect_max_s: float = 0.5
+    # Longer than any parcel stays on the belt: a tracking number seen again after this long is a
+    # new parcel (drivers/rings.py).
+    reuse_after_s: float = REUSE_AFTER_S
     regmap: RegisterMap = field(default_factory=RegisterMap)
     opcua: OpcUaSettings = field(default_factory=OpcUaSettings)
 
@@ -161,8 +176,12 @@ class PlcLink(abc.ABC):
         self.settings = settings
         self.events: asyncio.Queue = asyncio.Queue()
         self.status = LinkStatus(address=self.address)
-        self.scans = RingReader("scan", self.status, valid_scan)
-        self.confirms = RingReader("confirm", self.status, valid_confirmation)
+        self.scans = RingReader("scan", self.status, valid_scan, reuse_after_s=settings.reuse_after_s,
+                                on_renumbered=self._tracking_reused)
+        self.confirms = RingReader("confirm", self.status, valid_confirmation, reuse_after_s=settings.reuse_after_s)
+        self._reused: set[int] = set()           # tracking numbers just taken again for new parcels
+        self._contact_ring: list[int] = []       # the assignment ring as the PLC held it at connection
+        self.contact: PlcContact | None = None
         self.chute_full: set[int] = set()
         self.chute_fault: set[int] = set()
         self.line_state: int | None = None
@@ -325,7 +344,9 @@ class PlcLink(abc.ABC):
             self._boot_id = boot
         # After a controller restart, continue above every number the PLC may still hold.
         self._aseq = max(self._aseq, taken, *ring_aseqs)
+        self._contact_ring = list(ring_aseqs)
         self._boot_seen(boot)
+        self.contact = PlcContact(boot, scan_seq, scan_ack, time.monotonic())
 
     def _boot_seen(self, boot: int) -> None:
         if boot != self._boot_id:
@@ -348,7 +369,14 @@ class PlcLink(abc.ABC):
     def _take_scans(self, boot: int, newest: int, ring: list[tuple[int, ...]], now_s: float) -> None:
         self._boot_seen(boot)
         for seq, tracking, encoder in self.scans.take(boot, newest, ring, now_s):
-            self.events.put_nowait(ScanEvent(seq, tracking, encoder, now_s))
+            reused = tracking in self._reused
+            self._reused.discard(tracking)
+            self.events.put_nowait(ScanEvent(seq, tracking, encoder, now_s, reused))
+
+    def _tracking_reused(self, boot: int, tracking: int) -> None:
+        """The scan ring took a tracking number again for a new parcel: its confirmation is new too."""
+        self._reused.add(tracking)
+        self.confirms.forget(tracking)
 
     def _take_confirmations(self, boot: int, newest: int, ring: list[tuple[int, ...]], now_s: float) -> None:
         self._boot_seen(boot)
@@ -373,26 +401,62 @@ class PlcLink(abc.ABC):
             except (LinkError, OSError, TimeoutError) as exc:
                 self._fail(LinkError(f"heartbeat not delivered: {exc}"), generation)
 
-    async def assign(self, tracking: int, chute: int, reason: int) -> None:
-        """Send one assignment; raises ConnectionError if the PLC could not be reached or refused it."""
+    async def assign(self, tracking: int, chute: int, reason: int, until_mono: float | None = None) -> None:
+        """Send one assignment; raises ConnectionError if the PLC could not be reached or refused it.
+
+        With `until_mono` (the parcel's decision point, loop time) an assignment that did not get
+        through is not given up while the parcel can still take it: the link waits for its next
+        connection and writes the same slot with the same aseq again, which the PLC does not take
+        twice (a slot rewritten with the same aseq is not news). If the PLC's copy of the ring
+        already holds that aseq, the first write did arrive (only its answer was lost): nothing
+        is written again and the assignment counts as delivered.
+        """
         if not 0 < tracking <= 0xFFFFFFFF:
             raise ValueError(f"tracking number {tracking} is outside 1..{0xFFFFFFFF}")
         if not 1 <= chute <= rm.MAX_CHUTES or not 0 <= reason <= 0xFFFF:
             raise ValueError(f"assignment of chute {chute} reason {reason}: chutes are 1..{rm.MAX_CHUTES}, "
                              f"reasons 0..65535")
-        if not self.status.connected:
+        if not self.status.connected and not await self._reconnected(None, until_mono):
             raise LinkError(self.status.message)
         self._aseq = self._aseq % 0xFFFFFFFF + 1
-        aseq, generation = self._aseq, self._generation
-        try:
-            await self._send_assignment((aseq - 1) % rm.RING_SLOTS, aseq, tracking, chute, reason)
-        except PlcRefused as exc:
-            self.status.anomaly("assignment_refused", f"PLC refused assignment {aseq} for tracking {tracking}: {exc}",
-                                level=logging.ERROR)
-            raise
-        except (LinkError, OSError, TimeoutError) as exc:
-            self._fail(LinkError(f"assignment not delivered: {exc}"), generation)
-            raise LinkError(f"assignment {aseq} for tracking {tracking} not delivered: {exc}") from exc
+        aseq, slot, boot = self._aseq, (self._aseq - 1) % rm.RING_SLOTS, self._boot_id
+        while True:
+            generation = self._generation
+            try:
+                await self._send_assignment(slot, aseq, tracking, chute, reason)
+                return
+            except PlcRefused as exc:
+                self.status.anomaly("assignment_refused", f"PLC refused assignment {aseq} for tracking {tracking}: "
+                                    f"{exc}", level=logging.ERROR)
+                raise
+            except (LinkError, OSError, TimeoutError) as exc:
+                self._fail(LinkError(f"assignment not delivered: {exc}"), generation)
+                failure = exc
+            if not await self._reconnected(generation, until_mono):
+                raise LinkError(f"assignment {aseq} for tracking {tracking} not delivered: {failure}") from failure
+            if self._boot_id != boot:
+                raise LinkError(f"assignment {aseq} for tracking {tracking} not delivered: the PLC restarted "
+                                f"meanwhile and no longer tracks the parcel")
+            if self._contact_ring and self._contact_ring[slot] == aseq:
+                self.status.count("assignment_arrived_unanswered")
+                return
+            if self._aseq - aseq >= rm.RING_SLOTS - 1:
+                raise LinkError(f"assignment {aseq} for tracking {tracking} not delivered: its ring slot has "
+                                f"been reused meanwhile")
+            self.status.anomaly("assignment_retried", f"assignment {aseq} for tracking {tracking} written again "
+                                f"after the PLC link came back ({failure})")
+
+    async def _reconnected(self, generation: int | None, until_mono: float | None) -> bool:
+        """Wait for a connection newer than `generation` while there is time (False: none in time)."""
+        if until_mono is None:
+            return False
+        loop = asyncio.get_running_loop()
+        while generation == self._generation or not self.status.connected:
+            left = until_mono - loop.time()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(left, RECONNECT_POLL_S))
+        return True
 
     async def set_disabled_chutes(self, chutes: set[int]) -> None:
         """Tell the PLC which chutes the technician has disabled; sent again after every reconnect."""

@@ -15,19 +15,29 @@ from . import regmap as rm
 MAX_EVENTS_PER_S = 1000.0
 REMEMBERED_KEYS = 8192       # tracking numbers remembered to drop duplicates (~12 min at 40,000/h)
 REMEMBERED_BOOTS = 4
+# A tracking number seen again after this long is a new parcel (the PLC reused its numbers),
+# not a repeat of the old one: no parcel is on a belt that long. The link sets it from the line.
+REUSE_AFTER_S = 600.0
 
 
 class RingReader:
-    def __init__(self, what: str, status, valid, slots: int = rm.RING_SLOTS):
+    def __init__(self, what: str, status, valid, slots: int = rm.RING_SLOTS, reuse_after_s: float = REUSE_AFTER_S,
+                 on_renumbered=None):
         self.what = what                 # "scan" or "confirm": names the anomalies
         self.status = status             # drivers.link.LinkStatus: counts and logs anomalies
         self.valid = valid               # slot -> None or what is wrong with it
         self.slots = slots
+        self.reuse_after_s = reuse_after_s
+        # Called with (boot, tracking) when an event reuses a tracking number for a new parcel: long
+        # after it was last seen, or after the PLC started its sequence numbers again without a
+        # new boot id (a memory reset).
+        self.on_renumbered = on_renumbered
+        self._numbering = 0              # sequence restarts seen under one boot id
         self.boot: int | None = None
         self.last = 0                    # newest seq handled in this boot
         self._last_by_boot: collections.OrderedDict[int, int] = collections.OrderedDict()
-        self._seen: set[int] = set()
-        self._seen_order: collections.deque[int] = collections.deque()
+        # tracking -> (when, numbering, the rest of the slot): what tells a replay from a new parcel
+        self._seen: collections.OrderedDict[int, tuple] = collections.OrderedDict()
         self._snapshot_s: float | None = None
 
     @property
@@ -67,8 +77,13 @@ class RingReader:
             self._anomaly("seq_backwards",
                           f"PLC {self.what} sequence went back from {self.last} to {newest} with the same boot id "
                           f"{boot}: resynchronising at {newest}; a PLC restart must change BOOT_ID")
-            # Take what the ring holds: events already handled are dropped by tracking number.
+            # Either the PLC numbers its events afresh (a memory reset, a CPU swap, a program
+            # download that cleared retentive data) or this snapshot is garbage. Take what the ring
+            # holds: an event already handled comes back unchanged and is dropped by its tracking
+            # number; one whose tracking number comes back with another encoder count is a new
+            # parcel of the new numbering (`_repeats`).
             self.last = max(0, newest - n)
+            self._numbering += 1
         self._snapshot_s = now_s
         first = self.last + 1
         if newest - self.last > n:
@@ -97,10 +112,10 @@ class RingReader:
                 self._anomaly("invalid", f"{self.what} event {seq} from the PLC is invalid ({problem}): dropped",
                               level=logging.ERROR)
                 continue
-            if slot[1] in self._seen:
+            if self._repeats(slot, now_s, boot):
                 self._anomaly("duplicate", f"{self.what} event {seq} repeats tracking number {slot[1]}: dropped")
                 continue
-            self._remember(slot[1])
+            self._remember(slot, now_s)
             out.append(slot)
         self.last = newest
         return out
@@ -113,11 +128,39 @@ class RingReader:
         self.last = self._last_by_boot.pop(boot, 0)
         self.boot = boot
 
-    def _remember(self, key: int) -> None:
-        self._seen.add(key)
-        self._seen_order.append(key)
-        if len(self._seen_order) > REMEMBERED_KEYS:
-            self._seen.discard(self._seen_order.popleft())
+    def _repeats(self, slot: tuple[int, ...], now_s: float, boot: int) -> bool:
+        """Whether this event is one already handled (dropped) rather than a new parcel."""
+        key = slot[1]
+        seen = self._seen.get(key)
+        if seen is None:
+            return False
+        seen_s, numbering, rest = seen
+        if now_s - seen_s >= self.reuse_after_s:
+            self._anomaly("tracking_reused", f"PLC {self.what} tracking number {key} came again "
+                          f"{now_s - seen_s:.0f} s after it was first seen: taken as a new parcel; the PLC "
+                          f"should not reuse tracking numbers (docs/plc-interface.md)")
+            if self.on_renumbered is not None:
+                self.on_renumbered(boot, key)
+            return False
+        if numbering < self._numbering and tuple(slot[2:]) != rest:
+            self._anomaly("tracking_reused", f"PLC {self.what} tracking number {key} came again after the "
+                          f"sequence numbers started over under boot id {boot}: taken as a new parcel",
+                          level=logging.ERROR)
+            if self.on_renumbered is not None:
+                self.on_renumbered(boot, key)
+            return False
+        return True
+
+    def forget(self, key: int) -> None:
+        """A tracking number now belongs to a new parcel: its next event is not a repeat."""
+        self._seen.pop(key, None)
+
+    def _remember(self, slot: tuple[int, ...], now_s: float) -> None:
+        key = slot[1]
+        self._seen[key] = (now_s, self._numbering, tuple(slot[2:]))
+        self._seen.move_to_end(key)
+        if len(self._seen) > REMEMBERED_KEYS:
+            self._seen.popitem(last=False)
 
     def _anomaly(self, kind: str, message: str, n: int = 1, level: int = logging.WARNING) -> None:
         self.status.anomaly(f"{self.what}_{kind}", message, n=n, level=level)

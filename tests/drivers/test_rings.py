@@ -178,3 +178,43 @@ def test_impossible_events_are_dropped_and_counted():
     ring = [(1, 5, 200, 1), (2, 6, 3, 1)] + [(0, 0, 0, 0)] * (N - 2)
     assert r.take(1, 2, ring, 1.0) == [(2, 6, 3, 1)]
     assert r.status.anomalies == {"confirm_invalid": 1}
+
+
+def _ring(events):
+    """A ring holding (seq, tracking, encoder) events in their slots."""
+    slots = [(0, 0, 0)] * N
+    for e in events:
+        slots[(e[0] - 1) % N] = e
+    return slots
+
+
+def test_a_garbage_snapshot_in_between_makes_no_event_come_twice():
+    r = reader()
+    r.start(1, 0, 0)
+    events = [(seq, 100 + seq, 5000 + seq) for seq in range(1, 11)]
+    assert [e[1] for e in r.take(1, 10, _ring(events), 1.0)] == list(range(101, 111))
+    assert r.take(1, 0, [(0, 0, 0)] * N, 1.1) == []          # all zeros: a PLC whose block was cleared?
+    assert r.take(1, 10, _ring(events), 1.2) == []           # no: the same events again, dropped
+    assert r.status.anomalies["scan_duplicate"] == 10
+
+
+def test_a_plc_that_numbers_again_under_the_same_boot_id_brings_new_parcels():
+    renumbered = []
+    r = RingReader("scan", LinkStatus(), valid_scan, on_renumbered=lambda boot, t: renumbered.append(t))
+    r.start(1, 0, 0)
+    first = [(seq, seq, 1000 * seq) for seq in range(1, 6)]
+    assert len(r.take(1, 5, _ring(first), 1.0)) == 5
+    # Memory reset: seq and tracking from 1 again, the encoder elsewhere.
+    again = [(seq, seq, 77 + 1000 * seq) for seq in range(1, 4)]
+    assert [e[1] for e in r.take(1, 3, _ring(again), 2.0)] == [1, 2, 3]
+    assert renumbered == [1, 2, 3]
+    assert r.take(1, 3, _ring(again), 2.1) == []            # and each of them once only
+
+
+def test_a_tracking_number_seen_long_ago_is_a_new_parcel():
+    r = RingReader("scan", LinkStatus(), valid_scan, reuse_after_s=60.0)
+    r.start(1, 0, 0)
+    assert len(r.take(1, 1, _ring([(1, 42, 9)]), 0.0)) == 1
+    assert r.take(1, 2, _ring([(1, 42, 9), (2, 42, 9)]), 30.0) == []
+    assert len(r.take(1, 3, _ring([(1, 42, 9), (2, 42, 9), (3, 42, 9)]), 100.0)) == 1
+    assert r.status.anomalies["scan_tracking_reused"] == 1
