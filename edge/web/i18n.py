@@ -50,6 +50,9 @@ TEXT = {
     "faulted": ("故障", "faulted"),
     "stale": ("画面未更新：与控制器的连接中断，正在重连", "Screen not updating: connection to the controller lost, reconnecting"),
     "since_start": ("本次启动以来", "since start"),
+    "login_for_parcels": ("登录后显示包裹明细和操作记录", "Log in to see parcel details and the logbook"),
+    "alarm_since": ("自 {time} 起", "since {time}"),
+    "alarm_count": ("共 {n} 次", "{n} times"),
     # -- technician actions ---------------------------------------------------------------------
     "technician": ("技术员操作", "Technician"),
     "name": ("姓名", "Name"),
@@ -76,7 +79,9 @@ TEXT = {
     # -- errors the server answers with ---------------------------------------------------------
     "bad_token": ("口令错误，操作被拒绝", "Wrong token: refused"),
     "name_needed": ("请填写姓名：每个操作都会记录操作人", "Enter your name: every action is recorded with who did it"),
-    "too_many_tries": ("口令错误次数过多，请一分钟后再试", "Too many wrong tokens: try again in a minute"),
+    "too_many_tries": ("口令错误次数过多：此后的错误口令将延迟答复；正确口令仍可立即登录",
+                       "Too many wrong tokens: further wrong ones are answered slowly; the right token still "
+                       "logs in at once"),
     "not_logged_in": ("未登录或登录已过期，请重新登录", "Not logged in, or the login expired: log in again"),
     "csrf": ("请求来源无效（防跨站保护），请刷新页面后重试", "Request refused by cross-site protection: reload the page and retry"),
     "no_such_chute": ("格口 {chute} 不存在", "Chute {chute} does not exist on this line"),
@@ -136,6 +141,19 @@ REMEDIES = {
     "faulted": ("查看下方说明并处理。", "See the message below."),
 }
 
+ALARMS = {
+    # titles of the controller's alarm keys (edge/alarms.py); the cause and remedy come with each alarm
+    "chute_bits_unknown": ("格口状态位无法识别", "Chute state bits not understood"),
+    "plc_numbers_reused": ("PLC 跟踪号重复使用", "PLC reused tracking numbers"),
+    "assignment_not_sent": ("格口指令未送达 PLC", "Chute assignment not sent to the PLC"),
+    "loop_held": ("控制器处理被阻塞", "Controller held up"),
+    "records_corrupt": ("包裹记录文件损坏", "Parcel records damaged"),
+    "records_write": ("包裹记录无法写入", "Parcel records cannot be written"),
+    "records_backlog": ("包裹记录积压", "Parcel records backlog"),
+    "screen_connections": ("监控画面连接过多", "Too many connections to the screen"),
+    "camera": ("相机故障", "Camera problem"),
+}
+
 
 REASONS = {
     # decision reasons (fastpath.Reason) and PLC divert results (drivers.regmap.DivertResult)
@@ -180,7 +198,7 @@ UNREAD_REASONS = ("NO_READ", "MULTI_READ")
 def catalogue() -> dict:
     """Everything the page needs to speak both languages, as one JSON-ready object."""
     return {"languages": list(LANGUAGES), "text": TEXT, "states": STATES, "remedies": REMEDIES,
-            "reasons": REASONS}
+            "reasons": REASONS, "alarms": ALARMS}
 
 
 def say(key: str, lang: str = "zh", **fields) -> str:

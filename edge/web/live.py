@@ -3,6 +3,9 @@
 Counts come from the controller's memory; what only the records know (the PLC's verdict on parcels
 that were sorted, the logbook) is read from the SQLite records through a read-only connection in
 a worker thread, so that the event loop never waits on the disk.
+
+When the screen can be reached from beyond this PC, the view exists twice: whole for logged-in
+technicians, and without parcel data (waybills, destinations, the logbook) for everybody else.
 """
 import asyncio
 import collections
@@ -12,6 +15,7 @@ import sqlite3
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from drivers.link import bounded
 
@@ -137,6 +141,8 @@ class LiveView:
         unread = sum(by_reason.get(r, 0) for r in UNREAD_REASONS)
         sorted_ok = sum(by_reason.get(r, 0) for r in SORTED_REASONS) - sum(failures.values())
         slack = [p["slack_ms"] for p in snap["recent"] if p.get("slack_ms") is not None]
+        # The page only needs to know that an image exists; where it lies on the disk is not its business.
+        snap["recent"] = [{**p, "image": bool(p.get("image"))} for p in snap["recent"]]
         roles = self._roles()
         for chute in snap["chutes"]:
             chute["roles"] = roles.get(chute["number"], [])
@@ -155,8 +161,18 @@ class LiveView:
             "budget_ms": round(c.decision_budget_s * 1000, 1),
             "slack_ms": {"min": min(slack), "median": statistics.median(slack)} if slack else None,
             "actions": actions,
+            "alarms": alarms_of(c, snap),
         })
         return snap
+
+
+def alarms_of(controller, snap: dict) -> list[dict]:
+    """The active alarms: from the snapshot, or straight from the controller's Alarms when the
+    snapshot does not carry them; none when the controller keeps no alarms."""
+    if "alarms" in snap:
+        return snap["alarms"]
+    alarms = getattr(controller, "alarms", None)
+    return [alarm.as_dict() for alarm in alarms.active()] if alarms is not None else []
 
 
 def remedy_key(state: str, line_state, records_error, camera_problem=None) -> str | None:
@@ -179,11 +195,15 @@ def remedy_key(state: str, line_state, records_error, camera_problem=None) -> st
 class LiveFeed:
     """One view per second shared by every connected page; a page waits for the next tick."""
 
-    def __init__(self, view: LiveView, period_s: float = PERIOD_S):
+    def __init__(self, view: LiveView, period_s: float = PERIOD_S, hide_parcels: bool = False):
         self.view = view
         self.period_s = period_s
-        self.payload: bytes = b"{}"
+        self.hide_parcels = hide_parcels
+        self.payload: bytes = b"{}"              # the whole view
+        self.public_payload: bytes = b"{}"       # without parcel data when hide_parcels, else the same
         self.closed = False
+        self._built_mono = float("-inf")
+        self._building = asyncio.Lock()
         self._tick = asyncio.Event()
         self._task = None
 
@@ -204,10 +224,26 @@ class LiveFeed:
                     raise
 
     async def refresh(self) -> bytes:
-        self.payload = json.dumps(await self.view.build(), ensure_ascii=False).encode()
+        """Build the view now (after an action, so that the page shows its effect at once)."""
+        async with self._building:
+            await self._build()
+        return self.payload
+
+    async def current(self) -> None:
+        """Make the payloads at most one period old. A client that asks for the view in a loop
+        then costs the controller's event loop no more than the feed's own tick does."""
+        async with self._building:
+            if time.monotonic() - self._built_mono >= self.period_s:
+                await self._build()
+
+    async def _build(self) -> None:
+        view = await self.view.build()
+        self.payload = json.dumps(view, ensure_ascii=False).encode()
+        self.public_payload = (json.dumps({**view, "recent": [], "actions": [], "parcels_hidden": True},
+                                          ensure_ascii=False).encode() if self.hide_parcels else self.payload)
+        self._built_mono = time.monotonic()
         tick, self._tick = self._tick, asyncio.Event()
         tick.set()
-        return self.payload
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -216,11 +252,72 @@ class LiveFeed:
             await self.refresh()
             await asyncio.sleep(max(0.05, self.period_s - (loop.time() - t0)))
 
-    async def next(self, timeout_s: float) -> bytes | None:
-        """The next view, or None when nothing new came within `timeout_s` (or the screen closes)."""
+    async def next(self, timeout_s: float) -> bool:
+        """True when a new view came within `timeout_s`; False otherwise, or when the screen closes."""
         tick = self._tick
         try:
             await asyncio.wait_for(tick.wait(), timeout_s)
         except asyncio.TimeoutError:
-            return None
-        return None if self.closed else self.payload
+            return False
+        return not self.closed
+
+
+@dataclass(eq=False)
+class Stream:
+    """One open /api/live stream; `drop` ends it at once, whatever its handler is waiting for."""
+    client: str
+    transport: object                   # the connection's asyncio transport
+    opened_mono: float = field(default_factory=time.monotonic)
+    dropped: str | None = None          # why it was dropped
+
+    def drop(self, why: str) -> None:
+        if self.dropped is None:
+            self.dropped = why
+            # abort, not close: a client that does not read would keep a closing connection, and
+            # its file descriptor, as long as its unsent data waits.
+            if self.transport is not None:
+                self.transport.abort()
+
+
+class Streams:
+    """The open live streams: at most `per_client` per client address and `total` in all.
+
+    A new stream is never refused. At a limit the oldest stream of the same client goes, or, when
+    the total is reached, the oldest stream of the client that holds the most. A page that stopped
+    reading (a frozen tab, a dead network, a script that opens streams and never reads) thus makes
+    room for a real page instead of locking it out, and one address cannot hold every slot.
+    """
+
+    def __init__(self, total: int, per_client: int, on_drop=None):
+        self.total, self.per_client = total, per_client
+        self.on_drop = on_drop              # on_drop(stream): told of each stream ended to make room
+        self._by_client: dict[str, list[Stream]] = {}
+        self.dropped = 0                    # streams ended to make room, since start
+
+    def open(self, client: str, transport) -> Stream:
+        mine = self._by_client.get(client, [])
+        if len(mine) >= self.per_client:
+            self._make_room(mine[0], f"more than {self.per_client} live streams from {client}")
+        elif self.open_count() >= self.total:
+            hog = max(self._by_client.values(), key=lambda streams: (len(streams), -streams[0].opened_mono))
+            self._make_room(hog[0], f"more than {self.total} live streams in all")
+        stream = Stream(client, transport)
+        self._by_client.setdefault(client, []).append(stream)
+        return stream
+
+    def close(self, stream: Stream) -> None:
+        mine = self._by_client.get(stream.client, [])
+        if stream in mine:
+            mine.remove(stream)
+        if not mine:
+            self._by_client.pop(stream.client, None)
+
+    def open_count(self) -> int:
+        return sum(len(streams) for streams in self._by_client.values())
+
+    def _make_room(self, stream: Stream, why: str) -> None:
+        self.dropped += 1
+        stream.drop(why)
+        self.close(stream)
+        if self.on_drop is not None:
+            self.on_drop(stream)

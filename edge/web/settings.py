@@ -1,9 +1,10 @@
-"""Where the line screen listens and where its technician tokens live.
+"""Where the line screen listens, which names it answers to, and where its technician tokens live.
 
-The [screen] section of the line config gives `bind`, `port` and `token_file`; a config without
-the section gets the defaults below: loopback only, so that nothing on the line network can
-reach the technician actions unless the config says so.
+The [screen] section of the line config gives `bind`, `port`, `token_file` and `allowed_hosts`; a
+config without the section gets the defaults below: loopback only, so that nothing on the line
+network can reach the technician actions unless the config says so.
 """
+import ipaddress
 import logging
 import os
 import re
@@ -37,6 +38,20 @@ class ScreenSettings:
     bind: str
     port: int
     token_file: Path
+    # Names the screen answers to besides its own (the bind address, this PC's name and addresses):
+    # a name the site's DNS gives this PC, for example "sorter-3.line.example".
+    allowed_hosts: tuple[str, ...] = ()
+
+    @property
+    def loopback_only(self) -> bool:
+        """True when only this PC can reach the screen; a host name other than localhost counts as
+        reachable from elsewhere, the safe side."""
+        if self.bind.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.bind.strip("[]")).is_loopback
+        except ValueError:
+            return False
 
 
 def screen_settings(config) -> ScreenSettings:
@@ -44,7 +59,14 @@ def screen_settings(config) -> ScreenSettings:
     token_file = section.get("token_file") or str(Path(config["records"]["folder"]) / DEFAULT_TOKEN_FILE)
     return ScreenSettings(enabled=section.get("enabled", True), bind=section.get("bind") or DEFAULT_BIND,
                           port=int(section.get("port") or DEFAULT_PORT),
-                          token_file=config.resolve(token_file))
+                          token_file=config.resolve(token_file),
+                          allowed_hosts=host_names(section.get("allowed_hosts") or ""))
+
+
+def host_names(given) -> tuple[str, ...]:
+    """`allowed_hosts` as written: "a.example, b.example" (or a list of names) -> the names."""
+    words = given if isinstance(given, (list, tuple)) else re.split(r"[\s,]+", str(given))
+    return tuple(w.strip() for w in words if w.strip())
 
 
 def read_tokens(path: Path) -> dict[str, str]:

@@ -6,8 +6,11 @@ parcels flow (wrong token, login, disable a chute from the page, screenshot) and
 shift (what the page shows, in both languages). Every test module of tests/web reads the result.
 """
 import asyncio
+import contextlib
+import dataclasses
 import json
 import shutil
+import socket
 import sqlite3
 import sys
 from dataclasses import dataclass
@@ -98,6 +101,29 @@ async def node(*args: str, timeout_s: float = 120) -> None:
     assert proc.returncode == 0, (out + err).decode()[-4000:]
 
 
+ALARM_SOURCE = "127.0.0.5"          # not the browser's address: its connections stay within the caps
+UNKNOWN_ALARM = "conveyor_smoke"     # a key the page has no title for
+
+
+async def raise_alarms(controller, screen) -> None:
+    """The screen's own alarm, for real (idle connections from one address past its per-address
+    cap), and one whose key the page does not know."""
+    from edge.web import server
+    loop = asyncio.get_running_loop()
+    socks = []
+    for _ in range(server.MAX_CONNECTIONS_PER_CLIENT + 3):
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.bind((ALARM_SOURCE, 0))
+        await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", screen.port)), 5)
+        socks.append(sock)
+    await asyncio.sleep(0.5)
+    for sock in socks:
+        sock.close()
+    assert screen.refused >= 3
+    controller.alarms.raise_(UNKNOWN_ALARM, "smoke detector 2 above chute 7", "check chute 7")
+
+
 async def run_shift(tmp: Path, browser: bool) -> BrowserShift:
     from edge.app import build_controller
     from edge.config import load_config
@@ -121,6 +147,9 @@ async def run_shift(tmp: Path, browser: bool) -> BrowserShift:
         "--rate", str(RATE_PER_H), "--seed", str(SEED), "--report", str(report_json), cwd=REPO,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     controller = build_controller(config)
+    if getattr(controller, "alarms", None) is None:
+        from edge.alarms import Alarms
+        controller.alarms = Alarms()
     stop = asyncio.Event()
     run = asyncio.create_task(controller.run(stop))
     screen = await start_screen(controller, screen_settings(config))
@@ -132,6 +161,7 @@ async def run_shift(tmp: Path, browser: bool) -> BrowserShift:
         _, err = await asyncio.wait_for(sim.communicate(), 150)
         assert sim.returncode == 0, err.decode()[-3000:]
         if browser:
+            await raise_alarms(controller, screen)
             await node("check", url, str(shot_after), str(tmp / "check.json"))
     finally:
         if sim.returncode is None:
@@ -158,3 +188,51 @@ def browser_shift(simulated_shift) -> BrowserShift:
     if why:
         pytest.skip(f"no headless browser test: {why}")
     return simulated_shift
+
+
+@contextlib.asynccontextmanager
+async def running_line(tmp_path: Path, tokens: str, **screen_changes):
+    """A controller linked to a simulated PLC on 127.0.0.1 and its screen; its loop does not sort.
+
+    `screen_changes` replace fields of the screen's settings (bind, allowed_hosts, ...). Yields
+    (controller, the PLC's model, screen, plans folder).
+    """
+    from drivers.regmap import RegisterMap
+    from edge.app import build_controller
+    from edge.config import load_config
+    from edge.config_overlay import derive_config
+    from edge.web import screen_settings, start_screen
+    from sim_plc.plc import SimPlc
+    plans = tmp_path / "plans"
+    shutil.copytree(REPO / "configs" / "plans", plans)
+    token_file = tmp_path / "tokens.txt"
+    token_file.write_text(tokens)
+    token_file.chmod(0o600)
+    path = derive_config(REPO / "configs" / "county-24.toml", tmp_path / "line.toml", {
+        "plc": {"port": free_port()}, "camera": {"folder": str(tmp_path / "camera")},
+        "records": {"folder": str(tmp_path / "records")},
+        "plan": {"file": str(plans / "county-24.plan.toml"), "watch": False},
+        "screen": {"port": free_port(), "token_file": str(token_file)}})
+    config = load_config(path)
+    plc_cfg = config["plc"]
+    plc = SimPlc(config.geometry, port=plc_cfg["port"],
+                 regmap=RegisterMap(plc_cfg["plc_base"], plc_cfg["edge_base"]))
+    await plc.start()
+    controller = screen = None
+    try:
+        controller = build_controller(config)
+        await controller.link.start()
+        await controller.link.wait_connected(5.0)
+        settings = dataclasses.replace(screen_settings(config), **screen_changes)
+        screen = await start_screen(controller, settings)
+        yield controller, plc.model, screen, plans
+    finally:
+        # One bound over the whole teardown: a step that never ends fails here, with its stack,
+        # instead of holding the test run.
+        async with asyncio.timeout(20):
+            if screen is not None:
+                await screen.stop()
+            if controller is not None:
+                await controller.link.stop()
+                controller.records.close()
+            await plc.stop()

@@ -125,6 +125,10 @@ async function shown(page) {
       past_deadline: num("count-past-deadline"), chutes, rejects,
       state: document.getElementById("state").textContent,
       banners: [...document.querySelectorAll("#faults .banner")].map((b) => b.innerText),
+      alarms: [...document.querySelectorAll("#alarms .alarm")].map((a) => ({
+        key: a.dataset.key, title: a.querySelector(".title").textContent, text: a.innerText,
+        below_state: a.getBoundingClientRect().top >= document.getElementById("state").getBoundingClientRect().bottom,
+      })),
       read_rate: document.getElementById("read-rate").textContent,
       title: document.querySelector('[data-t="read_rate"]').textContent,
     };

@@ -1,7 +1,8 @@
 """The line screen in headless Chromium against a running controller and simulated PLC."""
 import pytest
 
-from edge.web.i18n import SORTED_REASONS, TEXT
+from edge.web.i18n import ALARMS, SORTED_REASONS, TEXT
+from tests.web.conftest import UNKNOWN_ALARM
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -47,6 +48,17 @@ def test_after_the_shift_the_lost_plc_is_shown_with_its_remedy(browser_shift):
     assert en["state"] == "PLC link lost"
     assert any("Check the cable and power of the PLC" in b for b in en["banners"]), en["banners"]
     assert any("PLC 连接中断" in b for b in browser_shift.shown["zh"]["banners"])
+
+
+def test_alarms_are_shown_under_the_state_in_the_readers_language(browser_shift):
+    zh = {a["key"]: a for a in browser_shift.shown["zh"]["alarms"]}
+    en = {a["key"]: a for a in browser_shift.shown["en"]["alarms"]}
+    assert (zh["screen_connections"]["title"], en["screen_connections"]["title"]) == ALARMS["screen_connections"]
+    # The controller's cause and remedy stay as it wrote them, with since when and how often.
+    assert "refused connections" in zh["screen_connections"]["text"] and "共" in zh["screen_connections"]["text"]
+    assert "times" in en["screen_connections"]["text"]
+    assert zh[UNKNOWN_ALARM]["title"] == UNKNOWN_ALARM and "smoke detector 2" in zh[UNKNOWN_ALARM]["text"]
+    assert all(a["below_state"] for a in zh.values())
 
 
 def test_a_wrong_token_is_refused(browser_shift):

@@ -6,7 +6,6 @@ screen runs on its own port; requests come from an aiohttp client as a browser w
 import asyncio
 import json
 import re
-import shutil
 
 import aiohttp
 import pytest
@@ -14,7 +13,8 @@ import pytest
 from edge.web import ScreenSettings, TokenFileError, screen_settings, start_screen
 from edge.web.auth import Sessions
 from edge.web.settings import ensure_token_file, read_tokens
-from tests.conftest import REPO, free_port
+from tests.conftest import free_port
+from tests.web.conftest import running_line
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -24,48 +24,12 @@ NAMED = "named-token-for-tests-0002"
 
 @pytest.fixture
 async def line(tmp_path):
-    from drivers.regmap import RegisterMap
-    from edge.app import build_controller
-    from edge.config import load_config
-    from edge.config_overlay import derive_config
-    from sim_plc.plc import SimPlc
-    plans = tmp_path / "plans"
-    shutil.copytree(REPO / "configs" / "plans", plans)
-    tokens = tmp_path / "tokens.txt"
-    tokens.write_text(f"{SHARED}\n李四 {NAMED}   # bound to a name\n")
-    tokens.chmod(0o600)
-    path = derive_config(REPO / "configs" / "county-24.toml", tmp_path / "line.toml", {
-        "plc": {"port": free_port()}, "camera": {"folder": str(tmp_path / "camera")},
-        "records": {"folder": str(tmp_path / "records")},
-        "plan": {"file": str(plans / "county-24.plan.toml"), "watch": False},
-        "screen": {"port": free_port(), "token_file": str(tokens)}})
-    config = load_config(path)
-    plc_cfg = config["plc"]
-    plc = SimPlc(config.geometry, port=plc_cfg["port"],
-                 regmap=RegisterMap(plc_cfg["plc_base"], plc_cfg["edge_base"]))
-    await plc.start()
-    jar = aiohttp.CookieJar(unsafe=True)          # the screen is addressed by IP: keep its cookie
-    controller = http = screen = None
-    try:
-        controller = build_controller(config)
-        await controller.link.start()
-        await controller.link.wait_connected(5.0)
-        screen = await start_screen(controller, screen_settings(config))
-        http = aiohttp.ClientSession(f"http://127.0.0.1:{screen.port}", cookie_jar=jar,
-                                     timeout=aiohttp.ClientTimeout(total=10))
-        yield controller, plc.model, screen, http, plans
-    finally:
-        # One bound over the whole teardown: a step that never ends fails here, with its stack,
-        # instead of holding the test run.
-        async with asyncio.timeout(20):
-            if http is not None:
-                await http.close()
-            if screen is not None:
-                await screen.stop()
-            if controller is not None:
-                await controller.link.stop()
-                controller.records.close()
-            await plc.stop()
+    async with running_line(tmp_path, f"{SHARED}\n李四 {NAMED}   # bound to a name\n") as (controller, model, screen,
+                                                                                         plans):
+        jar = aiohttp.CookieJar(unsafe=True)          # the screen is addressed by IP: keep its cookie
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{screen.port}", cookie_jar=jar,
+                                         timeout=aiohttp.ClientTimeout(total=10)) as http:
+            yield controller, model, screen, http, plans
 
 
 async def login(http, token=SHARED, name="张三"):
@@ -92,13 +56,14 @@ async def test_an_action_without_login_is_refused_and_changes_nothing(line):
 
 
 async def test_a_wrong_token_is_refused_recorded_and_guessing_is_braked(line):
-    controller, _, _, _, _ = line
-    _, _, _, http, _ = line
+    controller, _, _, http, _ = line
     for _ in range(5):
         status, body = await login(http, token="wrong-token-000000000000")
         assert (status, body["error"]) == (403, "bad_token")
-    status, body = await login(http)                  # even the right token waits now
+    status, body = await login(http, token="wrong-token-000000000001")    # the sixth waits, then is refused
     assert (status, body["error"]) == (429, "too_many_tries")
+    status, body = await login(http)                                     # the right token still logs in
+    assert status == 200 and body["who"] == "张三"
     refused = [row for row in logbook(controller) if row[1] == "screen login refused"]
     assert len(refused) == 5 and refused[0][0] == "张三"
 

@@ -12,6 +12,7 @@ let view = null;                  // the last view from the controller
 let session = { who: null, csrf: null };
 let lastUpdate = 0;
 let pending = null;               // the action waiting for confirmation
+let source = null;                // the live feed (EventSource)
 
 function idx() { return lang === "zh" ? 0 : 1; }
 function t(key, fields) {
@@ -47,7 +48,8 @@ function render() {
   state.textContent = st ? st[idx()] : v.state;
   state.dataset.state = v.level;
   $("plan-version").textContent = v.plan_version;
-  $("clock").textContent = new Date(v.now_wall * 1000).toLocaleTimeString(lang === "zh" ? "zh-CN" : "en-GB");
+  $("clock").textContent = clock(v.now_wall);
+  renderAlarms(v.alarms);
   renderFaults(v);
   $("per-minute").textContent = v.per_minute === null ? "—" : Math.round(v.per_minute);
   $("per-hour").textContent = v.per_minute === null ? "" : Math.round(v.per_minute * 60) + " " + t("per_hour");
@@ -67,6 +69,28 @@ function render() {
   renderRejects(v.rejects);
   renderActions(v.actions);
   renderRecent(v.recent);
+}
+
+function clock(wall) {
+  return new Date(wall * 1000).toLocaleTimeString(lang === "zh" ? "zh-CN" : "en-GB");
+}
+
+// The controller's alarms, oldest first: a title in the reader's language (the key itself for a key
+// this page does not know yet), then the controller's own cause and remedy, since when and how often.
+function renderAlarms(alarms) {
+  const box = $("alarms");
+  box.replaceChildren();
+  for (const a of alarms || []) {
+    const li = el("li", "alarm");
+    li.dataset.key = a.key;
+    const title = pairOf("alarms", a.key);
+    const head = el("div", "head");
+    head.append(el("span", "title", title ? title[idx()] : a.key),
+                el("span", "when", t("alarm_since", { time: clock(a.since_wall) }) + " · " + t("alarm_count", { n: a.count })));
+    li.append(head, el("div", "cause", a.cause));
+    if (a.remedy) li.append(el("div", "remedy", a.remedy));
+    box.append(li);
+  }
 }
 
 function banner(cls, title, detail, remedy) {
@@ -173,8 +197,9 @@ function renderRejects(rejects) {
 function renderActions(actions) {
   const box = $("actions");
   box.replaceChildren();
+  if (view.parcels_hidden) { box.append(el("li", "hidden-note", t("login_for_parcels"))); return; }
   for (const a of actions || []) {
-    const when = new Date(a.at_wall * 1000).toLocaleTimeString(lang === "zh" ? "zh-CN" : "en-GB");
+    const when = clock(a.at_wall);
     const what = words.text["act:" + a.action] ? t("act:" + a.action) : a.action;
     box.append(el("li", null, `${when}  ${a.who}  ${what}${a.detail ? " " + a.detail : ""}`));
   }
@@ -184,6 +209,8 @@ function renderRecent(recent) {
   const box = $("recent");
   const rows = (recent || []).slice(0, RECENT_SHOWN);
   box.replaceChildren();
+  // Beyond this PC, parcel data needs a login: the server leaves it out of the view until then.
+  if (view.parcels_hidden) { box.append(el("div", "hidden-note", t("login_for_parcels"))); return; }
   for (const p of rows) {
     const row = el("div", "parcel");
     row.dataset.tracking = p.tracking;
@@ -220,7 +247,9 @@ function renderRecent(recent) {
 
 // ---- live feed -------------------------------------------------------------------------------
 function connect() {
-  const source = new EventSource("/api/live");
+  // Opened again after a login or logout: the server chooses what the feed carries by the session.
+  if (source) source.close();
+  source = new EventSource("/api/live");
   source.onmessage = (e) => {
     view = JSON.parse(e.data);
     if (!view.line) return;           // the feed's first tick is not computed yet
@@ -288,6 +317,7 @@ async function login(ev) {
   $("login-error").hidden = true;
   $("login-dialog").hidden = true;
   showSession();
+  connect();
 }
 
 function askChute(c) {
@@ -316,6 +346,7 @@ async function logout() {
   await post("/api/logout", {});
   session = { who: null, csrf: null };
   showSession();
+  connect();
 }
 
 async function start() {
