@@ -2,6 +2,7 @@
 import asyncio
 import logging
 import os
+import re
 from pathlib import Path
 
 from vision.camera_folder import IMAGE_SUFFIXES, STILL_UPLOADING, file_completeness
@@ -10,6 +11,8 @@ log = logging.getLogger("sortline.edge")
 
 # Cameras name their files in lower or upper case (123.jpg, 123.JPG) and Linux tells them apart.
 IMAGE_EXTS = IMAGE_SUFFIXES + tuple(ext.upper() for ext in IMAGE_SUFFIXES)
+# The names the camera gives: a tracking number (digits only) and an image suffix, in either case.
+CAMERA_NAME = re.compile(r"[0-9]+(?:" + "|".join(re.escape(ext) for ext in IMAGE_SUFFIXES) + ")", re.IGNORECASE)
 POLL_S = 0.001
 
 
@@ -19,7 +22,8 @@ class FolderImages:
     Most line cameras upload straight into that name, so a file shows before its last byte
     does: it is taken once its encoded data ends (JPEG end marker, PNG IEND, BMP's size). One
     still unfinished when the wait is over is taken as it is (the reader reads what is there);
-    a file that is not an image at all is taken at once (the reader says so).
+    a file that is not an image at all is taken at once (the reader says so), and so is what is
+    no file (a named pipe, a folder, a link): it is never opened in a way that could block.
     """
 
     def __init__(self, folder):
@@ -48,14 +52,15 @@ class FolderImages:
             await asyncio.sleep(POLL_S)
 
     def prune(self, keep: int) -> int:
-        """Delete all but the newest `keep` images of the folder; returns how many went.
+        """Delete all but the newest `keep` camera images of the folder; returns how many went.
 
-        Run in a thread: listing a folder of thousands of files takes milliseconds.
+        Only the camera's own names (`<tracking number>.<ext>`) are deleted: a technician's
+        `label-reference.jpg` or `calibration.png` beside them stays. Run in a thread: listing a
+        folder of thousands of files takes milliseconds.
         """
         try:
             with os.scandir(self.folder) as found:
-                images = [(e.stat().st_mtime, e.path) for e in found
-                          if e.name.lower().endswith(IMAGE_SUFFIXES) and e.is_file()]
+                images = [image for image in map(_camera_image, found) if image is not None]
         except OSError:
             return 0                  # no folder yet: the camera has not uploaded anything
         if len(images) <= keep:
@@ -73,6 +78,18 @@ class FolderImages:
                             "that the controller's user may delete files there", path, exc)
                 break
         return deleted
+
+
+def _camera_image(entry: os.DirEntry) -> tuple[float, str] | None:
+    """(mtime, path) of a regular file that the camera named after a tracking number, else None."""
+    if not CAMERA_NAME.fullmatch(entry.name):
+        return None
+    try:
+        if not entry.is_file(follow_symlinks=False):
+            return None
+        return entry.stat(follow_symlinks=False).st_mtime, entry.path
+    except FileNotFoundError:
+        return None               # deleted since the listing
 
 
 def _uploading(path: Path) -> bool:

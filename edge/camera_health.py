@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import enum
 
+from .readers import UNDECODABLE
+
 # Parcels in a row: a label face down or one lost upload must not raise a fault at the line.
 PROBLEM_AFTER = 10
 
@@ -24,11 +26,14 @@ class CameraHealth:
         self.after = after
         self._kind: Image = Image.USABLE
         self._run = 0
+        self._last_reason: str | None = None
 
-    def seen(self, image: Image) -> None:
+    def seen(self, image: Image, reason: str | None = None) -> None:
+        """One parcel's image; `reason` is why it was not usable (the read's no-read reason)."""
         if image is Image.USABLE or image is not self._kind:
             self._run = 0
         self._kind = image
+        self._last_reason = None if image is Image.USABLE else reason
         if image is not Image.USABLE:
             self._run += 1
 
@@ -40,6 +45,8 @@ class CameraHealth:
             return (f"camera silent: the last {self._run} parcels came without an image in {self.where} in time; "
                     f"check the camera's power, its network and its upload to that folder; parcels go to the "
                     f"no-read chute meanwhile")
+        # The last file's own reason may name the remedy (a resolution set too high, a pipe left in the folder).
+        last = f" (the last: {self._last_reason.removeprefix(UNDECODABLE + ': ')})" if self._last_reason else ""
         return (f"camera images cannot be decoded: the files of the last {self._run} parcels in {self.where} are "
-                f"not readable images; check the camera's image format (JPEG, PNG or BMP) and that it renames a "
-                f"file only once its upload is complete; parcels go to the no-read chute meanwhile")
+                f"not readable images{last}; check the camera's image format (JPEG, PNG or BMP) and that it renames "
+                f"a file only once its upload is complete; parcels go to the no-read chute meanwhile")

@@ -35,9 +35,10 @@ import logging
 import multiprocessing
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from drivers.link import bounded
+from vision.image_header import limit_opencv_decoding
 
 log = logging.getLogger("sortline.edge")
 
@@ -73,17 +74,33 @@ def use_plan_rules(table, routing_shapes) -> None:
 
 
 def read_file(path, budget_ms: float, text_needed=None):
-    """Decode the camera's image file and read it within the budget, never raising."""
+    """Decode the camera's image file and read it within the budget, never raising.
+
+    A file that cannot give an image is a no read starting with UNDECODABLE, which counts
+    towards the camera's health (edge.camera_health): not a regular file, too big, a header that
+    claims more pixels than any camera sends, damaged.
+    """
     import cv2
 
+    from vision.camera_folder import completeness
+    from vision.image_header import read_header
+    from vision.image_input import BadImage, decode, read_image_file
     from vision.pipeline import read_label
     from vision.result import no_read
     t0 = time.perf_counter()
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)     # the reader works on gray; decoding less is faster
+    try:
+        data = read_image_file(path)
+        # The reader works on gray; decoding less is faster. EXIF orientation is applied, as imread does.
+        img = decode(data, cv2.IMREAD_GRAYSCALE)
+    except BadImage as exc:
+        return no_read(f"{UNDECODABLE}: {exc}", (time.perf_counter() - t0) * 1000)
     spent_ms = (time.perf_counter() - t0) * 1000
-    if img is None:
-        return no_read(UNDECODABLE, spent_ms)
-    return read_label(img, budget_ms=max(1.0, budget_ms - spent_ms), text_needed=text_needed)
+    read = read_label(img, budget_ms=max(1.0, budget_ms - spent_ms), text_needed=text_needed)
+    # An upload still unfinished when the camera's wait ended is read as it is; a no read says so.
+    missing = completeness(data, read_header(data).suffix)
+    if read.no_read_reason and missing:
+        read = replace(read, no_read_reason=f"{read.no_read_reason} (the image file was incomplete: {missing})")
+    return read
 
 
 def serve(conn, couriers, routing_shapes=None) -> None:
@@ -91,6 +108,7 @@ def serve(conn, couriers, routing_shapes=None) -> None:
     import gc
     import signal
 
+    limit_opencv_decoding()       # inherited from the controller already, unless started otherwise
     import cv2
 
     import vision
@@ -180,6 +198,8 @@ class ReaderPool:
         # Last in, first out: at a steady rate one reader does the work with warm caches; the
         # others take the bursts.
         self._idle = asyncio.LifoQueue()
+        # OpenCV's pixel limit, behind the readers' own header check: the readers inherit it.
+        limit_opencv_decoding()
         started = await asyncio.gather(*(self._spawn(i, timeout_s) for i in range(self.size)),
                                        return_exceptions=True)
         failed = [exc for exc in started if isinstance(exc, BaseException)]

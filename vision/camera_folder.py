@@ -7,6 +7,8 @@ An FTP upload appears in the folder before it is complete. A file is taken only 
    hold their declared size.
 A file that never becomes whole within `give_up_s` is moved to `rejected/` with a reason file, so
 a broken upload cannot block the line. Taken files are moved to `done/` (or deleted, or left).
+Files are opened as vision.image_input opens them: regular files only, without blocking, at most
+MAX_FILE_BYTES.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import struct
 import time
 
 from vision.camera import Camera, CameraError, Frame
+from vision.image_input import BadImage, open_regular, read_image_file
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 TEMP_SUFFIXES = (".part", ".tmp", ".filepart", ".crdownload", ".partial", ".uploading")
@@ -58,9 +61,17 @@ def completeness(data: bytes, suffix: str, size: int | None = None) -> str | Non
 
 def file_completeness(path) -> str | None:
     """completeness() of an image file from its two ends only: a few system calls, cheap enough
-    to ask every millisecond while an upload is under way. Raises OSError."""
+    to ask every millisecond while an upload is under way. Raises OSError (gone, no permission).
+
+    Something that is not a regular file (a named pipe, a device, a folder, a link) is said so at
+    once, without blocking: it never becomes an image.
+    """
     suffix = os.path.splitext(str(path))[1].lower()
-    with open(path, "rb") as f:
+    try:
+        fd = open_regular(path)
+    except BadImage as exc:
+        return str(exc)
+    with os.fdopen(fd, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size < HEADER_BYTES:
             return EMPTY if size == 0 else SHORTER_THAN_HEADER
@@ -99,13 +110,22 @@ class FolderCamera(Camera):
             name = e.name.lower()
             if name.startswith(".") or name.endswith(TEMP_SUFFIXES) or not name.endswith(IMAGE_SUFFIXES):
                 continue
-            if e.name in self._kept or not e.is_file(follow_symlinks=False):
-                continue
-            out.append(e)
-        out.sort(key=lambda e: (e.stat().st_mtime, e.name))
-        return out
+            try:
+                if e.name in self._kept or not e.is_file(follow_symlinks=False):
+                    continue
+                out.append((e.stat().st_mtime, e.name, e))
+            except FileNotFoundError:
+                continue          # deleted since the listing
+        out.sort(key=lambda t: t[:2])
+        return [e for _, _, e in out]
 
     def _set_aside(self, name: str, folder: str, reason: str | None = None) -> None:
+        try:
+            self._move(name, folder, reason)
+        except FileNotFoundError:
+            pass                  # deleted or moved by someone else meanwhile: nothing left to set aside
+
+    def _move(self, name: str, folder: str, reason: str | None) -> None:
         src = os.path.join(self.path, name)
         if self.after == "keep" and folder == "done":
             self._kept.add(name)
@@ -135,11 +155,13 @@ class FolderCamera(Camera):
         if now - first_seen < self.settle_s or time.time() - mtime < self.settle_s:
             return None
         try:
-            with open(entry.path, "rb") as fh:
-                data = fh.read()
-        except OSError:
-            return None
-        missing = completeness(data, os.path.splitext(entry.name)[1].lower())
+            data = read_image_file(entry.path)
+            missing = completeness(data, os.path.splitext(entry.name)[1].lower())
+        except BadImage as exc:
+            if not os.path.lexists(entry.path):
+                self._seen.pop(entry.name, None)
+                return None
+            missing = str(exc)    # no permission yet, too big, replaced by something else
         if missing is not None:
             if now - first_seen > self.give_up_s:
                 self._seen.pop(entry.name, None)
@@ -147,14 +169,14 @@ class FolderCamera(Camera):
             return None
         self._seen.pop(entry.name, None)
         self._set_aside(entry.name, "done")
-        image = data
+        image, meta = data, {"path": entry.path, "bytes": len(data)}
         if self.decode:
-            from vision.image_input import BadImage, load_gray
+            from vision.image_input import load_gray
             try:
                 image = load_gray(data)
-            except BadImage:
-                image = data
-        return Frame(image, f"folder:{entry.name}", now, {"path": entry.path, "bytes": len(data)})
+            except BadImage as exc:
+                meta["bad_image"] = str(exc)   # the encoded file goes on; whoever reads it says why too
+        return Frame(image, f"folder:{entry.name}", now, meta)
 
     def grab(self, timeout_s: float) -> Frame | None:
         if self._closed:

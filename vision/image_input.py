@@ -1,17 +1,101 @@
-"""Turn whatever a camera or a caller hands over into one 8-bit grayscale image, or say why not."""
+"""Turn whatever a camera or a caller hands over into one 8-bit grayscale image, or say why not.
+
+Image files come from outside (a camera's upload, a technician's copy) and are read defensively:
+only regular files, opened without blocking (a named pipe would block open() until a writer
+comes, a device never ends), at most MAX_FILE_BYTES, and measured from their header before a
+decoder allocates anything (vision.image_header).
+"""
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
 import numpy as np
 
+from vision.image_header import MAX_PIXELS, BadImage, check_image
+
+# A camera's JPEG is 1-10 MB and an 8-bit BMP at the 50 MP limit is 50 MB: a bigger file is not a
+# label image, and reading it whole (a 2 GB file named 5.jpg) would stall the reader.
 MAX_FILE_BYTES = 64 * 1024 * 1024
-MAX_PIXELS = 50_000_000
 MIN_SIDE = 16
+_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"))
 
 
-class BadImage(ValueError):
-    """The input is not a usable image; the message says what is wrong."""
+def _not_a_file(mode: int) -> BadImage:
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    return BadImage(f"it is {kind}, not an image file the camera uploaded: remove it from the camera folder")
+
+
+def open_regular(path) -> int:
+    """A file descriptor of `path` for reading, if it is a regular file.
+
+    Raises BadImage when it is anything else (checked before opening, so that no device is ever
+    opened, and again on the open file, in case it was swapped in between), OSError when it cannot
+    be opened (gone, no permission).
+    """
+    mode = os.lstat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise _not_a_file(mode)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _not_a_file(stat.S_IFLNK) from None
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise _not_a_file(mode)
+    return fd
+
+
+def read_image_file(path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of an image file, at most `max_bytes`. Raises BadImage with the reason, for
+    anything that is not a readable regular file of that size."""
+    data = b""
+    try:
+        with os.fdopen(open_regular(path), "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size <= max_bytes:
+                data = fh.read(max_bytes + 1)       # + 1: a file still growing past the limit shows it
+    except FileNotFoundError:
+        raise BadImage("the file is gone (deleted or moved after it was found)") from None
+    except PermissionError:
+        raise BadImage("no permission to read it: let the controller's user read the camera's files "
+                       "(check the upload's owner and umask)") from None
+    except OSError as exc:
+        raise BadImage(f"it cannot be read ({exc.strerror or exc})") from None
+    size = max(size, len(data))
+    if size > max_bytes:
+        raise BadImage(f"the file is {size / 2**20:.0f} MB, more than the {max_bytes / 2**20:.0f} MB a label "
+                       f"image can be: it is not a camera's image; remove it")
+    if not data:
+        raise BadImage("the file is empty (0 bytes): the camera's upload had not begun")
+    return data
+
+
+def decode(data: bytes, flags: int | None = None) -> np.ndarray:
+    """cv2.imdecode of an image file's bytes once its header passes check_image. Raises BadImage."""
+    import cv2
+
+    from vision.camera_folder import NO_JPEG_END, completeness      # a module that imports this one
+    header = check_image(data)
+    if flags is None:
+        flags = cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION
+    if header.kind == "JPEG" and completeness(data, header.suffix) == NO_JPEG_END:
+        # cv2.imread ends a cut JPEG with an end marker, as libjpeg's file reader does, and decodes
+        # what arrived (the rest gray); cv2.imdecode gives up instead. This gives imread's picture.
+        data = data + b"\xff\xd9"
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error as exc:       # OpenCV's own pixel limit (image_header.limit_opencv_decoding), or no memory
+        raise BadImage(f"the decoder refused it ({(exc.err or 'OpenCV error').strip()})") from None
+    if img is None or img.size == 0:
+        missing = completeness(data, header.suffix)
+        raise BadImage(f"{missing}: the upload was cut short" if missing else f"its {header.kind} data is damaged")
+    return img
 
 
 def _from_array(arr: np.ndarray) -> np.ndarray:
@@ -54,20 +138,11 @@ def _bgr_to_gray(arr: np.ndarray) -> np.ndarray:
 
 
 def _from_bytes(data: bytes) -> np.ndarray:
-    import cv2
     if not data:
         raise BadImage("empty image data")
     if len(data) > MAX_FILE_BYTES:
         raise BadImage(f"image data is {len(data)} bytes, over the {MAX_FILE_BYTES} byte limit")
-    buf = np.frombuffer(data, np.uint8)
-    # Refuse oversized pictures before decoding them: the header is enough to know.
-    try:
-        img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
-    except cv2.error as exc:
-        raise BadImage(f"image data could not be decoded ({exc.err or 'OpenCV error'})") from None
-    if img is None:
-        raise BadImage("not a decodable image (truncated file or unknown format)")
-    return _from_array(img)
+    return _from_array(decode(data))
 
 
 def load_gray(image) -> np.ndarray:
@@ -81,15 +156,7 @@ def load_gray(image) -> np.ndarray:
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
         try:
-            size = os.path.getsize(path)
-            if size > MAX_FILE_BYTES:
-                raise BadImage(f"{path}: {size} bytes, over the {MAX_FILE_BYTES} byte limit")
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise BadImage(f"{path}: cannot read ({exc.strerror or exc})") from None
-        try:
-            return _from_bytes(data)
+            return _from_bytes(read_image_file(path))
         except BadImage as exc:
             raise BadImage(f"{path}: {exc}") from None
     raise BadImage(f"unsupported image type {type(image).__name__}; pass an array, bytes or a path")

@@ -33,6 +33,21 @@ def test_all_but_the_newest_images_are_deleted(tmp_path):
     assert FolderImages(tmp_path / "not-yet").prune(10) == 0
 
 
+def test_only_the_cameras_own_names_are_deleted(tmp_path):
+    """A technician's reference label or calibration image beside the camera's is kept."""
+    now = time.time()
+    camera = ["1.jpg", "2.JPG", "3.png", "4.tiff", "5.bmp", "6.jpeg", "7.TIF", "8.jpg"]
+    others = ["label-reference.jpg", "calibration.png", "12a.jpg", "0x1F.png", "12.jpg.bak", "-3.jpg", "1 2.jpg",
+              "\uff11\uff12.jpg", "12.jpg.part", ".13.jpg", "jpg"]
+    for age, name in enumerate(reversed(camera + others)):
+        (tmp_path / name).write_bytes(b"jpeg")
+        os.utime(tmp_path / name, (now - 1000 + age, now - 1000 + age))
+    os.mkfifo(tmp_path / "9.jpg")                    # no regular file: neither opened nor deleted
+    os.mkdir(tmp_path / "10.jpg")
+    assert FolderImages(tmp_path).prune(1) == len(camera) - 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["1.jpg", "9.jpg", "10.jpg", *others])
+
+
 def _jpeg() -> bytes:
     rng = np.random.default_rng(7)
     truth = random_truth(rng)
