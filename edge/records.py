@@ -143,8 +143,12 @@ def _take_lock(folder: Path) -> int:
         raise RecordsLocked(
             f"another controller (PID {holder}) uses the records in {folder}; stop it first "
             f"(systemctl stop sortline) or give this line its own [records] folder") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError as exc:          # a full disk: the lock holds all the same, only the PID is missing
+        log.warning("records folder %s locked, but this controller's PID not written into %s: %s",
+                    folder, LOCK_NAME, exc)
     return fd
 
 
@@ -779,7 +783,15 @@ class Records:
 
     def _caller_connection(self) -> sqlite3.Connection | None:
         if self._wdb is None:
-            return None          # the file cannot be opened now: not created here behind the writer's back
+            # The writer cannot use the file now (full, locked): what it holds is still read here,
+            # read-only, and nothing is created behind the writer's back.
+            if not self.path.is_file():
+                return None
+            try:
+                return sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                       check_same_thread=False, timeout=WRITE_WAIT_MS / 1000)
+            except sqlite3.Error:
+                return None
         db = _connect(self.path)
         db.execute(f"PRAGMA busy_timeout={WRITE_WAIT_MS}")
         if self._own_checkpoints:
@@ -788,11 +800,11 @@ class Records:
 
     def _remember_recent(self) -> None:
         """Parcels scanned within reuse_after_s, for already_sent() after a restart."""
-        if self._wdb is None:
+        if self.db is None:
             return
         now_wall, now_mono = time.time(), time.monotonic()
         try:
-            rows = self._wdb.execute("SELECT plc_boot, tracking, sent, scanned_wall, scan_seq FROM parcels"
+            rows = self.db.execute("SELECT plc_boot, tracking, sent, scanned_wall, scan_seq FROM parcels"
                                      " WHERE scanned_wall >= ? ORDER BY scanned_wall, id",
                                      (now_wall - self.reuse_after_s,)).fetchall()
         except sqlite3.Error as exc:

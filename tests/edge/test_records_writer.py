@@ -273,3 +273,44 @@ def test_what_was_committed_survives_kill_minus_9(tmp_path):
         assert r.already_sent(1, 499)     # the "sent" after the last commit may or may not be there
     finally:
         r.close()
+
+
+SCHEMA_V1_PARCELS = """CREATE TABLE parcels (id INTEGER PRIMARY KEY, plc_boot INTEGER NOT NULL,
+    tracking INTEGER NOT NULL, scan_seq INTEGER NOT NULL, scanned_wall REAL NOT NULL, waybills TEXT NOT NULL,
+    routing_code TEXT, courier TEXT, destination TEXT, read_sources TEXT, no_read_reason TEXT,
+    chute INTEGER NOT NULL, reason TEXT NOT NULL, plan_version TEXT NOT NULL, image_ms REAL, read_ms REAL,
+    decide_ms REAL, total_ms REAL, sent INTEGER NOT NULL DEFAULT 0, confirmed_chute INTEGER,
+    confirmed_result TEXT, UNIQUE (plc_boot, tracking))"""
+
+
+def test_a_migration_the_disk_has_no_room_for_changes_nothing_and_runs_when_it_has(small_disk):
+    folder = small_disk / "records"
+    folder.mkdir()
+    db = sqlite3.connect(folder / "parcels.sqlite")
+    db.execute(SCHEMA_V1_PARCELS)
+    db.execute("CREATE TABLE actions (id INTEGER PRIMARY KEY, at_wall REAL NOT NULL, who TEXT NOT NULL,"
+               " action TEXT NOT NULL, detail TEXT)")
+    db.executemany("INSERT INTO parcels (plc_boot, tracking, scan_seq, scanned_wall, waybills, chute, reason,"
+                   " plan_version, sent) VALUES (1, ?, ?, ?, ?, 3, 'PREADVICE', 'p', 1)",
+                   [(t, t, time.time(), "x" * 200) for t in range(1, 601)])
+    db.execute("INSERT INTO actions (at_wall, who, action, detail) VALUES (1, 'Wang', 'disable chute', '4')")
+    db.commit()
+    db.close()
+    before = (folder / "parcels.sqlite").read_bytes()
+    filler = fill(small_disk)
+    r = Records(folder, reuse_after_s=600)
+    try:
+        assert r.error and "full" in r.error and r.alarms.is_active("records_write")
+        assert (folder / "parcels.sqlite").read_bytes() == before         # all or nothing
+        assert r.disabled_chutes() == {4}          # still read, from the old file
+        assert r.already_sent(1, 600)
+        decide(r, 601)
+        assert not r.flush()
+        filler.unlink()
+        assert r.flush(wait_s=10) and r.error is None
+        check = sqlite3.connect(folder / "parcels.sqlite")
+        assert check.execute("PRAGMA user_version").fetchone() == (2,)
+        assert check.execute("SELECT count(*), max(tracking) FROM parcels").fetchone() == (601, 601)
+        check.close()
+    finally:
+        r.close()
