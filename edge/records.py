@@ -741,11 +741,8 @@ class Records:
 
     def _forget_old(self, now_mono: float) -> None:
         """Entries past reuse_after_s belong to parcels long gone from the belt."""
-        recent = self._recent
-        while recent:
-            key, (_, scanned_mono) = next(iter(recent.items()))
-            if now_mono - scanned_mono < self.reuse_after_s:
-                break
+        recent = self._recent          # oldest first
+        while recent and now_mono - next(iter(recent.values()))[1] >= self.reuse_after_s:
             recent.popitem(last=False)
 
     def _mark_reused(self, key: tuple) -> None:
@@ -805,8 +802,8 @@ class Records:
         now_wall, now_mono = time.time(), time.monotonic()
         try:
             rows = self.db.execute("SELECT plc_boot, tracking, sent, scanned_wall, scan_seq FROM parcels"
-                                     " WHERE scanned_wall >= ? ORDER BY scanned_wall, id",
-                                     (now_wall - self.reuse_after_s,)).fetchall()
+                                   " WHERE scanned_wall >= ? ORDER BY scanned_wall, id",
+                                   (now_wall - self.reuse_after_s,)).fetchall()
         except sqlite3.Error as exc:
             log.error("recent parcels not read from %s (%s): a restart may decide some of them again",
                       self.path, exc)
@@ -851,11 +848,11 @@ class Records:
         except ROW_ERRORS as exc:
             self._bad_row(rows, exc)
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) or not _is_damage(exc):
+            if _is_damage(exc):
+                self._damaged_mid_run(exc)
+            else:
                 self._refused(exc)
                 self._backlog.refused()
-            else:
-                self._damaged_mid_run(exc)
         except OSError as exc:
             self._refused(exc)
             self._backlog.refused()
@@ -957,7 +954,7 @@ class Records:
     def _note_backlog(self) -> None:
         """Alarm while rows wait because the database refuses them (or the disk cannot keep up)."""
         waiting, dropped = len(self._backlog), self._backlog.dropped
-        lost = f"; {dropped} were dropped, the oldest first, past {MAX_PENDING} waiting" if dropped else ""
+        lost = f"; {_about(dropped)} were dropped, the oldest first, past {MAX_PENDING} waiting" if dropped else ""
         if waiting and (self.error is not None or waiting >= BACKLOG_ALARM_ROWS):
             why = ("they are written as soon as the records database accepts them (see the records_write alarm)"
                    if self.error is not None else
