@@ -33,7 +33,8 @@ class FolderImages:
     def _find(self, tracking: int) -> Path | None:
         for i, ext in enumerate(self._exts):
             p = self.folder / f"{tracking}{ext}"
-            if p.exists():
+            # lexists: a link is found as what it is (the reader refuses it), and no error escapes.
+            if os.path.lexists(p):
                 if i:
                     # A camera keeps to one name: look for its next image under that one first.
                     self._exts.insert(0, self._exts.pop(i))

@@ -129,6 +129,8 @@ def make_not_a_file(path, kind: str):
         os.mkdir(path)
     elif kind == "link to /dev/zero":
         os.symlink("/dev/zero", path)
+    elif kind == "dangling link":
+        os.symlink(path + ".gone", path)
     elif kind == "socket":
         sock = socket.socket(socket.AF_UNIX)
         sock.bind(path)
@@ -142,7 +144,8 @@ def make_not_a_file(path, kind: str):
 
 
 NOT_FILES = {"fifo": "named pipe (FIFO)", "folder": "a folder", "link to /dev/zero": "a symbolic link",
-             "socket": "a socket", "sparse 2 GB": "the file is 2048 MB, more than the 64 MB"}
+             "dangling link": "a symbolic link", "socket": "a socket",
+             "sparse 2 GB": "the file is 2048 MB, more than the 64 MB"}
 
 
 def peak_rss_kb(pid: int | str = "self") -> int:

@@ -92,6 +92,8 @@ def decode(data: bytes, flags: int | None = None) -> np.ndarray:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error as exc:       # OpenCV's own pixel limit (image_header.limit_opencv_decoding), or no memory
         raise BadImage(f"the decoder refused it ({(exc.err or 'OpenCV error').strip()})") from None
+    except MemoryError:
+        raise BadImage("not enough memory to decode it") from None
     if img is None or img.size == 0:
         missing = completeness(data, header.suffix)
         raise BadImage(f"{missing}: the upload was cut short" if missing else f"its {header.kind} data is damaged")

@@ -24,7 +24,6 @@ TIMEOUT_S = 2.0
 def make_thumbnail(path, width_px: int = THUMB_WIDTH_PX) -> bytes:
     """JPEG bytes of the image scaled to `width_px`. Raises vision.image_input.BadImage with the
     reason when the file gives no image (moved, not a file, too big, damaged)."""
-    limit_opencv_decoding()       # in force only if this is the process's first import of cv2
     import cv2
 
     from vision.image_input import BadImage, decode, read_image_file
@@ -45,6 +44,9 @@ def make_thumbnail(path, width_px: int = THUMB_WIDTH_PX) -> bytes:
 
 class Thumbnails:
     def __init__(self, recent):
+        # OpenCV's own pixel limit, in force if cv2 is not imported yet; set here, on the event
+        # loop's thread, since changing the environment while another thread reads it is unsafe.
+        limit_opencv_decoding()
         self.recent = recent                       # the controller's deque of the last parcels
         self._cache: collections.OrderedDict = collections.OrderedDict()   # key -> JPEG bytes, or why not (str)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screen-thumbs")

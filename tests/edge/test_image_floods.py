@@ -22,6 +22,7 @@ from tests.conftest import REPO
 from tests.edge.shift_runner import private_copy, run_shift
 from tests.hostile_images import (CLAIM, NOT_FILES, floods, make_not_a_file, peak_rss_kb,
                                   reset_peak_rss)
+from vision.image_header import OPENCV_LIMIT_VAR
 from vision.image_input import BadImage
 from vision.synth import random_truth, render_label
 
@@ -75,6 +76,9 @@ async def test_pixel_floods_are_no_reads_without_the_readers_memory_and_the_next
         assert (await pool.read(good, BUDGET_MS, _until())).waybills == (truth.waybill,)
         await _all_idle(pool)
         pids = [r.process.pid for r in pool._readers]
+        for pid in pids:                          # OpenCV's own limit behind the header check, from their start
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                assert f"{OPENCV_LIMIT_VAR}={os.environ[OPENCV_LIMIT_VAR]}".encode() in fh.read().split(b"\0")
         before = {pid: peak_rss_kb(pid) for pid in pids}
         hedged = pool.hedged
         for tracking, (ext, data) in enumerate(floods().items(), start=2):
