@@ -53,6 +53,7 @@ TEXT = {
     "login_for_parcels": ("登录后显示包裹明细和操作记录", "Log in to see parcel details and the logbook"),
     "alarm_since": ("自 {time} 起", "since {time}"),
     "alarm_count": ("共 {n} 次", "{n} times"),
+    "alarm_once": ("共 1 次", "once"),
     # -- technician actions ---------------------------------------------------------------------
     "technician": ("技术员操作", "Technician"),
     "name": ("姓名", "Name"),
@@ -152,6 +153,8 @@ ALARMS = {
     "records_backlog": ("包裹记录积压", "Parcel records backlog"),
     "screen_connections": ("监控画面连接过多", "Too many connections to the screen"),
     "camera": ("相机故障", "Camera problem"),
+    "not_deciding": ("控制器未对包裹作出决策", "Controller not deciding parcels"),
+    "internal_error": ("包裹决策内部错误", "Internal error deciding a parcel"),
 }
 
 

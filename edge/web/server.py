@@ -100,6 +100,11 @@ class LogThrottle:
         except RuntimeError:           # no loop in this thread: the count goes out with the next line
             pass
 
+    def flush_all(self) -> None:
+        """Say what is still held back (at the screen's stop, so that no count is lost)."""
+        for kind in list(self._kinds):
+            self._flush(kind)
+
     def _flush(self, kind: str) -> None:
         state = self._kinds.get(kind)
         if state is None or state[1] == 0:
@@ -381,6 +386,7 @@ class Screen:
             await self._runner.cleanup()
         self.reader.close()
         self.thumbs.close()
+        self.logs.flush_all()
 
     # -- what the guards report ----------------------------------------------------------------
     def _refused(self, client: str, why: str) -> None:

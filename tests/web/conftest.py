@@ -157,6 +157,7 @@ async def run_shift(tmp: Path, browser: bool) -> BrowserShift:
     try:
         if browser:
             await node("act", url, TOKEN, str(chute), str(shot), str(tmp / "act.json"))
+        await controller.link.wait_connected(60.0)      # without a browser, the simulator may still be starting
         plc_disabled = await read_plc_disabled(config)
         _, err = await asyncio.wait_for(sim.communicate(), 150)
         assert sim.returncode == 0, err.decode()[-3000:]

@@ -210,6 +210,23 @@ async def test_a_malformed_login_body_gets_a_400_and_no_traceback(line, caplog, 
     await still_answers(screen)
 
 
+async def test_malformed_http_is_answered_and_logged_once_without_a_traceback(line, caplog):
+    _, screen = line
+    caplog.set_level(logging.INFO)
+    loop = asyncio.get_running_loop()
+    for _ in range(20):
+        sock = await raw_socket(screen, REAL_SCREEN)
+        try:
+            await loop.sock_sendall(sock, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Long: " + b"a" * 9000 + b"\r\n\r\n")
+            answer = await asyncio.wait_for(loop.sock_recv(sock, 4096), 5)
+        finally:
+            sock.close()
+        assert answer.split(b" ")[1] == b"400", answer[:100]
+    assert not [r for r in caplog.records if r.exc_info], "a client's malformed HTTP is no traceback"
+    assert len([r for r in caplog.records if "malformed HTTP" in r.getMessage()]) == 1
+    await still_answers(screen)
+
+
 async def test_a_login_body_over_the_size_limit_is_refused(line):
     _, screen = line
     body = json.dumps({"name": "x" * 20_000, "token": TOKEN})
@@ -278,7 +295,7 @@ async def test_the_right_token_logs_in_however_many_wrong_ones_came_before(line)
         assert time.monotonic() - t0 < 1.0, "the right token must not wait behind the guesses"
         async with guesser.post("/api/login", json={"name": "x", "token": "wrong-token-again-000000"}) as r:
             assert r.status == 429                      # the guesser is still braked
-    controller.records.flush()
+    controller.records.flush(5.0)       # written by the records thread: wait for it
     refused = controller.records.db.execute(
         "SELECT COUNT(*) FROM actions WHERE action = 'screen login refused'").fetchone()[0]
     assert refused == 5, "a flood of wrong tokens must not flood the logbook"

@@ -38,7 +38,7 @@ async def login(http, token=SHARED, name="张三"):
 
 
 def logbook(controller):
-    controller.records.flush()
+    controller.records.flush(5.0)       # written by the records thread: wait for it
     return controller.records.db.execute("SELECT who, action, detail FROM actions ORDER BY id").fetchall()
 
 

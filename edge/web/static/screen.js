@@ -86,7 +86,7 @@ function renderAlarms(alarms) {
     const title = pairOf("alarms", a.key);
     const head = el("div", "head");
     head.append(el("span", "title", title ? title[idx()] : a.key),
-                el("span", "when", t("alarm_since", { time: clock(a.since_wall) }) + " · " + t("alarm_count", { n: a.count })));
+                el("span", "when", t("alarm_since", { time: clock(a.since_wall) }) + " · " + (a.count === 1 ? t("alarm_once") : t("alarm_count", { n: a.count }))));
     li.append(head, el("div", "cause", a.cause));
     if (a.remedy) li.append(el("div", "remedy", a.remedy));
     box.append(li);
