@@ -153,6 +153,13 @@ def raise_fd_limit() -> int | None:
         return soft
 
 
+def connection_cap(fd_limit: int | None) -> int:
+    """The most connections the screen takes under a file-descriptor limit (None: no limit)."""
+    if fd_limit is None:
+        return MAX_CONNECTIONS
+    return max(8, min(MAX_CONNECTIONS, fd_limit // FD_SHARE))
+
+
 def _client_of(transport) -> str:
     peer = transport.get_extra_info("peername")
     return str(peer[0]) if isinstance(peer, (tuple, list)) and peer else str(peer or "?")
@@ -373,11 +380,10 @@ class Screen:
 
     def _connection_limit(self) -> int:
         fd_limit = raise_fd_limit()
-        if fd_limit is None or fd_limit // FD_SHARE >= MAX_CONNECTIONS:
-            return MAX_CONNECTIONS
-        limit = max(8, fd_limit // FD_SHARE)
-        log.warning("this process may open only %d files: the line screen takes at most %d connections; "
-                    "raise LimitNOFILE of the controller's service to 1024 or more", fd_limit, limit)
+        limit = connection_cap(fd_limit)
+        if limit < MAX_CONNECTIONS:
+            log.warning("this process may open only %d files: the line screen takes at most %d connections; "
+                        "raise LimitNOFILE of the controller's service to 1024 or more", fd_limit, limit)
         return limit
 
     async def stop(self) -> None:
@@ -438,8 +444,25 @@ class Screen:
         No login: a scraper has none, and the figures name no parcel. The Host check still applies,
         so a page elsewhere cannot read them through a name of its own."""
         self.controller.update_state()
-        return web.Response(text=self.controller.metrics.render(), content_type="text/plain",
+        return web.Response(text=self.controller.metrics.render() + self._own_metrics(), content_type="text/plain",
                             charset="utf-8", headers={"Cache-Control": "no-store"})
+
+    def _own_metrics(self) -> str:
+        """The screen's own figures, in the same exposition format."""
+        guard = self.guard
+        figures = (
+            ("sortline_screen_connections_refused_total", "counter",
+             "connections the line screen closed at once because of its caps", self.refused),
+            ("sortline_screen_connections_slow_total", "counter",
+             "connections closed for not sending their request headers in time", self.slow),
+            ("sortline_screen_connections_open", "gauge", "connections open to the line screen",
+             guard.open if guard is not None else 0),
+            ("sortline_screen_live_streams", "gauge", "live streams open", self.streams.open_count()),
+        )
+        lines = []
+        for name, kind, help_, value in figures:
+            lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}", f"{name} {value}"]
+        return "\n".join(lines) + "\n"
 
     async def i18n(self, request):
         return web.Response(body=self._i18n, content_type="application/json", charset="utf-8")

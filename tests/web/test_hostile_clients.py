@@ -89,6 +89,9 @@ async def test_idle_connections_beyond_the_cap_are_closed_at_once_and_a_real_scr
         assert screen.refused == len(socks) - kept
         view = await still_answers(screen)
         assert view["state"] == "booting"
+        async with client(screen) as http, http.get("/metrics") as r:
+            metrics = await r.text()
+        assert f"\nsortline_screen_connections_refused_total {len(socks) - kept}\n" in metrics
         (alarm,) = [a for a in controller.alarms.active() if a.key == "screen_connections"]
         assert alarm.count == len(socks) - kept
         refusal_lines = [r for r in caplog.records if "refused" in r.getMessage() and "connection" in r.getMessage()]
@@ -134,6 +137,21 @@ async def test_an_idle_keep_alive_connection_is_closed(line):
         assert await closed_by_server(sock, server.KEEPALIVE_IDLE_S + 3)
     finally:
         sock.close()
+
+
+def test_the_file_limit_is_raised_and_the_cap_stays_a_quarter_of_it():
+    import resource
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    code = ("import resource; from edge.web import server; "
+            "print(server.raise_fd_limit(), resource.getrlimit(resource.RLIMIT_NOFILE)[0])")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 600)))
+    assert done.stdout.split() == ["600", "600"], done.stderr
+    assert server.connection_cap(600) == 150
+    assert server.connection_cap(1024) == server.MAX_CONNECTIONS == server.connection_cap(None)
 
 
 # -- live streams ------------------------------------------------------------------------------------
