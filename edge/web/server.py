@@ -167,7 +167,10 @@ def _client_of(transport) -> str:
 
 class ConnectionGuard:
     """Admits connections up to the caps and closes the others at once, before aiohttp sees them;
-    closes a connection whose request headers do not arrive within `header_timeout_s`."""
+    closes a connection whose request headers do not arrive within `header_timeout_s`.
+
+    The header timeout is the guard's own, not aiohttp's keep-alive timer: that one also starts
+    with the connection today, but nothing in aiohttp's interface promises it."""
 
     def __init__(self, server, limit: int, per_client: int, header_timeout_s: float, on_refused, on_slow):
         self.server = server                  # aiohttp's protocol factory (web.Server)
@@ -198,7 +201,14 @@ class ConnectionGuard:
         else:
             self.by_client.pop(client, None)
 
+    def await_headers(self, handler, guarded: "_Guarded") -> None:
+        self._waiting[handler] = guarded
+
+    def forget(self, handler) -> None:
+        self._waiting.pop(handler, None)
+
     def request_started(self, handler) -> None:
+        """From the first middleware: the request headers of `handler`'s connection have arrived."""
         guarded = self._waiting.pop(handler, None)
         if guarded is not None:
             guarded.headers_arrived()
@@ -224,7 +234,7 @@ class _Guarded(asyncio.Protocol):
         self._transport = transport
         self.handler = self.guard.server()
         self.handler.connection_made(transport)
-        self.guard._waiting[self.handler] = self
+        self.guard.await_headers(self.handler, self)
         self._timer = asyncio.get_running_loop().call_later(self.guard.header_timeout_s, self._too_slow)
 
     def headers_arrived(self) -> None:
@@ -234,7 +244,7 @@ class _Guarded(asyncio.Protocol):
 
     def _too_slow(self) -> None:
         self._timer = None
-        self.guard._waiting.pop(self.handler, None)
+        self.guard.forget(self.handler)
         self.guard.on_slow(self.client)
         self._transport.abort()
 
@@ -257,7 +267,7 @@ class _Guarded(asyncio.Protocol):
         if self.handler is None:
             return
         self.headers_arrived()
-        self.guard._waiting.pop(self.handler, None)
+        self.guard.forget(self.handler)
         self.guard.release(self.client)
         handler, self.handler = self.handler, None
         handler.connection_lost(exc)
