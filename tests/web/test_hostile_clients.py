@@ -154,6 +154,64 @@ def test_the_file_limit_is_raised_and_the_cap_stays_a_quarter_of_it():
     assert server.connection_cap(1024) == server.MAX_CONNECTIONS == server.connection_cap(None)
 
 
+OUT_OF_FILES_SERVER = """
+import asyncio, logging, sys
+from aiohttp import web
+from edge.web import server
+logging.basicConfig(level=logging.INFO)
+
+async def main():
+    app = web.Application()
+    app.router.add_get("/", lambda request: web.Response(text="ok"))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    # caps far above the file limit: this server runs out of descriptors before they apply
+    guard = server.ConnectionGuard(runner.server, 1000, 1000, 60.0, lambda *a: None, lambda *a: None)
+    logs = server.LogThrottle(logging.getLogger("sortline.screen"))
+    await server._GuardedSite(runner, "127.0.0.1", 0, guard, logs).start()
+    print(runner.addresses[0][1], flush=True)
+    await asyncio.sleep(float(sys.argv[1]))
+    logs.flush_all()
+
+asyncio.run(main())
+"""
+
+
+async def test_out_of_file_descriptors_the_screen_pauses_accepting_with_one_log_line(tmp_path):
+    import resource
+    import sys
+
+    from tests.conftest import REPO
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", OUT_OF_FILES_SERVER, "8", cwd=REPO, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)))
+    port = int(await asyncio.wait_for(proc.stdout.readline(), 30))
+    loop = asyncio.get_running_loop()
+    socks = []
+    try:
+        for _ in range(120):                    # twice what the server process may open
+            sock = socket.socket()
+            sock.setblocking(False)
+            try:
+                await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", port)), 1)
+            except (OSError, asyncio.TimeoutError):
+                pass
+            socks.append(sock)
+        await asyncio.sleep(3.0)
+    finally:
+        for sock in socks:
+            sock.close()
+    await asyncio.sleep(1.5)                    # the pause ends, the queue drains
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        async with http.get(f"http://127.0.0.1:{port}/") as r:
+            assert r.status == 200
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    log_text = err.decode()
+    assert "Traceback" not in log_text, log_text[-2000:]
+    lines = [line for line in log_text.splitlines() if "cannot accept connections" in line]
+    assert 1 <= len(lines) <= 2, log_text[-2000:]
+
+
 # -- live streams ------------------------------------------------------------------------------------
 async def read_events(http, n: int, within_s: float = 5.0) -> list[dict]:
     views = []
