@@ -3,10 +3,12 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 
 from drivers import LinkSettings, open_link
 from drivers.link import OpcUaSettings
 from drivers.regmap import RegisterMap
+from drivers.rings import REUSE_AFTER_S
 
 log = logging.getLogger("sortline.edge")
 
@@ -25,19 +27,29 @@ def link_settings(config) -> LinkSettings:
                         poll_interval_s=plc["poll_interval_ms"] / 1000, timeout_s=plc["timeout_ms"] / 1000,
                         heartbeat_interval_s=plc["heartbeat_interval_ms"] / 1000,
                         reconnect_max_s=plc["reconnect_max_ms"] / 1000,
+                        reuse_after_s=reuse_after_s(config.geometry),
                         regmap=RegisterMap(plc["plc_base"], plc["edge_base"]), opcua=opcua)
+
+
+def reuse_after_s(geometry) -> float:
+    """How long a tracking number stays one parcel's: far longer than any parcel is on the belt (a
+    stopped belt included), short enough that a PLC reusing its numbers is noticed the same shift."""
+    return max(REUSE_AFTER_S, 20 * geometry.end_m / geometry.belt_speed_m_s)
 
 
 def build_controller(config):
     from fastpath import load_plan
 
+    from .alarms import Alarms
     from .camera import FolderImages
     from .controller import Controller
     from .records import Records
+    alarms = Alarms()
     plan = load_plan(config.resolve(config["plan"]["file"]), n_chutes=len(config.geometry.chutes))
     link = open_link(config["plc"]["protocol"], link_settings(config))
-    records = Records(config.resolve(config["records"]["folder"]), config["records"]["retention_days"])
-    return Controller(config, plan, link, FolderImages(config["camera"]["folder"]), records)
+    records = Records(config.resolve(config["records"]["folder"]), config["records"]["retention_days"],
+                      alarms=alarms, reuse_after_s=link.settings.reuse_after_s)
+    return Controller(config, plan, link, FolderImages(config["camera"]["folder"]), records, alarms=alarms)
 
 
 async def run_until_stopped(controller, stop: asyncio.Event | None = None) -> None:
@@ -72,6 +84,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="sortline run", description="Run the controller for a line.")
     parser.add_argument("--config", default="configs/county-24.toml", help="the line config file (TOML)")
     args = parser.parse_args(argv)
+    from vision.image_header import limit_opencv_decoding
+
     from .check_config import load_or_exit
-    asyncio.run(run_until_stopped(build_controller(load_or_exit(args.config))))
+    from .records import RecordsLocked
+    # Before any thread starts: OpenCV reads its pixel limit from the environment.
+    limit_opencv_decoding()
+    config = load_or_exit(args.config)
+    try:
+        controller = build_controller(config)
+    except RecordsLocked as exc:
+        log.error("%s", exc)
+        print(f"sortline run: not started: {exc}", file=sys.stderr)
+        return 3
+    asyncio.run(run_until_stopped(controller))
     return 0

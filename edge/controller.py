@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from drivers import Confirmation, ScanEvent
 from drivers.regmap import DivertResult
 
+from .alarms import Alarms
 from .camera_health import CameraHealth, Image
+from .loop_watch import LoopWatch
 from .metrics import ControllerMetrics
 from .readers import UNDECODABLE, ReaderPool, default_size
 from .state import State, StateTracker, derive
@@ -22,6 +24,9 @@ from .state import State, StateTracker, derive
 log = logging.getLogger("sortline.edge")
 
 PRUNE_EVERY_S = 60.0
+# Scans without any assignment reaching the PLC, for this long: the line is not sorting.
+NOT_DECIDING_SCANS = 5
+NOT_DECIDING_S = 3.0
 IMAGES_PRUNE_EVERY_S = 10.0
 
 
@@ -33,13 +38,16 @@ class Stats:
     send_failed: int = 0
     past_deadline: int = 0
     skipped_already_sent: int = 0
+    internal_errors: int = 0
     confirmations: int = 0
     by_reason: dict = field(default_factory=dict)
 
 
 class Controller:
-    def __init__(self, config, plan, link, images, records, router=None):
+    def __init__(self, config, plan, link, images, records, router=None, alarms: Alarms | None = None):
         from fastpath import Router
+        self.alarms = alarms or Alarms()
+        self.loop_watch = LoopWatch(self.alarms)
         self.config = config
         self.plan = plan
         self.router = router or Router(plan)
@@ -73,6 +81,11 @@ class Controller:
             log.warning("chutes %s stay disabled, as a technician left them; enable them on the line screen",
                         sorted(self.disabled))
         self._chute_state_seen = (frozenset(), frozenset(), frozenset())
+        self._chute_bits_raw = self._chute_state_seen
+        self._line_chutes = frozenset(c.number for c in config.geometry.chutes)
+        self._contact = None                           # the link's newest PlcContact, once handled
+        self._unanswered = 0                           # scans since the last assignment that reached the PLC
+        self._unanswered_since_mono = 0.0
         self.recent = collections.deque(maxlen=50)     # the last parcels, for the line screen
         self.landed = collections.Counter()            # chute -> parcels confirmed in it
         self.verdicts = collections.Counter()          # PLC divert result -> parcels
@@ -103,6 +116,7 @@ class Controller:
         self._booted = True
         self.link.hold_heartbeat(False)
         watcher = asyncio.create_task(self._watch_state(stop), name="state-watch")
+        self.loop_watch.start()
         reloads = ReloadTriggers(self)
         await reloads.start()
         getter = None
@@ -121,6 +135,7 @@ class Controller:
             await reloads.stop()
             await self.drain()
             watcher.cancel()
+            self.loop_watch.stop()
             await self.link.stop()
             await self.readers.stop()
 
@@ -155,7 +170,8 @@ class Controller:
         self._has_run = self._has_run or line_state == 1
         state, message = derive(booted=self._booted, link_status=self.link.status, link_address=self.link.address,
                                 line_state=line_state, has_run=self._has_run, records_error=self.records.error,
-                                camera_problem=self.camera.problem)
+                                camera_problem=self.camera.problem, not_deciding=self._not_deciding(),
+                                records_remedy=self._remedy_of("records_write"))
         report = self.state.update(state, message)
         m = self.metrics
         for s in State:
@@ -164,14 +180,44 @@ class Controller:
         for kind, n in self.link.status.anomalies.items():
             m.anomalies.set(n, kind)
         m.hedged.set(self.readers.hedged)
+        m.loop_held.set(self.loop_watch.recent_longest_s)
+        m.loop_held_max.set(self.loop_watch.longest_s)
+        active = {a.key for a in self.alarms.active()}
+        for key, n in self.alarms.raised_total.items():
+            m.alarm.set(1 if key in active else 0, key)
+            m.alarms_raised.set(n, key)
         m.reader_restarts.set(self.readers.restarted)
         return report
 
+    def _remedy_of(self, key: str) -> str | None:
+        return next((a.remedy for a in self.alarms.active() if a.key == key), None)
+
+    def _not_deciding(self) -> str | None:
+        """Parcels keep coming but none has had its assignment for a while: the line is not sorting,
+        whatever else looks well (the screen must not stay green)."""
+        waited_s = time.monotonic() - self._unanswered_since_mono
+        if self._unanswered < NOT_DECIDING_SCANS or waited_s < NOT_DECIDING_S or not self.link.status.connected:
+            self.alarms.clear("not_deciding")
+            return None
+        since = time.strftime("%H:%M:%S", time.localtime(time.time() - waited_s))
+        cause = (f"{self._unanswered} parcels came since {since} and none of them got a chute from this controller: "
+                 f"they all go to the end chute")
+        remedy = "look at the other alarms and the log for why; restarting the controller (systemctl restart sortline) "\
+                 "is safe meanwhile"
+        self.alarms.raise_("not_deciding", cause, remedy)
+        return f"{cause}; {remedy}"
+
     # -- events ------------------------------------------------------------------------------------
     def _dispatch(self, event) -> None:
+        if self.link.contact is not self._contact:
+            self._contact = self.link.contact
+            self._new_contact(self._contact)
         if isinstance(event, ScanEvent):
             self.stats.scans += 1
-            task = asyncio.create_task(self._handle_scan(event))
+            if not self._unanswered:
+                self._unanswered_since_mono = event.received_s
+            self._unanswered += 1
+            task = asyncio.create_task(self._handle_scan_guarded(event))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
         elif isinstance(event, Confirmation):
@@ -189,11 +235,51 @@ class Controller:
         self.verdicts[result] += 1
         self.landed[event.chute] += 1
 
+    def _new_contact(self, contact) -> None:
+        """A PLC that has forgotten what this controller recorded under the same boot id (its scan
+        numbers stand lower, or it holds no acknowledgement from the controller) has started
+        counting again (a memory reset): its tracking numbers belong to new parcels."""
+        if contact is None:
+            return
+        highest = self.records.highest_scan_seq(contact.boot)
+        if highest is None or (contact.scan_seq >= highest and contact.scan_ack != 0):
+            return
+        self.records.renumbered(contact.boot)
+        self._numbers_reused(contact.boot, f"its newest scan event is number {contact.scan_seq} and it holds "
+                             f"acknowledgement {contact.scan_ack}, but this controller has recorded scan event "
+                             f"{highest} under that boot id")
+
+    def _numbers_reused(self, boot: int, detail: str) -> None:
+        self.alarms.raise_(
+            "plc_numbers_reused",
+            f"the PLC at {self.link.address} numbers its parcels again under the same boot id {boot} ({detail}): "
+            f"a memory reset, a CPU swap or a program download that cleared its retentive data; the parcels are "
+            f"decided and recorded as new ones",
+            "keep BOOT_ID and the tracking counter in retentive memory and add 1 to BOOT_ID at every PLC start "
+            "(docs/plc-interface.md, PLC restart)", hold_s=3600)
+
+    async def _handle_scan_guarded(self, ev: ScanEvent) -> None:
+        """A defect met by one parcel must not stop the next: the PLC sends this one to the end chute."""
+        try:
+            await self._handle_scan(ev)
+        except Exception as exc:
+            self.stats.internal_errors += 1
+            self.alarms.raise_("internal_error", f"a parcel (tracking {ev.tracking}) could not be decided: "
+                               f"{type(exc).__name__}: {exc}",
+                               "the PLC sends such parcels to the end chute; send the controller's log to "
+                               "support", hold_s=600)
+            if self.stats.internal_errors <= 3 or self.stats.internal_errors % 1000 == 0:
+                log.exception("parcel tracking %d not decided (%d such so far)", ev.tracking,
+                              self.stats.internal_errors)
+
     async def _handle_scan(self, ev: ScanEvent) -> None:
         loop = asyncio.get_running_loop()
         boot = self.link.status.plc_boot_id or 0
-        if self.records.already_sent(boot, ev.tracking):
+        if ev.reused:
+            self._numbers_reused(boot, f"tracking number {ev.tracking} came again for another parcel")
+        elif self.records.already_sent(boot, ev.tracking):
             self.stats.skipped_already_sent += 1       # decided before a restart: the PLC has it
+            self._unanswered = 0
             return
         # The PLC saw the parcel up to one poll before the link did.
         scanned_mono = ev.received_s - self.poll_lag_s
@@ -205,23 +291,35 @@ class Controller:
         read = await self._read(path, deadline_mono)
         times["read_ms"] = (loop.time() - t_read) * 1000
         self.camera.seen(Image.MISSING if path is None else
-                         Image.UNDECODABLE if (read.no_read_reason or "").startswith(UNDECODABLE) else Image.USABLE)
+                         Image.UNDECODABLE if (read.no_read_reason or "").startswith(UNDECODABLE) else Image.USABLE,
+                         read.no_read_reason)
         self._sync_chute_state()
         t_dec = time.perf_counter()
         decision = self.router.decide(read.waybills, read.routing_code)
         times["decide_ms"] = (time.perf_counter() - t_dec) * 1000
         times["total_ms"] = (loop.time() - ev.received_s) * 1000
         self._count(read, decision, times, deadline_mono - loop.time())
-        self.records.decided(plc_boot=boot, tracking=ev.tracking, scan_seq=ev.seq, read=read, decision=decision,
-                             plan_version=self.plan.version, times=times)
+        committed = self.records.decided(plc_boot=boot, tracking=ev.tracking, scan_seq=ev.seq, read=read,
+                                         decision=decision, plan_version=self.plan.version, times=times,
+                                         new_parcel=ev.reused)
+        if committed is not None:
+            # The row first, so that a kill -9 never loses a decision the PLC has; but a disk or a
+            # locked database never holds the decision past the time left for sending it.
+            await asyncio.wait({committed}, timeout=max(0.0, self._left(deadline_mono)))
         try:
-            await self.link.assign(ev.tracking, decision.chute, int(decision.reason))
+            await self.link.assign(ev.tracking, decision.chute, int(decision.reason), until_mono=deadline_mono)
         except ConnectionError as exc:
             self.stats.send_failed += 1
+            self.alarms.raise_("assignment_not_sent", f"assignments did not reach the PLC before the parcels' "
+                               f"decision points ({self.stats.send_failed} since start; last: tracking "
+                               f"{ev.tracking}: {exc})",
+                               f"check the cable and the PLC at {self.link.address}; the PLC sends such parcels to "
+                               f"the end chute", hold_s=60)
             log.error("assignment for tracking %d not sent (%s): the PLC sends it to the end chute", ev.tracking, exc)
             return
         self.records.sent(boot, ev.tracking)
         self.stats.sent += 1
+        self._unanswered = 0
         self.recent.appendleft({"tracking": ev.tracking, "image": str(path) if path else None,
                                 "waybills": list(read.waybills), "routing_code": read.routing_code,
                                 "sources": read.sources, "no_read_reason": read.no_read_reason,
@@ -264,14 +362,24 @@ class Controller:
     # -- chute state and technician actions --------------------------------------------------
     def _sync_chute_state(self) -> None:
         """Apply the PLC's full/fault bits and the technician's disables between two decisions."""
-        full = frozenset(getattr(self.link, "chute_full", ()))
-        fault = frozenset(getattr(self.link, "chute_fault", ()))
-        seen = (full, fault, frozenset(self.disabled))
-        if seen == self._chute_state_seen:
+        raw = (frozenset(getattr(self.link, "chute_full", ())), frozenset(getattr(self.link, "chute_fault", ())),
+               frozenset(self.disabled))
+        if raw == self._chute_bits_raw:
             return
+        self._chute_bits_raw = raw
+        full, fault, disabled = raw
+        strays = (full | fault) - self._line_chutes
+        # A spare or miswired sensor input: ignored, since no parcel is ever sent to such a chute.
+        self.alarms.set("chute_bits_unknown", (
+            f"the PLC reports chutes {sorted(strays)} full or faulted, but this line has no such chutes "
+            f"(chutes {min(self._line_chutes)}-{max(self._line_chutes)}): the bits are ignored",
+            "check the full and fault sensor inputs of the PLC and their mapping to CHUTE_FULL / CHUTE_FAULT "
+            "(docs/plc-interface.md), or the chute list in the line config") if strays else None,
+            level=logging.WARNING)
+        seen = (full & self._line_chutes, fault & self._line_chutes, disabled)
         for chute in set().union(*seen, *self._chute_state_seen):
             self.router.set_chute_state(chute, enabled=chute not in self.disabled,
-                                        full=chute in full, faulted=chute in fault)
+                                        full=chute in seen[0], faulted=chute in seen[1])
         self._chute_state_seen = seen
 
     async def set_chute_enabled(self, chute: int, enabled: bool, who: str = "technician") -> None:
@@ -295,6 +403,7 @@ class Controller:
         return {
             "line": self.config["line"]["name"],
             "state": report.state.value, "message": report.message, "state_since_wall": report.since_wall,
+            "alarms": [a.as_dict() for a in self.alarms.active()],
             "plan_version": self.plan.version, "plan_refused": self.plan_refused,
             "started_wall": self.started_wall,
             "scans": st.scans, "decided": st.decided, "sent": st.sent, "past_deadline": st.past_deadline,

@@ -85,6 +85,12 @@ class ControllerMetrics:
         self.state = Gauge("sortline_state", "1 for the controller's current machine state", ("state",))
         self.record_errors = Counter("sortline_record_write_errors_total", "Record writes that failed")
         self.hedged = Gauge("sortline_label_reads_hedged", "Images read by a second, idle reader too, since start")
+        self.loop_held = Gauge("sortline_event_loop_held_seconds", "Longest time the controller's event loop was "
+                               "held within the last minute")
+        self.loop_held_max = Gauge("sortline_event_loop_held_max_seconds", "Longest time the event loop was held "
+                                   "since start")
+        self.alarm = Gauge("sortline_alarm", "1 while an alarm is active, by key", ("key",))
+        self.alarms_raised = Gauge("sortline_alarms_raised", "Times each alarm was raised since start", ("key",))
         self.reader_restarts = Gauge("sortline_label_reader_restarts", "Label readers started again after a crash "
                                      "or a stuck read, since start")
 

@@ -27,7 +27,8 @@ class StateReport:
 
 
 def derive(*, booted: bool, link_status, link_address: str, line_state, has_run: bool,
-           records_error: str | None, camera_problem: str | None = None) -> tuple[State, str | None]:
+           records_error: str | None, camera_problem: str | None = None,
+           not_deciding: str | None = None, records_remedy: str | None = None) -> tuple[State, str | None]:
     """The state from what the controller knows now; the most urgent condition wins."""
     if not booted:
         return State.BOOTING, "starting: loading the sort plan and label readers, connecting to the PLC"
@@ -43,9 +44,12 @@ def derive(*, booted: bool, link_status, link_address: str, line_state, has_run:
     if line_state in (LineState.JAM, LineState.FAULT):
         what = "a jam" if line_state == LineState.JAM else "a fault"
         return State.FAULTED, f"the PLC reports {what}: clear it at the line and restart the belt from the panel"
+    if not_deciding:
+        return State.FAULTED, not_deciding
     if records_error:
-        return State.FAULTED, (f"parcel records cannot be written ({records_error}): free disk space in the "
-                               f"records folder; sorting continues and records are kept in memory until then")
+        remedy = records_remedy or ("free disk space in the records folder; sorting continues and records are "
+                                    "kept in memory until then")
+        return State.FAULTED, f"parcel records cannot be written ({records_error}): {remedy}"
     if camera_problem and line_state == LineState.RUNNING:
         return State.FAULTED, camera_problem
     if line_state == LineState.RUNNING:
