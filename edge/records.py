@@ -30,7 +30,7 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .alarms import Alarms
@@ -41,6 +41,7 @@ DB_NAME = "parcels.sqlite"
 LOCK_NAME = "parcels.lock"
 SCHEMA_VERSION = 2             # PRAGMA user_version; the first shipped schema (user_version 0) is version 1
 
+MAX_ROW_IDS = 200_000       # rows the writer knows by id: hours of parcels, far more than reuse_after_s
 MAX_PENDING = 1_000_000      # about an hour at a cross-belt rate; beyond that the oldest is logged and dropped
 BATCH_ROWS = 500             # most rows per commit: a backlog is written in steps, never in one long transaction
 RETRY_S = 1.0                # a database that refused is tried again this often (and at each flush())
@@ -413,6 +414,9 @@ class _Row:
     at_wall: float                  # when the caller asked: rows written late keep their time
     values: tuple
     new: bool = False               # decided: a new parcel even within reuse_after_s
+    # The same moment on the monotonic clock: which row a later call belongs to is decided on it,
+    # so that a wall clock set back or forward mid-shift never splits a parcel into two rows.
+    at_mono: float = field(default_factory=time.monotonic)
     future: asyncio.Future | None = None
     loop: asyncio.AbstractEventLoop | None = None
 
@@ -560,6 +564,9 @@ class Records:
         self._reused: dict = {}                # key -> monotonic time it was found reused
         self._highest_seq: dict[int, int] = {}  # plc_boot -> highest scan_seq decided
         self._renumbered_id: dict[int, int] = {}   # writer's: plc_boot -> last row id before its renumbering
+        # writer's: (plc_boot, tracking) -> (row id, monotonic time decided) of rows this process wrote
+        self._row_ids: collections.OrderedDict = collections.OrderedDict()
+        self._txn_ids: dict = {}
         self._reused_lock = threading.Lock()
         self._prune_job: tuple[int, concurrent.futures.Future] | None = None
         self._isolating = 0                    # rows to write one per commit, to find one SQLite cannot store
@@ -775,6 +782,7 @@ class Records:
             self.alarms.raise_("records_corrupt", *_moved_alarm(self.path, kept, why), hold_s=MOVED_ALARM_HOLD_S)
         self._wdb = db
         self._renumbered_id = {}              # row ids of another file
+        self._row_ids = collections.OrderedDict()
         self.generation += 1
         return True
 
@@ -866,10 +874,13 @@ class Records:
     def _commit(self, rows: list[_Row]) -> None:
         db = self._wdb
         db.execute("BEGIN IMMEDIATE")
+        self._txn_ids = {}           # row ids of this transaction: known once it is committed
         try:
             for row in rows:
                 self._apply(db, row)
             db.execute("COMMIT")
+            for key, known in self._txn_ids.items():
+                self._remember_id(key, *known)
         except BaseException:
             if db.in_transaction:
                 try:
@@ -886,17 +897,16 @@ class Records:
         if row.kind == "renumbered":
             self._renumbered_id[boot] = db.execute("SELECT coalesce(max(id), 0) FROM parcels").fetchone()[0]
             return
-        # The newest row of this parcel: one scanned within reuse_after_s of this call, since the
-        # PLC's last renumbering.
-        target = db.execute(NEWEST_ROW, (boot, tracking, row.at_wall - self.reuse_after_s,
-                                         self._renumbered_id.get(boot, 0))).fetchone()[0]
+        target = self._target(db, row)
         if row.kind == "decided":
             if target is not None and not row.new:      # decided again after a controller restart
                 db.execute(UPDATE_DECIDED, (*row.values, target))
+                self._txn_ids[row.key] = (target, row.at_mono)
                 return
             if db.execute(ANY_ROW, (boot, tracking)).fetchone():
                 self._mark_reused(row.key)
-            db.execute(INSERT_DECIDED, (boot, tracking, row.at_wall, *row.values))
+            cursor = db.execute(INSERT_DECIDED, (boot, tracking, row.at_wall, *row.values))
+            self._txn_ids[row.key] = (cursor.lastrowid, row.at_mono)
         elif row.kind == "sent":
             if target is not None:
                 db.execute("UPDATE parcels SET sent = 1 WHERE id = ?", (target,))
@@ -906,7 +916,28 @@ class Records:
                 db.execute("UPDATE parcels SET confirmed_chute = ?, confirmed_result = ? WHERE id = ?",
                            (chute, result, target))
             else:
-                db.execute(INSERT_CONFIRMED, (boot, tracking, row.at_wall, chute, "PLC_" + result, chute, result))
+                cursor = db.execute(INSERT_CONFIRMED, (boot, tracking, row.at_wall, chute, "PLC_" + result, chute,
+                                                       result))
+                self._txn_ids[row.key] = (cursor.lastrowid, row.at_mono)
+
+    def _target(self, db: sqlite3.Connection, row: _Row) -> int | None:
+        """The newest row of this parcel: one decided within reuse_after_s of this call, since the
+        PLC's last renumbering. Rows this process wrote are known by the monotonic clock; older
+        ones (a controller restart) are looked up by their wall-clock time."""
+        boot, tracking = row.key
+        since_id = self._renumbered_id.get(boot, 0)
+        known = self._txn_ids.get(row.key) or self._row_ids.get(row.key)
+        if known is not None:
+            row_id, decided_mono = known
+            return row_id if row.at_mono - decided_mono < self.reuse_after_s and row_id > since_id else None
+        return db.execute(NEWEST_ROW, (boot, tracking, row.at_wall - self.reuse_after_s, since_id)).fetchone()[0]
+
+    def _remember_id(self, key: tuple, row_id: int, at_mono: float) -> None:
+        ids = self._row_ids
+        ids[key] = (row_id, at_mono)
+        ids.move_to_end(key)
+        while ids and (len(ids) > MAX_ROW_IDS or at_mono - next(iter(ids.values()))[1] > 2 * self.reuse_after_s):
+            ids.popitem(last=False)
 
     def _bad_row(self, rows: list[_Row], exc: Exception) -> None:
         """A value SQLite cannot store: find the row (one per commit) and drop it, keep the others."""
