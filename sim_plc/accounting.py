@@ -95,6 +95,7 @@ def account(parcels, counters=None, *, rate_per_h=None, faults=(), camera=None) 
             divert_err.append(err_ms)
         arrival = p.truth.arrival
         rows.append({"tracking": p.tracking, "plc_boot": p.boot_id, "index": p.truth.index, "tier": label.tier,
+                     "scan_s": round(p.scan_time_s, 3),
                      "courier": label.truth.courier if label.truth else None,
                      "waybill": label.truth.waybill if label.truth else None,
                      "routing_code": label.truth.routing_code if label.truth else None,

@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--parcel-length-m", type=float, default=0.4, help="parcel length when the trace has none")
     p.add_argument("--min-gap-m", type=float, default=0.1, help="smallest gap the induction leaves between parcels")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--boot-id", type=int, default=None, help="the PLC's BOOT_ID (1-65535); default: a new one at "
+                   "every start, as a real PLC adds 1 to its retentive boot id")
     p.add_argument("--no-label-share", type=float, default=0.03, help="share of parcels lying label-down")
     p.add_argument("--unknown-route-share", type=float, default=0.04,
                    help="share of parcels whose routing code the plan does not know")
@@ -65,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
 def spec_from_args(args, parser) -> ShiftSpec:
     if args.parcels < 0:
         parser.error(f"--parcels must be 0 or more, got {args.parcels}")
+    if args.boot_id is not None and not 1 <= args.boot_id <= 0xFFFF:
+        parser.error(f"--boot-id must be 1-65535, got {args.boot_id}")
     if args.label_layouts < 0:
         parser.error(f"--label-layouts must be 0 or more, got {args.label_layouts}")
     try:
@@ -80,7 +84,7 @@ def spec_from_args(args, parser) -> ShiftSpec:
         camera=args.camera or ("ahead" if args.forever else "all"),
         label_cache=None if args.label_cache == "none" else args.label_cache, label_layouts=args.label_layouts,
         chutes=chutes, faults=faults,
-        wait_for_controller_s=None if args.no_wait else 60.0)
+        wait_for_controller_s=None if args.no_wait else 60.0, boot_id=args.boot_id)
 
 
 async def _run(config, spec, report_path, port, also_port=None) -> dict:

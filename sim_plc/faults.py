@@ -23,6 +23,7 @@ KINDS = {
     "slow": (("ms", "seconds"), (5.0,), "answers held MS milliseconds (or 'never') for SECONDS"),
     "full": (("chute", "seconds"), (10.0,), "the full sensor of CHUTE is on for SECONDS"),
     "fault": (("chute", "seconds"), (10.0,), "the diverter of CHUTE is faulted for SECONDS"),
+    "camera": (("seconds",), (10.0,), "the camera uploads no image for SECONDS"),
 }
 
 
@@ -81,8 +82,9 @@ def _value(text: str, name: str, value: str):
 class FaultRunner:
     """Applies scripted faults to a SimPlc as parcels pass, and remembers what it did."""
 
-    def __init__(self, plc, faults=()):
+    def __init__(self, plc, faults=(), camera=None):
         self.plc = plc
+        self.camera = camera             # has `silent_until_s` (loop time); None: no camera in this shift
         self.pending = sorted(faults, key=lambda f: f.at_parcel)
         self.applied: list[dict] = []
         self._tasks: set[asyncio.Task] = set()
@@ -119,6 +121,8 @@ class FaultRunner:
         elif fault.kind == "fault":
             model.set_chute_fault(a["chute"], True)
             self._later(a["seconds"], model.set_chute_fault, a["chute"], False)
+        elif fault.kind == "camera" and self.camera is not None:
+            self.camera.silent_until_s = self._loop.time() + a["seconds"]
 
     def _restart_line(self) -> None:
         # A PLC restart in the meantime has already brought the line back up.

@@ -11,6 +11,7 @@ import gc
 import itertools
 import json
 import logging
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,9 @@ class ShiftSpec:
     chutes: ChuteSettings = field(default_factory=ChuteSettings)
     faults: tuple = ()
     wait_for_controller_s: float | None = 60.0   # None: start parcels without waiting for a controller
+    # None: a new one at every start, as a real PLC's retentive BOOT_ID + 1 would be; this PLC's
+    # tracking numbers start at 1 each time, so a controller tells two runs apart by it.
+    boot_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,12 +100,18 @@ class _Camera:
         self.folder = FolderCamera(folder)
         self.folder.clear()
         self.late = 0
+        self.silent_until_s = 0.0          # a camera fault: nothing uploaded until then (loop time)
+        self.withheld = 0
         self._tasks: set[asyncio.Task] = set()
 
     def request(self, sp: ShiftParcel) -> None:
         self.images.request(sp.index, sp.label)
 
     def drop(self, sp: ShiftParcel, tracking: int) -> None:
+        if asyncio.get_running_loop().time() < self.silent_until_s:
+            self.withheld += 1
+            self.images.forget(sp.index)
+            return
         path = self.images.ready(sp.index)
         if path is not None:
             self.folder.drop(tracking, path)
@@ -120,6 +130,7 @@ class _Camera:
     def summary(self) -> dict:
         cpu = sorted(self.images.render_cpu_s)
         return {"rendered": self.images.rendered, "from_cache": self.images.cached, "late": self.late,
+                "withheld": self.withheld,
                 "render_cpu_ms_p50": round(cpu[len(cpu) // 2] * 1000, 1) if cpu else None,
                 "cache": str(self.images.dir)}
 
@@ -169,7 +180,7 @@ async def run_shift(config, spec: ShiftSpec, report_path=None, host="127.0.0.1",
         # that a full collection in the middle of the shift does not hold a diverter.
         gc.collect()
         gc.freeze()
-        faults = FaultRunner(plc, spec.faults)
+        faults = FaultRunner(plc, spec.faults, camera)
         if spec.parcels == 0:
             await stop.wait()
         else:
@@ -249,7 +260,8 @@ def _sim_plc(config, spec, host: str, port: int, also_port: int | None):
     modbus_port = port if plc_cfg["protocol"] == "modbus" else also_port
     plc = SimPlc(config.geometry, host=host, port=modbus_port or 0, modbus=modbus_port is not None,
                  regmap=RegisterMap(plc_cfg["plc_base"], plc_cfg["edge_base"]),
-                 heartbeat_timeout_s=plc_cfg["heartbeat_timeout_ms"] / 1000, chutes=spec.chutes)
+                 heartbeat_timeout_s=plc_cfg["heartbeat_timeout_ms"] / 1000, chutes=spec.chutes,
+                 boot_id=spec.boot_id or random.SystemRandom().randint(1, 0xFFFF))
     if opcua_port is not None:
         server = OpcUaPlcServer(host, opcua_port, path=plc_cfg["opcua_path"])
         server.bind_model(plc.model)

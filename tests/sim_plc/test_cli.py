@@ -22,14 +22,14 @@ async def sim(*args, capture=True):
 async def test_with_no_parcels_it_serves_until_interrupted_then_reports(tmp_path, port):
     from pymodbus.client import AsyncModbusTcpClient
     config = line_config(tmp_path, port)
-    proc = await sim("--config", str(config.path), "--parcels", "0")
+    proc = await sim("--config", str(config.path), "--parcels", "0", "--boot-id", "4711")
     try:
         client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=1.0, retries=0)
         async with asyncio.timeout(20):
             while not await client.connect():
                 await asyncio.sleep(0.1)
         rr = await client.read_holding_registers(0, count=16, device_id=1)
-        assert rr.registers[0] == 1 and rr.registers[3] == 1          # interface version, boot id
+        assert rr.registers[0] == 1 and rr.registers[3] == 4711       # interface version, boot id
         client.close()
         proc.send_signal(signal.SIGINT)
         out, err = await asyncio.wait_for(proc.communicate(), 15)
@@ -72,3 +72,23 @@ async def test_bad_options_exit_with_a_message(tmp_path, port, args, code, messa
     proc = await sim("--config", str(config.path), "--camera", "off", *args)
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == code and message in err.decode(), err.decode()[-2000:]
+
+
+async def test_every_start_is_a_new_boot_id_unless_one_is_given(tmp_path, port):
+    """Its tracking numbers start at 1 each time: only the boot id tells two runs apart."""
+    from pymodbus.client import AsyncModbusTcpClient
+    config = line_config(tmp_path, port)
+    boots = []
+    for _ in range(2):
+        proc = await sim("--config", str(config.path), "--parcels", "0")
+        try:
+            client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=1.0, retries=0)
+            async with asyncio.timeout(20):
+                while not await client.connect():
+                    await asyncio.sleep(0.1)
+            boots.append((await client.read_holding_registers(0, count=16, device_id=1)).registers[3])
+            client.close()
+        finally:
+            proc.send_signal(signal.SIGINT)
+            await asyncio.wait_for(proc.communicate(), 15)
+    assert boots[0] != boots[1] and all(1 <= b <= 0xFFFF for b in boots)
