@@ -28,6 +28,7 @@ BENCHES = {
     "sim": ("sim_plc.bench", "simulated PLC: divert timing, camera rendering cost, event-loop wake-ups"),
     "web": ("edge.web.bench", "line screen and shift report costs"),
     "crash": ("edge.bench_crash", "kill -9 the controller mid-shift, restart, check every record"),
+    "soak": ("edge.bench_soak", "an hour of parcels with a fault every few minutes: lost, duplicated, late, resources"),
 }
 
 

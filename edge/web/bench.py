@@ -51,14 +51,13 @@ def bench_report(folder: Path, parcels: int = 40_000, hours: float = 8.0) -> dic
     read = LabelRead(("SF1234567890123",), "571-J25-03", "SF")
     start = time.time() - hours * 3600
     t0 = time.perf_counter()
-    records.db.execute("BEGIN")
     for i in range(parcels):
         records.decided(plc_boot=1, tracking=i + 1, scan_seq=i + 1, read=read,
                         decision=Decision(1 + i % 22, Reason.PREADVICE, "SF", "Qicun"), plan_version="p",
                         times={"total_ms": 20.0 + i % 50})
         records.confirmed(1, i + 1, 1 + i % 22, "DIVERTED")
-    records.flush()
-    records.db.execute("COMMIT")
+    if not records.flush(wait_s=120):
+        raise SystemExit(f"the records in {folder / 'records'} were not written: {records.error}")
     records.db.execute("UPDATE parcels SET scanned_wall = ? + (id - 1) * ?", (start, hours * 3600 / parcels))
     write_s = time.perf_counter() - t0
     records.close()
