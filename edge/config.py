@@ -175,8 +175,7 @@ class LineConfig:
         return self.values[section]
 
     def resolve(self, relative: str) -> Path:
-        p = Path(relative)
-        return p if p.is_absolute() else (self.path.parent / p).resolve()
+        return resolve_beside(self.path, relative)
 
     @property
     def plan_path(self) -> Path:
@@ -191,6 +190,17 @@ class LineConfig:
         v = self.values
         return {"image": v["camera"]["image_wait_ms"], "read": v["vision"]["budget_ms"],
                 "decide": v["budgets"]["decide_ms"], "assign": v["budgets"]["assign_ms"]}
+
+
+def resolve_beside(config_path: Path, relative: str) -> Path:
+    """A path from the config, relative to the config file. Its folders are resolved, its last
+    part is not: a plan that is a link keeps its own name in messages ("line.plan.toml is a
+    device", not "/dev/zero is"), and pointing the link at another file is a change to it."""
+    p = Path(relative)
+    if p.is_absolute():
+        return p
+    joined = config_path.parent / p
+    return joined.parent.resolve() / joined.name if joined.name not in ("", ".", "..") else joined.resolve()
 
 
 # -- how values and keys are written back to a technician -------------------------------------------
@@ -319,23 +329,21 @@ class Draft:
         return not any(k in self.bad for k in keys)
 
     def resolve(self, relative: str) -> Path:
-        p = Path(relative)
-        return p if p.is_absolute() else (self.path.parent / p).resolve()
+        return resolve_beside(self.path, relative)
 
 
 def load_config(path) -> LineConfig:
     """Read and check a line config and the fit of its sort plan; raises ConfigError with every problem."""
     from . import line_checks
+    from fastpath import text_files
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = text_files.read_text(path, text_files.CONFIG)
     except FileNotFoundError:
         raise ConfigError([Problem(str(path), None, None, MISSING, "the config file does not exist",
                                    "Check the path, or copy one from configs/")]) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(str(path), None, None, MISSING,
-                                   f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})",
-                                   "Save it as UTF-8 in the editor")]) from None
+    except text_files.FileRefused as exc:
+        raise ConfigError([Problem(str(path), exc.line, None, MISSING, exc.problem, exc.remedy)]) from None
     except OSError as exc:
         raise ConfigError([Problem(str(path), None, None, MISSING, f"cannot read the config file: {exc.strerror}",
                                    "Check the path and the file's permissions")]) from None

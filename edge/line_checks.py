@@ -4,7 +4,6 @@ They run after every key has been checked on its own, and only on the keys that 
 one typo gives one message, not a cascade. CHECKS lists them for docs/configuration.md.
 """
 import ipaddress
-from pathlib import Path
 
 from sim_plc.geometry import Chute, LineGeometry
 
@@ -220,13 +219,15 @@ def fit_problems(plan_path, special: dict, geometry: LineGeometry, config_file: 
     sends parcels on its own too. The plan already keeps destinations off its special chutes, so
     no destination can use the end chute either.
     """
+    from fastpath import PlanError
+    from fastpath.plan_file import read_plan_text
     from fastpath.toml_lines import key_lines, line_of
     end = geometry.end_chute
     if special["reject"] == end:
         return []
     try:
-        line = line_of(key_lines(Path(plan_path).read_text(encoding="utf-8")), ("special", "reject"))
-    except (OSError, UnicodeDecodeError):
+        line = line_of(key_lines(read_plan_text(plan_path)), ("special", "reject"))
+    except PlanError:                    # changed since it was read: the message goes without a line
         line = None
     return [Problem(str(plan_path), line, "[special] reject", special["reject"],
                     f"the line's end chute is {end} ([line] end_chute in {config_file})",

@@ -12,6 +12,7 @@ import tomllib
 
 from . import couriers as courier_formats
 from . import routing_code
+from . import text_files
 from .errors import PlanError
 from .toml_lines import key_lines, line_of
 
@@ -136,19 +137,27 @@ class _Checker:
         return value
 
 
+def read_plan_text(path):
+    """The plan file's text (text_files.read_text: a regular file of at most 16 MB, UTF-8, a
+    BOM skipped); PlanError with the remedy otherwise."""
+    try:
+        return text_files.read_text(path, text_files.PLAN)
+    except FileNotFoundError:
+        raise PlanError("the plan file does not exist", file=path,
+                        remedy="check the path, or copy one from configs/plans/") from None
+    except text_files.FileRefused as exc:
+        raise PlanError(exc.problem, file=path, line=exc.line, remedy=exc.remedy) from None
+    except OSError as exc:
+        raise PlanError(f"cannot read the plan file: {exc.strerror}", file=path,
+                        remedy="check the file's permissions: the controller's user must be able to read it") from None
+
+
 def read_plan_file(path, n_chutes):
     path = pathlib.Path(path)
     if isinstance(n_chutes, bool) or not isinstance(n_chutes, int) or not 1 <= n_chutes <= MAX_CHUTES:
         raise PlanError(f"the line must have 1..{MAX_CHUTES} chutes, not {n_chutes!r}", file=path,
                         remedy="check the chute count in the line configuration")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanError("the plan file does not exist", file=path,
-                        remedy="check the path, or copy one from configs/plans/") from None
-    except UnicodeDecodeError as exc:
-        raise PlanError(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})", file=path,
-                        remedy="save it as UTF-8 in the editor") from None
+    text = read_plan_text(path)
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

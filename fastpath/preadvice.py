@@ -1,8 +1,12 @@
 """Pre-advice data (waybill -> destination records couriers send ahead of the parcels).
 
-File format, one record a line, UTF-8:  waybill,destination
+File format, one record a line, UTF-8 (with or without the BOM Excel writes):  waybill,destination
 An optional first line "waybill,destination" is a header; blank lines and lines starting
-with '#' are skipped. The destination is a name from the plan's [destinations].
+with '#' are skipped. The destination is a name from the plan's [destinations]. A waybill
+has at most waybill.MAX_CHARS characters.
+
+Files are read in blocks (text_files.blocks), each cut at its last line end and scanned on its
+own, so that a file of a gigabyte never sits in memory twice.
 
 Records whose waybill fits the 64-bit code go into a flat open-addressing table (about 17
 bytes a record at 10 million); the rare rest into a dict by canonical bytes. When the same
@@ -19,11 +23,13 @@ import numpy as np
 
 from . import hashtable
 from . import implementation
+from . import text_files
 from . import waybill
 from .errors import PlanError
 
 HEADER = b"waybill,destination"
 MAX_ERRORS_LISTED = 5
+SHOWN_CHARS = 24                 # of a field too long to show whole in a message
 
 
 @dataclasses.dataclass
@@ -52,6 +58,13 @@ def build(keys, destinations, slow, warnings, describe=None):
         warnings.append(f"{table.conflicts} pre-advice records repeat a waybill with another destination; "
                         f"the later record is used{where}")
     return Preadvice(table, slow, table.count + len(slow), warnings)
+
+
+def _shown(text):
+    """A field as a message shows it: whole when short, else its start and its length."""
+    if len(text) <= SHOWN_CHARS:
+        return repr(text)
+    return f"{text[:SHOWN_CHARS]!r}... ({len(text):,} characters)"
 
 
 class _Collector:
@@ -86,9 +99,14 @@ class _Collector:
         if not canon:
             self.error(path, line_no, "the waybill is empty", "write the waybill number before the comma")
             return 0, 0
+        if len(canon) > waybill.MAX_CHARS and len(canon.decode("utf-8", "replace")) > waybill.MAX_CHARS:
+            self.error(path, line_no, f"the waybill {_shown(fields[0].strip())} is longer than a waybill "
+                       f"({waybill.MAX_CHARS} characters at most)",
+                       "check the export: one record a line, the waybill number, a comma, the destination")
+            return 0, 0
         destination = self.destination_index.get(name)
         if destination is None:
-            self.error(path, line_no, f"no destination {name!r} in the plan",
+            self.error(path, line_no, f"no destination {_shown(name)} in the plan",
                        "use a name from the plan's [destinations], or add that destination")
             return 0, 0
         code = waybill.encode(canon)
@@ -99,10 +117,10 @@ class _Collector:
         self.slow[canon] = destination
         return 0, 0
 
-    def scan_python(self, path, data):
+    def scan_python(self, path, data, first_line, header_possible):
         keys, destinations, lines = [], [], []
-        first = True
-        for line_no, raw in enumerate(data.split(b"\n"), start=1):
+        first = header_possible
+        for line_no, raw in enumerate(data.split(b"\n"), start=first_line):
             line = raw.strip()
             if not line or line.startswith(b"#"):
                 continue
@@ -114,30 +132,74 @@ class _Collector:
                 lines.append(line_no)
         return (np.asarray(keys, np.int64), np.asarray(destinations, np.uint16), np.asarray(lines, np.int32))
 
-    def scan_compiled(self, core, path, data):
+    def scan_compiled(self, core, path, data, first_line, header_possible):
         names = {name.encode("utf-8"): index for name, index in self.destination_index.items()}
         keys, destinations, lines, left = core.scan_preadvice(data, names)
+        lines += first_line - 1
         for at, start, end in left:
-            code, destination = self.record(path, int(lines[at]), data[start:end], at == 0)
+            code, destination = self.record(path, int(lines[at]), data[start:end], header_possible and at == 0)
             keys[at], destinations[at] = code, destination
         if len(left):
             kept = keys != 0
             keys, destinations, lines = keys[kept], destinations[kept], lines[kept]
         return keys, destinations, lines
 
+    def scan_file(self, core, path, others_bytes):
+        """Scan one file block by block; (parts, bytes read). A block ends at its last line end:
+        the rest of the line goes with the next block."""
+        parts, carry, first_line, header_possible, size = [], [], 1, True, 0
+        for block in text_files.blocks(path, text_files.PREADVICE, others_bytes):
+            size += len(block)
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:                  # one line longer than a block: it goes on in the next
+                carry.append(block)
+                continue
+            data = b"".join(carry + [block[:cut]]) if carry else block[:cut]
+            carry = [block[cut:]]
+            parts.append(self._scan(core, path, data, first_line, header_possible))
+            header_possible = header_possible and not _has_record(data)
+            first_line += data.count(b"\n")
+        tail = b"".join(carry)
+        if tail:
+            parts.append(self._scan(core, path, tail, first_line, header_possible))
+        return parts, size
+
+    def _scan(self, core, path, data, first_line, header_possible):
+        if core:
+            return self.scan_compiled(core, path, data, first_line, header_possible)
+        return self.scan_python(path, data, first_line, header_possible)
+
+
+def _has_record(data):
+    """Whether a block holds a line that is neither blank nor a comment: after it, no line of the
+    file can be the header. Looks no further than that line."""
+    at = 0
+    while at < len(data):
+        end = data.find(b"\n", at)
+        end = len(data) if end < 0 else end
+        line = data[at:end].strip()
+        if line and not line.startswith(b"#"):
+            return True
+        at = end + 1
+    return False
+
 
 def load(files, destination_index, plan_path):
     """Pre-advice from CSV files; raises PlanError naming the first bad lines."""
     collector = _Collector(destination_index)
     core = _compiled()
-    parts = []
+    parts, part_files, taken_bytes = [], [], 0
     for path in files:
         try:
-            data = path.read_bytes()
+            file_parts, size = collector.scan_file(core, path, taken_bytes)
+        except text_files.FileRefused as exc:
+            raise PlanError(exc.problem, file=exc.path, line=exc.line, remedy=exc.remedy) from None
         except OSError as exc:
             raise PlanError(f"cannot read the pre-advice file {str(path)!r}: {exc.strerror}", file=plan_path,
                             key="[preadvice] files", remedy="check the name; paths are relative to the plan file") from None
-        parts.append(collector.scan_compiled(core, path, data) if core else collector.scan_python(path, data))
+        taken_bytes += size
+        parts += file_parts
+        part_files += [path] * len(file_parts)
     if collector.errors:
         path, line, problem, remedy = collector.errors[0]
         if collector.error_count > 1:
@@ -156,6 +218,6 @@ def load(files, destination_index, plan_path):
     def describe(position):
         at = int(np.searchsorted(sizes, position, side="right"))
         offset = position - (int(sizes[at - 1]) if at else 0)
-        return f"{files[at]}:{int(parts[at][2][offset])}"
+        return f"{part_files[at]}:{int(parts[at][2][offset])}"
 
     return build(keys, destinations, collector.slow, warnings, describe)

@@ -23,6 +23,11 @@ takes the slow path: the same lookup by the canonical bytes in a Python dict.
 MAX_LETTERS = 4
 MAX_SUFFIX = 2
 MAX_DIGITS = 18
+# The longest waybill a pre-advice record may carry. Real numbers have 10 to 22 characters (UPU
+# S10 13, SF and J&T 15, the longest digit runs 18); a courier format may spell out 32
+# (couriers.MAX_FORMAT_LEN). A longer field is a broken export (columns run together, a text
+# pasted into the cell), not a waybill.
+MAX_CHARS = 40
 _SHAPE_LIMITS = {(0, 0): 18, (1, 0): 16, (2, 0): 15, (3, 0): 14, (4, 0): 12, (2, 2): 10}
 
 
@@ -53,28 +58,37 @@ def canonical(read):
 
 
 def encode(canon):
-    """64-bit code of canonical bytes, or 0 when they do not fit one of the shapes."""
+    """64-bit code of canonical bytes, or 0 when they do not fit one of the shapes.
+
+    Linear in the length, and it stops as soon as a run is too long for any shape: the letters
+    and digits are summed into integers, which would grow with the run (a 5 MB field took
+    minutes), as the compiled core's encode_waybill stops too.
+    """
     n = len(canon)
     i = 0
     letters = 0
     while i < n and 65 <= canon[i] <= 90:
+        if i == MAX_LETTERS:
+            return 0
         letters = letters * 26 + (canon[i] - 65)
         i += 1
     p = i
-    if p > MAX_LETTERS:
-        return 0
     digits = 0
     while i < n and 48 <= canon[i] <= 57:
+        if i - p == MAX_DIGITS:
+            return 0
         digits = digits * 10 + (canon[i] - 48)
         i += 1
     d = i - p
-    if d == 0 or d > MAX_DIGITS:
+    if d == 0:
         return 0
     while i < n and 65 <= canon[i] <= 90:
+        if i - p - d == MAX_SUFFIX:
+            return 0
         letters = letters * 26 + (canon[i] - 65)
         i += 1
     s = i - p - d
-    if i != n or s > MAX_SUFFIX:
+    if i != n:
         return 0
     base = SHAPE_OFFSETS[(p * 3 + s) * 19 + d]
     if base < 0:
