@@ -51,7 +51,8 @@ def build_line_plan(config, path):
 async def reload_plan(controller, path=None, who: str = "technician") -> str:
     """Controller.reload_plan: build and check off the loop, swap between two parcels, or refuse.
 
-    Raises PlanError or TimeoutError after setting `controller.plan_refused`.
+    Raises PlanError or TimeoutError (or, for a fault of the build itself, what it raised) after
+    setting `controller.plan_refused`.
     """
     return (await reload_timed(controller, path, who))["active"]
 
@@ -61,10 +62,12 @@ async def reload_timed(controller, path=None, who: str = "technician") -> dict:
 
     Everything that costs time (plan, pre-advice table) is built in the worker thread; the loop
     only swaps references, hands the plan's courier formats and routing code shapes (a few hundred
-    bytes) to the label readers, notes the change in the logbook and the log. `swap_ms` is the
+    bytes) to the label readers, notes the change in the logbook and the log, and leaves the
+    replaced plan to be freed in slices between parcels (fastpath.plan.retire). `swap_ms` is the
     loop's CPU time for that (other processes on the PC do not count in it).
     """
     from fastpath import PlanError
+    from fastpath.plan import retire
     config = controller.config
     path = path or config.plan_path
 
@@ -76,12 +79,15 @@ async def reload_timed(controller, path=None, who: str = "technician") -> dict:
         plan = await controller.router.build_and_swap(build, timeout_s=timeout_s)
     except (PlanError, asyncio.TimeoutError) as exc:
         why = str(exc) if isinstance(exc, PlanError) else f"building it took longer than {timeout_s:g} s"
-        controller.plan_refused = f"plan {path} refused, plan {controller.plan.version} stays active: {why}"
-        controller.records.action(who, "reload plan refused", why)
-        log.error("%s", controller.plan_refused)
+        _refused(controller, path, who, why)
+        raise
+    except Exception as exc:             # a fault of the build itself: refused as visibly, with the trace in the log
+        _refused(controller, path, who, f"the plan could not be built ({exc}); the log has the details")
+        log.exception("plan build failed")
         raise
     swap_cpu_ns = time.thread_time_ns()
     build_s = time.monotonic() - started_mono
+    retire(controller.plan, asyncio.get_running_loop())
     controller.plan, controller.plan_refused = plan, None
     controller.readers.use_plan(plan.courier_table, plan.routing_shapes)
     controller.records.action(who, "reload plan", plan.version)
@@ -91,35 +97,63 @@ async def reload_timed(controller, path=None, who: str = "technician") -> dict:
     return {"active": plan.version, "build_s": round(build_s, 3), "swap_ms": round(swap_ms, 3)}
 
 
+def _refused(controller, path, who: str, why: str) -> None:
+    controller.plan_refused = f"plan {path} refused, plan {controller.plan.version} stays active: {why}"
+    controller.records.action(who, "reload plan refused", why)
+    log.error("%s", controller.plan_refused)
+
+
 def socket_path(config) -> Path:
     return config.records_folder / SOCKET_NAME
 
 
-_PREADVICE_HEADER = re.compile(r"(?m)^[ \t]*\[[ \t]*preadvice[ \t]*\]")
-_NEXT_HEADER = re.compile(r"(?m)^[ \t]*\[")
+_PREADVICE_HEADER = re.compile(rb"[ \t]*\[[ \t]*preadvice[ \t]*\]")
+_NEXT_HEADER = re.compile(rb"(?m)^[ \t]*\[")
 
 
-def preadvice_files(plan_path: Path) -> list[Path]:
-    """The pre-advice files a plan names, from its [preadvice] section alone.
-
-    Only that section is parsed: a whole plan can take tens of milliseconds to parse, and this
-    runs on the event loop. A plan that cannot be read is refused by the reload itself, with
-    the reason; here it only means there is nothing more to watch.
-    """
+def _plan_bytes(plan_path: Path) -> bytes | None:
+    """The plan file as the reload will read it; None when it would refuse it (the reload says why)."""
+    from fastpath import text_files
     try:
-        text = plan_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return text_files.read_bytes(plan_path, text_files.PLAN)
+    except (OSError, text_files.FileRefused):
+        return None
+
+
+def preadvice_files(plan_path: Path, data: bytes | None = None) -> list[Path]:
+    """The pre-advice files a plan names, from its [preadvice] section alone (`data`: the plan
+    file's bytes, when they have been read already).
+
+    Only that section is parsed, found by a plain byte search: a whole plan can take seconds
+    to parse. A plan that cannot be read is refused by the reload itself, with the reason; here
+    it only means there is nothing more to watch.
+    """
+    data = _plan_bytes(plan_path) if data is None else data
+    if not data:
         return []
-    header = _PREADVICE_HEADER.search(text)
+    header = _preadvice_header(data)
     if header is None:
         return []
-    end = _NEXT_HEADER.search(text, header.end())
+    end = _NEXT_HEADER.search(data, header.end())
     try:
-        section = tomllib.loads(text[header.start():end.start() if end else len(text)])["preadvice"]
-    except (tomllib.TOMLDecodeError, KeyError):
+        text = data[header.start():end.start() if end else len(data)].decode("utf-8")
+        section = tomllib.loads(text)["preadvice"]
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError):
         return []
     names = section.get("files", []) if isinstance(section, dict) else []
     return [plan_path.parent / n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+def _preadvice_header(data: bytes):
+    """The match of the [preadvice] header at the start of a line, or None."""
+    at = data.find(b"preadvice")
+    while at >= 0:
+        line_start = data.rfind(b"\n", 0, at) + 1
+        found = _PREADVICE_HEADER.match(data, line_start)
+        if found and found.end() > at:
+            return found
+        at = data.find(b"preadvice", at + 1)
+    return None
 
 
 def _stat(path: Path) -> tuple:
@@ -128,13 +162,6 @@ def _stat(path: Path) -> tuple:
         return str(path), st.st_mtime_ns, st.st_size, st.st_ino
     except OSError:
         return str(path), None, None, None
-
-
-def _digest(path: Path) -> str | None:
-    try:
-        return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
-    except OSError:
-        return None
 
 
 RACY_S = 2.0                     # a file written this recently may change again within one clock tick
@@ -146,7 +173,10 @@ class WatchedFiles:
     Pre-advice files can hold millions of records: for them the modification time, size and
     inode tell. The plan file is small, and a technician may save it twice within one tick of
     the filesystem clock with the same length ("t1" -> "t2"): while its modification time is
-    that recent, its content is compared too (as git does for "racily clean" files).
+    that recent, its content is compared too (as git does for "racily clean" files). A plan
+    file that the reload would refuse (a named pipe, a folder, too big) is never read here.
+
+    signature() reads files: it runs in a worker thread, never on the event loop.
     """
 
     def __init__(self, plan_path):
@@ -158,10 +188,14 @@ class WatchedFiles:
     def signature(self) -> tuple:
         plan_stat = _stat(self.plan_path)
         racy = plan_stat[1] is None or time.time_ns() - plan_stat[1] < RACY_S * 1e9
-        digest = _digest(self.plan_path) if racy or plan_stat != self._plan_stat else self._plan_digest
+        if racy or plan_stat != self._plan_stat:
+            data = _plan_bytes(self.plan_path)
+            digest = None if data is None else hashlib.blake2b(data, digest_size=16).hexdigest()
+        else:
+            data, digest = None, self._plan_digest
         if plan_stat != self._plan_stat or digest != self._plan_digest:   # it may name other files now
             self._plan_stat, self._plan_digest = plan_stat, digest
-            self._preadvice = preadvice_files(self.plan_path)
+            self._preadvice = preadvice_files(self.plan_path, data)
         return (plan_stat + (digest,),) + tuple(_stat(f) for f in self._preadvice)
 
 
@@ -187,7 +221,7 @@ class ReloadTriggers:
         await self._serve()
         if self.config["plan"]["watch"]:
             files = WatchedFiles(self.controller.plan.path)
-            loaded = files.signature()
+            loaded = await asyncio.to_thread(files.signature)
             # The plan was loaded before the controller was made: a file written since then is news.
             started_ns = getattr(self.controller, "started_wall", float("inf")) * 1e9
             if any(mtime is not None and mtime > started_ns for _, mtime, *_ in loaded):
@@ -215,13 +249,12 @@ class ReloadTriggers:
 
     async def reload(self, who: str) -> dict:
         """One reload at a time; the answer says what is active now and why."""
-        from fastpath import PlanError
         c = self.controller
         async with self._lock:
             previous = c.plan.version
             try:
                 done = await reload_timed(c, who=who)
-            except (PlanError, asyncio.TimeoutError):
+            except Exception:            # refused, recorded and logged by reload_timed, whatever the cause
                 return {"ok": False, "active": c.plan.version, "message": c.plan_refused}
             return {"ok": True, "previous": previous, **done}
 
@@ -245,7 +278,7 @@ class ReloadTriggers:
         seen = loaded
         while True:
             await asyncio.sleep(interval_s)
-            now = files.signature()
+            now = await asyncio.to_thread(files.signature)
             if now == loaded or now != seen:
                 seen = now
                 continue

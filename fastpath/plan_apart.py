@@ -79,13 +79,19 @@ def load(path, n_chutes, timeout_s=None):
         if segment is not None:
             os.close(segment)
         child.wait()             # it exits once it has answered: one wake-up, no polling
-    pieces, at = [], 0
-    for piece_path, how, length, n_buffers in header["pieces"]:
-        pieces.append(plan_transfer.Piece(piece_path, how, body[at:at + length], n_buffers))
-        at += length
-    plan, steps = plan_transfer.unpack(pieces, buffers)
+    plan, steps = plan_transfer.unpack(_pieces(header["pieces"], body), buffers)
     beside_loop.run_steps(steps)
     return plan
+
+
+def _pieces(placed, body):
+    """The pieces, made one at a time as the steps on the loop take them: views of the body,
+    nothing copied. This thread then holds the interpreter lock for nothing that grows with the
+    plan: while it holds it and the OS gives its CPU to another process, the loop waits."""
+    at = 0
+    for piece_path, how, length, n_buffers in placed:
+        yield plan_transfer.Piece(piece_path, how, body[at:at + length], n_buffers)
+        at += length
 
 
 def _wait_readable(sock, beside, deadline):
@@ -99,7 +105,7 @@ def _wait_readable(sock, beside, deadline):
 
 
 def _receive(sock, child, beside, deadline):
-    """(header, body, memfd or None) from the child."""
+    """(header, body, memfd or None) from the child; the body is a view of what was received."""
     fds = []
     data = bytearray()
     while len(data) < FRAME.size:
@@ -118,7 +124,8 @@ def _receive(sock, child, beside, deadline):
         if not got:
             raise _ended(child)
         at += got
-    return pickle.loads(rest[:head_length]), bytes(rest[head_length:]), (fds[0] if fds else None)
+    view = memoryview(rest)
+    return pickle.loads(view[:head_length]), view[head_length:], (fds[0] if fds else None)
 
 
 def _ended(child):

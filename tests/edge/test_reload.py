@@ -46,6 +46,7 @@ async def controller(folder):
 
 
 def actions(controller):
+    controller.records.flush(5.0)        # rows are written by the records' own thread
     db = sqlite3.connect(controller.records.path)
     try:
         return db.execute("SELECT who, action, detail FROM actions ORDER BY id").fetchall()
