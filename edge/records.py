@@ -1016,8 +1016,8 @@ class Records:
 
 
 def _about(n: int) -> str:
-    """A count that changes its wording rarely (the alarm is logged when its text changes)."""
+    """A count that changes its wording rarely (the alarm is logged when its text changes): once
+    per power of ten, so that a backlog growing by thousands logs a handful of lines."""
     if n < 10:
-        return str(n)
-    step = 10 ** (len(str(n)) - 1)
-    return f"over {n // step * step:,}"
+        return "a few"
+    return f"over {10 ** (len(str(n)) - 1):,}"
