@@ -156,8 +156,16 @@ def _schedule(minutes: float, every_s: float) -> list[tuple[float, str]]:
     return out
 
 
-def _outside(windows: list[tuple[float, float]], t: float) -> bool:
-    return not any(a - 0.5 <= t <= b + RECOVERY_S for a, b in windows)
+def _outside(windows: list[tuple[float, float]], t: float, on_belt_s: float) -> bool:
+    """Scanned outside every fault's window: from a belt's length before it began (parcels on the
+    belt then are the fault's too) to RECOVERY_S after it ended."""
+    return not any(a - on_belt_s <= t <= b + RECOVERY_S for a, b in windows)
+
+
+def _on_belt_s(config: Path) -> float:
+    import tomllib
+    line = tomllib.loads(config.read_text())["line"]
+    return max(c["position_m"] for c in line["chutes"]) / line["belt_speed_m_s"]
 
 
 async def soak(args) -> dict:
@@ -168,6 +176,7 @@ async def soak(args) -> dict:
     config = bench_config(args.config, workdir, "modbus", args.budget_ms, preadvice_records=2000)
     config = derive_config(config, config, {"screen": {"enabled": True, "port": screen_port,
                                                        "token_file": str(workdir / "tokens.txt")}})
+    on_belt_s = _on_belt_s(config)
     parcels = round(args.rate * args.minutes / 60)
     fault_at = {"drop": "drop", "restart": "restart:%g" % FAULT_S["restart"], "camera": "camera:%g" % FAULT_S["camera"]}
     plan = _schedule(args.minutes, args.fault_every_s)
@@ -268,10 +277,11 @@ async def soak(args) -> dict:
                 windows.append((at, at + FAULT_S[kind]))
     late = [r for r in rows if r["result"] in ("LATE", "NO_HEARTBEAT")]
     lost = [r for r in rows if r["result"] in (None, "LOST")]
-    late_outside = [r for r in late if _outside(windows, r["scan_s"])]
-    lost_outside = [r for r in lost if _outside(windows, r["scan_s"])]
+    late_outside = [r for r in late if _outside(windows, r["scan_s"], on_belt_s)]
+    lost_outside = [r for r in lost if _outside(windows, r["scan_s"], on_belt_s)]
     return {
         "minutes": args.minutes, "rate_per_h": args.rate, "parcels": report["parcels"],
+        "fault_window_s": {"before": round(on_belt_s, 2), "after": RECOVERY_S},
         "faults": applied + report.get("faults", []),
         "lost": len(lost), "lost_outside_faults": len(lost_outside),
         "duplicated": duplicated, "plc_refused": report.get("plc_refused", {}),
