@@ -17,6 +17,7 @@ import os
 import stat
 
 BLOCK_BYTES = 64 << 20           # pre-advice files are read in blocks of this size
+HEAD_BYTES = 4096                # what tells a file's encoding
 
 MB = 1_000_000
 
@@ -161,7 +162,7 @@ def skip_bom(data: bytes) -> bytes:
 
 def check_encoding(path, head: bytes, kind: Kind) -> None:
     """Refuse UTF-16 and UTF-32 from the first bytes of a file, with or without their BOM."""
-    wide = _wide_encoding(head[:4096])
+    wide = _wide_encoding(head[:HEAD_BYTES])
     if wide:
         excel = " (in Excel: Save As, \"CSV UTF-8\")" if kind.noun.startswith("pre-advice") else ""
         raise FileRefused(path, f"the {kind.noun} is {wide} text, not UTF-8",
@@ -190,7 +191,9 @@ def blocks(path, kind: Kind, others_bytes: int = 0):
         check_size(path, size, kind, others_bytes)
         total = 0
         while True:
-            block = os.read(fd, max(1, min(BLOCK_BYTES, kind.limit_bytes + 1 - others_bytes - total)))
+            # The first block holds the whole head that tells the encoding and the BOM.
+            wanted = BLOCK_BYTES if total else max(BLOCK_BYTES, HEAD_BYTES)
+            block = os.read(fd, max(1, min(wanted, kind.limit_bytes + 1 - others_bytes - total)))
             if not block:
                 return
             if total == 0:

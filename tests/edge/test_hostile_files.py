@@ -159,3 +159,67 @@ def test_an_excel_csv_with_a_bom_loads(folder):
     code, out, err = check_config(config)
     assert (code, err) == (0, "")
     assert "1 pre-advice records" in out
+
+
+# -- while the line runs ---------------------------------------------------------------------------------
+async def test_a_plan_replaced_by_a_folder_or_a_pipe_is_refused_while_the_line_sorts_on(tmp_path):
+    """The controller watches its plan file and runs beside the simulated PLC: a folder, then a named
+    pipe saved where the plan was are refused (`sortline reload` says so too), the line keeps the
+    plan it has and sorts on; the plan saved again is loaded."""
+    import asyncio
+    import shutil
+
+    from tests.edge.shift_runner import private_copy, run_shift
+    folder = tmp_path.resolve()
+    shipped = REPO / "configs" / "plans" / "county-24.plan.toml"
+    plan = folder / "county-24.plan.toml"
+    shutil.copy(shipped, plan)
+    shutil.copy(shipped.parent / "county-24.preadvice.csv", folder)
+    config = private_copy(REPO / "configs" / "county-24.toml", folder, plan_path=plan, watch="true",
+                          watch_interval_ms="200")
+    good = plan.read_text()
+
+    async def refused(controller, make, what):
+        decided = controller.stats.decided
+        plan.unlink()
+        make(plan)
+        async with asyncio.timeout(30):
+            while what not in (controller.plan_refused or ""):
+                await asyncio.sleep(0.05)
+        reload = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "edge.cli", "reload", "--config", str(config), cwd=REPO,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(reload.communicate(), COMMAND_TIMEOUT_S)
+        async with asyncio.timeout(30):
+            while controller.stats.decided < decided + 3:      # sorting goes on meanwhile
+                await asyncio.sleep(0.05)
+        answer = reload.returncode, out.decode(), err.decode(), controller.plan_refused, controller.plan.version
+        (plan.rmdir if plan.is_dir() else plan.unlink)()
+        plan.write_text(good)            # saved again: loaded again, the refusal is cleared
+        async with asyncio.timeout(30):
+            while controller.plan_refused is not None:
+                await asyncio.sleep(0.05)
+        return answer
+
+    async def during(controller):
+        async with asyncio.timeout(60):
+            while controller.stats.decided < 3:
+                await asyncio.sleep(0.05)
+        as_folder = await refused(controller, lambda p: p.mkdir(), "is a folder, not a file")
+        as_pipe = await refused(controller, os.mkfifo, "is a named pipe, not a file")
+        plan.write_text(good.replace('version = "2026-11-28.1"', 'version = "again"'))
+        async with asyncio.timeout(30):
+            while controller.plan.version != "again":
+                await asyncio.sleep(0.05)
+        return as_folder, as_pipe
+
+    report, rows, controller, (as_folder, as_pipe) = await run_shift(config, 40, 6000, 4, during)
+    for (code, out, err, refusal, active), what in ((as_folder, "a folder"), (as_pipe, "a named pipe")):
+        assert (code, out, active) == (1, "", "2026-11-28.1")
+        assert f"{plan}: the sort plan is {what}, not a file" in err
+        assert err.endswith("nothing was sent to the line: the active plan stays\n")
+        assert refusal.startswith(f"plan {plan} refused, plan 2026-11-28.1 stays active: {plan}: the sort plan is "
+                                  f"{what}, not a file")
+    assert report["lost"] == 0 and report["landed"] == 40
+    versions = [version for *_, version, _ in rows]
+    assert len(rows) == 40 and set(versions) <= {"2026-11-28.1", "again"}

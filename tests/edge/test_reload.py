@@ -15,8 +15,8 @@ import pytest
 
 from edge.app import build_controller
 from edge.config import load_config
-from edge.reload import ReloadTriggers, WatchedFiles, build_line_plan, preadvice_files, socket_path
-from fastpath import PlanError
+from edge.reload import ReloadTriggers, WatchedFiles, ask, build_line_plan, preadvice_files, socket_path
+from fastpath import PlanError, text_files
 from tests.conftest import REPO
 from tests.edge.config_files import LINE, PLAN, edit, set_keys, write
 
@@ -121,6 +121,90 @@ async def test_a_broken_preadvice_file_is_refused_too(controller, folder):
     assert "pre.csv:3" in str(caught.value) and "Nowhere" in str(caught.value)
     assert controller.plan.version == "t1" and controller.plan_refused.endswith(str(caught.value))
 
+
+
+def _folder(plan):
+    plan.unlink()
+    plan.mkdir()
+
+
+def _fifo(plan):
+    plan.unlink()
+    os.mkfifo(plan)
+
+
+def _loop(plan):
+    plan.unlink()
+    plan.symlink_to(plan)                # a link to itself: open() fails, as for a file it may not read
+
+
+def _too_big(plan):
+    os.truncate(plan, 17_000_000)        # sparse: the size is what counts
+
+
+PLAN_NOT_READ = {
+    "missing": (lambda plan: plan.unlink(), "the plan file does not exist. Check the path, or copy one from "
+                                            "configs/plans/"),
+    "folder": (_folder, "the sort plan is a folder, not a file. Give the path of the sort plan itself, or put the "
+                        "file back where a folder now is"),
+    "fifo": (_fifo, "the sort plan is a named pipe, not a file. Save the sort plan as a regular file"),
+    "unreadable": (_loop, "cannot read the plan file: Too many levels of symbolic links. Check the file's "
+                          "permissions: the controller's user must be able to read it"),
+    "too-big": (_too_big, "the sort plan is 17.0 MB, more than a sort plan may be (16 MB). "
+                          + text_files.PLAN.too_big_remedy),
+}
+
+
+@pytest.mark.parametrize("case", list(PLAN_NOT_READ))
+async def test_a_plan_that_cannot_be_read_is_refused_and_the_line_keeps_its_plan(controller, folder, case):
+    make, problem = PLAN_NOT_READ[case]
+    plan = folder / "line.plan.toml"
+    make(plan)
+    with pytest.raises(PlanError) as caught:
+        await controller.reload_plan(who="tester")
+    assert str(caught.value) == f"{plan}: {problem}"
+    assert controller.plan_refused == f"plan {plan} refused, plan t1 stays active: {plan}: {problem}"
+    assert controller.plan.version == controller.router.plan.version == "t1"
+    assert controller.router.decide(["SF1234567890123"], None).destination == "Qicun"
+    assert actions(controller)[-1] == ("tester", "reload plan refused", f"{plan}: {problem}")
+
+
+async def test_the_controller_answers_a_reload_of_a_plan_replaced_by_a_folder(controller, folder):
+    """What `sortline reload` sends once its own check passed (the plan may change in between)."""
+    triggers = ReloadTriggers(controller)
+    await triggers.start()
+    try:
+        _folder(folder / "line.plan.toml")
+        answer = await asyncio.to_thread(ask, socket_path(controller.config), "reload", 30)
+        assert answer == {"ok": False, "active": "t1", "message": controller.plan_refused}
+        assert "line.plan.toml: the sort plan is a folder, not a file" in controller.plan_refused
+        code, out, err = await sortline("reload", "--config", str(folder / "line.toml"))
+        assert (code, out) == (1, "")
+        assert err.endswith("the sort plan is a folder, not a file. Give the path of the sort plan itself, or put "
+                            "the file back where a folder now is\nnothing was sent to the line: the active plan "
+                            "stays\n")
+    finally:
+        await triggers.stop()
+
+
+async def test_a_preadvice_file_that_is_a_named_pipe_is_refused(controller, folder):
+    _fifo(folder / "pre.csv")
+    with pytest.raises(PlanError) as caught:
+        await controller.reload_plan()
+    assert str(caught.value) == (f"{folder}/pre.csv: the pre-advice file is a named pipe, not a file. Save the "
+                                 "pre-advice file as a regular file")
+    assert controller.plan.version == "t1"
+
+
+def test_the_watch_never_reads_a_plan_it_would_refuse(folder):
+    line_files(folder)
+    files = WatchedFiles(folder / "line.plan.toml")
+    before = files.signature()
+    _fifo(folder / "line.plan.toml")     # a read of it would wait for a writer for ever
+    assert files.signature() != before
+    (folder / "line.plan.toml").unlink()
+    (folder / "line.plan.toml").symlink_to("/dev/zero")
+    assert files.signature() != before
 
 # -- the triggers ------------------------------------------------------------------------------------
 async def test_a_changed_plan_file_is_loaded_by_itself_and_a_broken_one_refused(folder):

@@ -129,3 +129,23 @@ def test_duplicate_override_names_the_first_one(tmp_path):
     assert str(caught.value).replace(str(tmp_path), "DIR") == (
         "DIR/t.plan.toml:43: [[overrides]] #2 courier = 'SF': an override for this courier is already on line 39. "
         "Keep one override per courier and destination")
+
+
+def test_a_bom_is_skipped_and_line_numbers_stay_right(tmp_path):
+    path = tmp_path / "t.plan.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + CASES["misspelled destination"][0].encode("utf-8"))
+    with pytest.raises(PlanError) as caught:
+        load_plan(path, n_chutes=10)
+    assert str(caught.value).replace(str(tmp_path), "DIR") == CASES["misspelled destination"][1]
+    path.write_bytes(b"\xef\xbb\xbf" + SMALL_PLAN.encode("utf-8"))
+    assert load_plan(path, n_chutes=10).version == "t1"
+
+
+def test_bytes_that_are_not_utf8_are_named_with_their_line(tmp_path):
+    path = tmp_path / "t.plan.toml"
+    path.write_bytes(SMALL_PLAN.encode("utf-8").replace(b'version = "t1"', b'version = "t\xe91"'))
+    with pytest.raises(PlanError) as caught:
+        load_plan(path, n_chutes=10)
+    assert str(caught.value).replace(str(tmp_path), "DIR") == (
+        "DIR/t.plan.toml:3: the sort plan is not UTF-8 text (invalid continuation byte at byte 20). Save it as "
+        "UTF-8 in the editor")
