@@ -188,14 +188,15 @@ class WatchedFiles:
     def signature(self) -> tuple:
         plan_stat = _stat(self.plan_path)
         racy = plan_stat[1] is None or time.time_ns() - plan_stat[1] < RACY_S * 1e9
+        data = None
         if racy or plan_stat != self._plan_stat:
             data = _plan_bytes(self.plan_path)
             digest = None if data is None else hashlib.blake2b(data, digest_size=16).hexdigest()
         else:
-            data, digest = None, self._plan_digest
+            digest = self._plan_digest
         if plan_stat != self._plan_stat or digest != self._plan_digest:   # it may name other files now
             self._plan_stat, self._plan_digest = plan_stat, digest
-            self._preadvice = preadvice_files(self.plan_path, data)
+            self._preadvice = preadvice_files(self.plan_path, data or b"")
         return (plan_stat + (digest,),) + tuple(_stat(f) for f in self._preadvice)
 
 

@@ -86,8 +86,8 @@ def load(path, n_chutes, timeout_s=None):
 
 def _pieces(placed, body):
     """The pieces, made one at a time as the steps on the loop take them: views of the body,
-    nothing copied. This thread then holds the interpreter lock for nothing that grows with the
-    plan: while it holds it and the OS gives its CPU to another process, the loop waits."""
+    nothing copied. Not made here in the worker thread: while it holds the interpreter lock and
+    the OS gives its CPU to another process, the loop waits (a 16 MB plan has 2,000 pieces)."""
     at = 0
     for piece_path, how, length, n_buffers in placed:
         yield plan_transfer.Piece(piece_path, how, body[at:at + length], n_buffers)

@@ -24,11 +24,12 @@ MB = 1_000_000
 
 @dataclasses.dataclass(frozen=True)
 class Kind:
-    """A kind of technician file: what a message calls it, and how big it may be."""
-    noun: str                    # "config", "plan", "pre-advice file"
+    """A kind of technician file: what a message calls it, how big it may be, how to save it."""
+    noun: str                    # "line config", "sort plan", "pre-advice file"
     limit_bytes: int
     limit_text: str              # the limit as a technician reads it, with what it means
     too_big_remedy: str
+    save_as_utf8: str = "Save it as UTF-8: in the editor's Save As, choose the encoding UTF-8"
 
 
 # A line config is a few kilobytes; a megabyte is a wrong file, not a big line.
@@ -44,11 +45,8 @@ PLAN = Kind("sort plan", 16 * MB, "16 MB",
 # 2 GB is about 70 million records, 1.2 GB in the table and as much again while it is built.
 PREADVICE = Kind("pre-advice file", 2000 * MB, "2 GB, all the plan's pre-advice files together",
                  "The line keeps every record in memory: drop the records of parcels already delivered, or "
-                 "split the feed over two lines' plans")
-
-CONFIG_LIMIT_BYTES = CONFIG.limit_bytes
-PLAN_LIMIT_BYTES = PLAN.limit_bytes
-PREADVICE_LIMIT_BYTES = PREADVICE.limit_bytes
+                 "split the feed over two lines' plans",
+                 'Save it as UTF-8: in Excel, Save As "CSV UTF-8 (Comma delimited)"')
 
 
 class FileRefused(Exception):
@@ -164,9 +162,7 @@ def check_encoding(path, head: bytes, kind: Kind) -> None:
     """Refuse UTF-16 and UTF-32 from the first bytes of a file, with or without their BOM."""
     wide = _wide_encoding(head[:HEAD_BYTES])
     if wide:
-        excel = " (in Excel: Save As, \"CSV UTF-8\")" if kind.noun.startswith("pre-advice") else ""
-        raise FileRefused(path, f"the {kind.noun} is {wide} text, not UTF-8",
-                          f"Save it as UTF-8{excel}: in the editor's Save As, choose the encoding UTF-8")
+        raise FileRefused(path, f"the {kind.noun} is {wide} text, not UTF-8", kind.save_as_utf8)
 
 
 def _wide_encoding(head: bytes) -> str | None:
@@ -191,15 +187,16 @@ def blocks(path, kind: Kind, others_bytes: int = 0):
         check_size(path, size, kind, others_bytes)
         total = 0
         while True:
+            first = total == 0
             # The first block holds the whole head that tells the encoding and the BOM.
-            wanted = BLOCK_BYTES if total else max(BLOCK_BYTES, HEAD_BYTES)
+            wanted = max(BLOCK_BYTES, HEAD_BYTES) if first else BLOCK_BYTES
             block = os.read(fd, max(1, min(wanted, kind.limit_bytes + 1 - others_bytes - total)))
             if not block:
                 return
-            if total == 0:
+            if first:
                 check_encoding(path, block, kind)
             total += len(block)
             check_size(path, total, kind, others_bytes)
-            yield skip_bom(block) if total == len(block) else block
+            yield skip_bom(block) if first else block
     finally:
         os.close(fd)

@@ -112,7 +112,7 @@ async def test_a_plan_above_the_limit_is_refused_and_one_below_is_swapped_withou
     folder = tmp_path.resolve()
     config, plan, shipped = line_with_watched_plan(folder)
     too_big = big_plan_text(shipped, "too-big", 50_000_000).encode()
-    at_limit = big_plan_text(shipped, "at-limit", text_files.PLAN_LIMIT_BYTES - 200_000).encode()
+    at_limit = big_plan_text(shipped, "at-limit", text_files.PLAN.limit_bytes - 200_000).encode()
     small_again = big_plan_text(shipped, "small-again", 0).encode()
 
     async def during(controller):

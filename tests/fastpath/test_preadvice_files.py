@@ -75,8 +75,8 @@ def test_a_utf16_csv_is_named(tmp_path, encoding):
     with pytest.raises(PlanError) as caught:
         _load(tmp_path, "waybill,destination\r\nSF1234567890123,A\r\n".encode(encoding))
     assert str(caught.value).replace(str(tmp_path), "DIR") == (
-        'DIR/pre.csv: the pre-advice file is UTF-16 text, not UTF-8. Save it as UTF-8 (in Excel: Save As, "CSV '
-        'UTF-8"): in the editor\'s Save As, choose the encoding UTF-8')
+        'DIR/pre.csv: the pre-advice file is UTF-16 text, not UTF-8. Save it as UTF-8: in Excel, Save As "CSV '
+        'UTF-8 (Comma delimited)"')
 
 
 # -- read in blocks -------------------------------------------------------------------------------------
