@@ -157,6 +157,9 @@ SCHEMA = {
         "port": Opt(int, 8480, lo=1, hi=65535, help="TCP port of the line screen"),
         "token_file": Opt(str, "", help="file of technician tokens that screen actions need, relative to this "
                           "file; left out: screen-tokens.txt in the records folder"),
+        "allowed_hosts": Opt(str, "", help="other names of this PC on the site's network that the line screen "
+                             "answers to, comma-separated (\"sorter-3.line.example, sorter-3\"); its bind address, "
+                             "localhost and the PC's own host name need no entry"),
     },
 }
 

@@ -78,7 +78,8 @@ def test_the_chutes_may_be_written_as_tables_of_their_own(tmp_path):
 
 def test_the_screen_token_file_defaults_to_the_records_folder(tmp_path):
     config = load_config(write(tmp_path, LINE + '\n[records]\nfolder = "rec"\n'))
-    assert config["screen"] == {"enabled": True, "bind": "127.0.0.1", "port": 8480, "token_file": "rec/screen-tokens.txt"}
+    assert config["screen"] == {"enabled": True, "bind": "127.0.0.1", "port": 8480, "token_file": "rec/screen-tokens.txt",
+                                "allowed_hosts": ""}
     assert config.resolve(config["screen"]["token_file"]) == tmp_path.resolve() / "rec" / "screen-tokens.txt"
     config = load_config(write(tmp_path, LINE + '\n[screen]\ntoken_file = "/etc/sortline/tokens"\n'))
     assert config["screen"]["token_file"] == "/etc/sortline/tokens"
