@@ -68,7 +68,8 @@ SCREEN = web.AppKey("screen", object)
 def _error(status: int, key: str, detail: str = "", **fields) -> web.HTTPException:
     body = json.dumps({"error": key, "detail": detail, "fields": fields}, ensure_ascii=False)
     cls = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound, 408: web.HTTPRequestTimeout,
-           409: web.HTTPConflict, 413: web.HTTPRequestEntityTooLarge, 429: web.HTTPTooManyRequests,
+           409: web.HTTPConflict, 413: web.HTTPRequestEntityTooLarge, 422: web.HTTPUnprocessableEntity,
+           429: web.HTTPTooManyRequests,
            503: web.HTTPServiceUnavailable}[status]
     if status == 413:
         return cls(MAX_BODY_BYTES, 0, text=body, content_type="application/json")
@@ -598,9 +599,12 @@ class Screen:
     async def thumb(self, request):
         if not self._may_see_parcels(request):
             raise _error(403, "not_logged_in")
-        data = await self.thumbs.get(int(request.match_info["tracking"]))
+        tracking = int(request.match_info["tracking"])
+        data = await self.thumbs.get(tracking)
         if data is None:
-            raise _error(404, "no_image")
+            why = self.thumbs.refused(tracking)
+            # An image that is there but gives no picture says why (a camera set to 30000 x 30000).
+            raise _error(422, "bad_image", why) if why else _error(404, "no_image")
         return web.Response(body=data, content_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
     async def session(self, request):
