@@ -137,4 +137,5 @@ async def test_a_plan_above_the_limit_is_refused_and_one_below_is_swapped_withou
                        f"more than a sort plan may be (16 MB). {text_files.PLAN.too_big_remedy}")
     assert controller.plan.version == "small-again"
     assert report["lost"] == 0
+    assert not [r for r in report["records"] if r["result"] == "NO_HEARTBEAT"]      # the PLC never gave up on us
     assert max(held["longest_held_ms"] for held in (refusing, building, freeing)) < HELD_LIMIT_MS
