@@ -128,9 +128,10 @@ def preadvice_files(plan_path: Path, data: bytes | None = None) -> list[Path]:
     to parse. A plan that cannot be read is refused by the reload itself, with the reason; here
     it only means there is nothing more to watch.
     """
-    data = _plan_bytes(plan_path) if data is None else data
-    if not data:
-        return []
+    from fastpath import text_files
+    if data is None:
+        data = _plan_bytes(plan_path)
+    data = text_files.skip_bom(data or b"")
     header = _preadvice_header(data)
     if header is None:
         return []

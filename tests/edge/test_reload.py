@@ -196,6 +196,12 @@ async def test_a_preadvice_file_that_is_a_named_pipe_is_refused(controller, fold
     assert controller.plan.version == "t1"
 
 
+def test_the_preadvice_files_of_a_plan_saved_with_a_bom_are_watched(folder):
+    plan = folder / "line.plan.toml"
+    plan.write_bytes(b"\xef\xbb\xbf" + b'[preadvice]\nfiles = ["pre.csv"]\n\n' + PLAN.encode())
+    assert preadvice_files(plan) == [folder / "pre.csv"]
+
+
 def test_the_watch_never_reads_a_plan_it_would_refuse(folder):
     line_files(folder)
     files = WatchedFiles(folder / "line.plan.toml")
