@@ -4,11 +4,11 @@ import asyncio
 from fastpath import load_plan
 from fastpath.plan import RETIRE_STEP_ENTRIES, retire
 
-ROUTES = 3 * RETIRE_STEP_ENTRIES
+ROUTES = 10 * RETIRE_STEP_ENTRIES
 
 
 def big_plan(tmp_path):
-    rules = "".join(f'[[routes]]\ncode = "9{n // 100:02d}-K{n % 100:02d}-01"\ndestination = "A"\n'
+    rules = "".join(f'[[routes]]\ncode = "9{n // 1000:02d}-K{n % 1000:03d}-01"\ndestination = "A"\n'
                     for n in range(ROUTES))
     path = tmp_path / "big.plan.toml"
     path.write_text('[plan]\nversion = "big"\n[special]\nno_read = 10\nmulti_read = 10\nno_rule = 9\n'
