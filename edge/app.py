@@ -86,13 +86,18 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from vision.image_header import limit_opencv_decoding
 
-    from .check_config import load_or_exit
+    from fastpath import PlanError
+
+    from .check_config import load_or_exit, print_errors
     from .records import RecordsLocked
     # Before any thread starts: OpenCV reads its pixel limit from the environment.
     limit_opencv_decoding()
     config = load_or_exit(args.config)
     try:
         controller = build_controller(config)
+    except PlanError as exc:
+        print_errors(args.config, [exc])
+        return 1
     except RecordsLocked as exc:
         log.error("%s", exc)
         print(f"sortline run: not started: {exc}", file=sys.stderr)

@@ -47,6 +47,10 @@ PREADVICE = Kind("pre-advice file", 2000 * MB, "2 GB, all the plan's pre-advice 
                  "The line keeps every record in memory: drop the records of parcels already delivered, or "
                  "split the feed over two lines' plans",
                  'Save it as UTF-8: in Excel, Save As "CSV UTF-8 (Comma delimited)"')
+# A line screen's token file: a line per technician.
+TOKENS = Kind("screen token file", 64_000, "64 kB",
+              "A token file has a line per technician: check that the token file, not another file, is named "
+              "by [screen] token_file")
 
 
 class FileRefused(Exception):

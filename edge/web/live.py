@@ -111,6 +111,8 @@ class LiveView:
         self.controller = controller
         self.reader = reader
         self._decided = collections.deque()        # (monotonic s, decided count)
+        # By the plan's id, not the plan: holding the replaced plan here would keep it from being
+        # freed in small slices between parcels (fastpath.plan.retire).
         self._roles_for = (None, {})
 
     def _per_minute(self, decided: int) -> float | None:
@@ -123,8 +125,8 @@ class LiveView:
 
     def _roles(self):
         plan = self.controller.plan
-        if self._roles_for[0] is not plan:
-            self._roles_for = (plan, chute_roles(plan))
+        if self._roles_for[0] != id(plan):
+            self._roles_for = (id(plan), chute_roles(plan))
         return self._roles_for[1]
 
     async def build(self) -> dict:

@@ -71,8 +71,13 @@ def host_names(given) -> tuple[str, ...]:
 
 def read_tokens(path: Path) -> dict[str, str]:
     """token -> technician name ("" for a shared token). Read at every login, so edits apply at once."""
+    from fastpath.text_files import TOKENS, FileRefused, read_text
     try:
-        text = path.read_text(encoding="utf-8")
+        # Read on the event loop at every login: a named pipe or /dev/zero under this name must
+        # not hold it (only a small regular file is read).
+        text = read_text(path, TOKENS)
+    except FileRefused as exc:
+        raise TokenFileError(str(exc)) from None
     except OSError as exc:
         raise TokenFileError(f"{path}: cannot read the screen token file: {exc.strerror}; "
                              f"check [screen] token_file in the line config") from None

@@ -208,6 +208,19 @@ def test_a_short_token_is_refused_with_its_line(tmp_path):
         read_tokens(path)
 
 
+def test_a_token_file_that_is_a_pipe_or_endless_is_refused_at_once(tmp_path):
+    """Read at every login, on the event loop: it must never wait for a writer or read forever."""
+    import os
+    fifo = tmp_path / "fifo.txt"
+    os.mkfifo(fifo)
+    with pytest.raises(TokenFileError, match="named pipe"):
+        read_tokens(fifo)
+    endless = tmp_path / "zero.txt"
+    endless.symlink_to("/dev/zero")
+    with pytest.raises(TokenFileError, match="screen token file"):
+        read_tokens(endless)
+
+
 def test_an_idle_session_expires():
     sessions = Sessions(idle_s=0.0)
     s = sessions.open("王工")
