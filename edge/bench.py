@@ -174,6 +174,18 @@ def _host_quiet_latency(stolen: StolenTime, records_db: Path, report: dict) -> d
             "p99": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 3)}
 
 
+async def stop_both(ctl, sim, grace_s: float) -> None:
+    """The controller as systemd stops it (SIGTERM, then kill after `grace_s`); the simulated PLC at once."""
+    if ctl.returncode is None:
+        ctl.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(ctl.wait(), grace_s)
+        except asyncio.TimeoutError:
+            ctl.kill()
+    if sim.returncode is None:
+        sim.kill()
+
+
 def stage_medians(records_db: Path) -> dict:
     db = sqlite3.connect(records_db)
     out = {}
@@ -216,14 +228,7 @@ async def run_once(args, rate: float) -> dict:
         cpu1, busy1 = _cpu_s(ctl.pid), _machine_busy()
     finally:
         stolen.stop()
-        if ctl.returncode is None:
-            ctl.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(ctl.wait(), 15)
-            except asyncio.TimeoutError:
-                ctl.kill()
-        if sim.returncode is None:
-            sim.kill()
+        await stop_both(ctl, sim, 15)
     try:
         if sim.returncode != 0 or not report_path.exists():
             raise SystemExit("the simulated PLC failed:\n" + "\n".join(sim_log[-30:]))

@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -27,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .bench import _free_port, _feed_args, bench_config
+from .bench import _feed_args, _free_port, bench_config, stop_both
 from .config_overlay import derive_config
 
 RECOVERY_S = 5.0             # after a fault ends: reconnect, a restarted PLC's heartbeat check, the camera's next image
@@ -249,14 +248,7 @@ async def soak(args) -> dict:
     finally:
         for task in tasks:
             task.cancel()
-        if ctl.returncode is None:
-            ctl.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(ctl.wait(), 30)
-            except asyncio.TimeoutError:
-                ctl.kill()
-        if sim.returncode is None:
-            sim.kill()
+        await stop_both(ctl, sim, 30)
     try:
         if sim.returncode != 0 or not report_path.exists():
             raise SystemExit("the simulated PLC failed:\n" + "\n".join(sim_log[-30:]))
