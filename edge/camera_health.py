@@ -39,14 +39,22 @@ class CameraHealth:
 
     @property
     def problem(self) -> str | None:
+        """The state's message: the cause and what to do, in one sentence."""
+        alarm = self.alarm
+        return None if alarm is None else "; ".join(alarm)
+
+    @property
+    def alarm(self) -> tuple[str, str] | None:
+        """(cause, remedy) while the camera delivers no usable image; None otherwise."""
         if self._run < self.after:
             return None
         if self._kind is Image.MISSING:
-            return (f"camera silent: the last {self._run} parcels came without an image in {self.where} in time; "
-                    f"check the camera's power, its network and its upload to that folder; parcels go to the "
-                    f"no-read chute meanwhile")
+            return (f"camera silent: the last {self._run} parcels came without an image in {self.where} in time",
+                    "check the camera's power, its network and its upload to that folder; parcels go to the "
+                    "no-read chute meanwhile")
         # The last file's own reason may name the remedy (a resolution set too high, a pipe left in the folder).
         last = f" (the last: {self._last_reason.removeprefix(UNDECODABLE + ': ')})" if self._last_reason else ""
         return (f"camera images cannot be decoded: the files of the last {self._run} parcels in {self.where} are "
-                f"not readable images{last}; check the camera's image format (JPEG, PNG or BMP) and that it renames "
-                f"a file only once its upload is complete; parcels go to the no-read chute meanwhile")
+                f"not readable images{last}",
+                "check the camera's image format (JPEG, PNG or BMP) and that it renames a file only once its upload "
+                "is complete; parcels go to the no-read chute meanwhile")

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from drivers import Confirmation, ScanEvent
-from drivers.regmap import DivertResult
+from drivers.regmap import DivertResult, LineState
 
 from .alarms import Alarms
 from .camera_health import CameraHealth, Image
@@ -167,12 +167,16 @@ class Controller:
 
     def update_state(self):
         line_state = getattr(self.link, "line_state", None)
-        self._has_run = self._has_run or line_state == 1
+        self._has_run = self._has_run or line_state == LineState.RUNNING
         state, message = derive(booted=self._booted, link_status=self.link.status, link_address=self.link.address,
                                 line_state=line_state, has_run=self._has_run, records_error=self.records.error,
                                 camera_problem=self.camera.problem, not_deciding=self._not_deciding(),
                                 records_remedy=self._remedy_of("records_write"))
         report = self.state.update(state, message)
+        self.alarms.set("camera", self.camera.alarm if line_state == LineState.RUNNING else None)
+        self.alarms.set("plan_refused", (self.plan_refused, "correct the plan file and save it again (sortline "
+                                         "check-config names what is wrong); the line sorts with the active plan "
+                                         "meanwhile") if self.plan_refused else None, level=logging.WARNING)
         m = self.metrics
         for s in State:
             m.state.set(1 if s == report.state else 0, s.value)

@@ -53,7 +53,8 @@ def test_a_camera_problem_is_a_fault_while_the_belt_runs_only():
 async def _state_once_all_decided(controller):
     while controller.stats.decided < PARCELS:
         await asyncio.sleep(0.05)
-    return controller.update_state()
+    report = controller.update_state()
+    return report, {a.key: a for a in controller.alarms.active()}
 
 
 async def _shift(tmp_path, garbage: bytes | None):
@@ -62,14 +63,15 @@ async def _shift(tmp_path, garbage: bytes | None):
         (tmp_path / "camera").mkdir()
         for tracking in range(1, PARCELS + 1):
             (tmp_path / "camera" / f"{tracking}.jpg").write_bytes(garbage)
-    report, rows, controller, state = await run_shift(config, PARCELS, 12000, 5, _state_once_all_decided,
-                                                      "--camera", "off", "--no-label-share", "0")
+    report, rows, controller, (state, alarms) = await run_shift(config, PARCELS, 12000, 5, _state_once_all_decided,
+                                                                "--camera", "off", "--no-label-share", "0")
     db = sqlite3.connect(tmp_path / "rec" / "parcels.sqlite")
     reasons = db.execute("SELECT reason, no_read_reason, sent FROM parcels").fetchall()
     db.close()
     assert report["lost"] == 0 and report["late"] == 0 and report["landed"] == PARCELS
     assert len(reasons) == PARCELS and all(r[0] == "NO_READ" and r[2] == 1 for r in reasons)
     assert all(r["actual"] == r["assigned"] for r in report["records"])      # decided in time, not by the PLC
+    assert "camera" in alarms and alarms["camera"].remedy            # on the screen's alarm list too
     return reasons, state
 
 
