@@ -162,9 +162,11 @@ def _outside(windows: list[tuple[float, float]], t: float, on_belt_s: float) -> 
 
 
 def _on_belt_s(config: Path) -> float:
+    """From the scan point to the end chute, and a second more: the simulated PLC makes a fault
+    after the parcel it is scripted at, and a parcel lands a moment after it reaches the chute."""
     import tomllib
     line = tomllib.loads(config.read_text())["line"]
-    return max(c["position_m"] for c in line["chutes"]) / line["belt_speed_m_s"]
+    return max(c["position_m"] for c in line["chutes"]) / line["belt_speed_m_s"] + 1.0
 
 
 async def soak(args) -> dict:
@@ -281,12 +283,32 @@ async def soak(args) -> dict:
         "late_outside_examples": [{k: r[k] for k in ("tracking", "scan_s", "result", "assign_ms")}
                                   for r in late_outside[:10]],
         "by_reason": report["by_reason"],
+        "lost_why": _count(r.get("why") for r in lost),
+        "rss_mb_per_10_min": _per_block(samples, "rss_mb", 600),
         "resources_first_10_min": _summary(samples, True, 600),
         "resources_last_10_min": _summary(samples, False, 600),
         "controller_log_lines": len(log_lines),
         "controller_tracebacks": sum(1 for line in log_lines if line.startswith("Traceback")),
         **({"kept_files": str(workdir)} if args.keep else {}),
     }
+
+
+def _count(values) -> dict:
+    out: dict = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out
+
+
+def _per_block(samples: list[dict], key: str, block_s: float) -> list:
+    """The median of `key` in each block of the run: a plateau shows here, a leak keeps climbing."""
+    if not samples:
+        return []
+    t0, blocks = samples[0]["t_s"], {}
+    for s in samples:
+        if s[key] is not None:
+            blocks.setdefault(int((s["t_s"] - t0) // block_s), []).append(s[key])
+    return [sorted(v)[len(v) // 2] for _, v in sorted(blocks.items())]
 
 
 def _duplicated_rows(db_path: Path) -> int:
