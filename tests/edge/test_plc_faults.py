@@ -3,12 +3,15 @@ reset that numbers parcels again under the same boot id. The PLC here is tests/e
 written from docs/plc-interface.md alone; the controller is the real one, with its records."""
 import asyncio
 import contextlib
+import os
 import sqlite3
+import sys
 
 import pytest
 
 from edge.app import build_controller
 from edge.config import load_config
+from edge.records import RecordsLocked
 from tests.conftest import free_port
 from tests.edge.config_files import LINE, PLAN, set_keys, write
 from tests.edge.doc_plc import DocPlc
@@ -104,3 +107,46 @@ async def test_a_controller_restart_alone_decides_nothing_twice(tmp_path):
             await until(lambda: len(plc.assignments) == 11, 20.0)
             assert "plc_numbers_reused" not in {a["key"] for a in again.snapshot()["alarms"]}
     assert plc.refused_duplicates == 0 and len(rows(tmp_path)) == 11
+
+
+async def test_a_records_file_damaged_by_a_power_loss_is_set_aside_and_the_line_sorts(tmp_path):
+    (tmp_path / "records").mkdir()
+    (tmp_path / "records" / "parcels.sqlite").write_bytes(b"SQLite format 3\0" + bytes(range(256)) * 64)
+    async with DocPlc(free_port()) as plc:
+        async with running(controller_for(tmp_path, plc.port)) as controller:
+            await scan_all(plc, range(1, 11))
+            await until(lambda: len(plc.assignments) == 10, 10.0)
+            alarms = {a["key"]: a for a in controller.snapshot()["alarms"]}
+            assert "records_corrupt" in alarms and "parcels.corrupt-" in alarms["records_corrupt"]["cause"]
+    assert len(rows(tmp_path)) == 10
+    assert len(list((tmp_path / "records").glob("parcels.corrupt-*.sqlite"))) == 1
+
+
+async def test_another_program_holding_the_records_lock_delays_no_parcel(tmp_path):
+    async with DocPlc(free_port()) as plc:
+        async with running(controller_for(tmp_path, plc.port)) as controller:
+            await scan_all(plc, [1])
+            await until(lambda: len(plc.assignments) == 1, 10.0)
+            holder = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", "import sqlite3, sys, time\n"
+                "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+                "db.execute('BEGIN IMMEDIATE'); print('held', flush=True); time.sleep(3)\n",
+                str(tmp_path / "records" / "parcels.sqlite"), stdout=asyncio.subprocess.PIPE)
+            assert await holder.stdout.readline() == b"held\n"
+            await scan_all(plc, range(2, 21))
+            await until(lambda: len(plc.assignments) == 20, 10.0)
+            # The writer gives up waiting for the lock after its own timeout, and says so.
+            await until(lambda: "records_write" in {a["key"] for a in controller.snapshot()["alarms"]}, 3.0)
+            assert controller.stats.past_deadline == 0 and controller.loop_watch.longest_s < 0.2
+            await holder.wait()
+            await until(lambda: not controller.records.pending, 10.0)
+    assert len(rows(tmp_path)) == 20 and all(sent for *_, sent in rows(tmp_path))
+
+
+async def test_a_second_controller_on_the_same_records_is_refused_with_the_first_ones_pid(tmp_path):
+    first = controller_for(tmp_path, free_port())
+    try:
+        with pytest.raises(RecordsLocked, match=f"PID {os.getpid()}"):
+            controller_for(tmp_path, free_port())
+    finally:
+        first.records.close()
