@@ -307,9 +307,10 @@ class Controller:
                                          decision=decision, plan_version=self.plan.version, times=times,
                                          new_parcel=ev.reused)
         if committed is not None:
-            # The row first, so that a kill -9 never loses a decision the PLC has; but a disk or a
-            # locked database never holds the decision past the time left for sending it.
-            await asyncio.wait({committed}, timeout=max(0.0, self._left(deadline_mono)))
+            # The row first, so that a kill -9 never loses a decision the PLC has (a commit takes
+            # well under a millisecond); but a slow disk or a locked database gets half the time
+            # left at most, the other half stays for the assignment's own way to the PLC.
+            await asyncio.wait({committed}, timeout=self._left(deadline_mono) / 2)
         try:
             await self.link.assign(ev.tracking, decision.chute, int(decision.reason), until_mono=deadline_mono)
         except ConnectionError as exc:

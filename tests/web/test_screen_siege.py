@@ -178,8 +178,9 @@ async def test_the_line_keeps_sorting_while_the_screen_port_is_flooded(tmp_path)
     assert report["parcels"] == PARCELS
     assert recorded == (PARCELS, PARCELS), "every parcel must have its record with its decision"
     assert report["late"] == 0 and "NO_HEARTBEAT" not in report["by_reason"], report["by_reason"]
-    # The simulated PLC closes the link when its shift is over, after the last parcel: that one is expected.
-    assert not [line for line in log_text.splitlines() if "PLC link lost" in line
+    # The simulated PLC closes the link when its shift is over, after the last parcel: that one is
+    # expected; so is a PLC not listening yet while the controller boots.
+    assert not [line for line in log_text.splitlines() if "PLC link lost" in line and "state booting ->" not in line
                 and logged_at(line) < last_scan], "the PLC link went down during the shift"
     failed = [a for a in answers if not isinstance(a, int)]
     assert len(answers) >= 20 and not failed, f"the real screen was refused: {failed[:5]} of {len(answers)}"
