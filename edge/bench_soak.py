@@ -14,6 +14,7 @@ printed beside the last ten.
 """
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -283,7 +284,7 @@ async def soak(args) -> dict:
         "late_outside_examples": [{k: r[k] for k in ("tracking", "scan_s", "result", "assign_ms")}
                                   for r in late_outside[:10]],
         "by_reason": report["by_reason"],
-        "lost_why": _count(r.get("why") for r in lost),
+        "lost_why": dict(collections.Counter(r.get("why") for r in lost)),
         "rss_mb_per_10_min": _per_block(samples, "rss_mb", 600),
         "resources_first_10_min": _summary(samples, True, 600),
         "resources_last_10_min": _summary(samples, False, 600),
@@ -291,13 +292,6 @@ async def soak(args) -> dict:
         "controller_tracebacks": sum(1 for line in log_lines if line.startswith("Traceback")),
         **({"kept_files": str(workdir)} if args.keep else {}),
     }
-
-
-def _count(values) -> dict:
-    out: dict = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return out
 
 
 def _per_block(samples: list[dict], key: str, block_s: float) -> list:
