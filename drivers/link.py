@@ -25,6 +25,7 @@ FIRST_BACKOFF_S = 0.05
 ANOMALY_LOG_EVERY_S = 5.0        # one log line per kind of anomaly per this period, with the count
 PLC_HEARTBEAT_STALE_S = 1.0      # the PLC heartbeat changes every 100 ms
 RECONNECT_POLL_S = 0.005         # an assignment waiting for the link looks this often
+OWN_STALL_S = 0.01               # a timer this late means the loop, not the PLC, was busy
 
 
 async def bounded(coro, timeout_s: float):
@@ -38,6 +39,34 @@ async def bounded(coro, timeout_s: float):
     task = asyncio.ensure_future(coro)
     try:
         done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    except asyncio.CancelledError:
+        task.cancel()
+        task.add_done_callback(_consume)
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(_consume)
+        raise TimeoutError
+    return task.result()
+
+
+async def answered(coro, timeout_s: float):
+    """`bounded` for a request to the PLC: the PLC gets `timeout_s` of this process's attention.
+
+    When this event loop itself was held past the deadline (a long garbage collection, a burst of
+    other work, a starved CPU), the answer may be lying unread in the socket: the timer and the
+    data wake up in the same loop turn and the timer runs first. Such a wait is extended by the
+    time the loop was late, once and at most by `timeout_s`, so that only the PLC's silence counts
+    as silence; the loop's own holds are measured and alarmed by edge/loop_watch.py.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(coro)
+    started = loop.time()
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        late_s = loop.time() - started - timeout_s
+        if not done and late_s > OWN_STALL_S:
+            done, _ = await asyncio.wait({task}, timeout=min(late_s, timeout_s))
     except asyncio.CancelledError:
         task.cancel()
         task.add_done_callback(_consume)

@@ -8,7 +8,7 @@ import asyncio
 from pymodbus.exceptions import ModbusException
 
 from . import regmap as rm
-from .link import InterfaceMismatch, LinkError, OutsideWindow, PlcLink, PlcRefused, bounded
+from .link import InterfaceMismatch, LinkError, OutsideWindow, PlcLink, PlcRefused, answered, bounded
 from .regmap import join_u32, split_u32
 
 CHUTE_STATE_EVERY = 25       # polls between reads of the chute bit fields
@@ -111,7 +111,7 @@ class ModbusLink(PlcLink):
             if not client.connected:
                 raise LinkError(f"the PLC closed the connection before {what}")
             try:
-                rr = await bounded(call(client), self.settings.timeout_s)
+                rr = await answered(call(client), self.settings.timeout_s)
             except TimeoutError:
                 self.status.anomaly("no_answer", f"PLC at {self.address} did not answer {what} within "
                                     f"{self.settings.timeout_s * 1000:.0f} ms")

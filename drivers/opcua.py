@@ -17,7 +17,7 @@ from asyncua.crypto import security_policies
 
 from . import opcua_layout as lay
 from . import regmap as rm
-from .link import InterfaceMismatch, LinkError, OutsideWindow, PlcLink, PlcRefused, bounded
+from .link import InterfaceMismatch, LinkError, OutsideWindow, PlcLink, PlcRefused, answered, bounded
 
 log = logging.getLogger("sortline.link")
 # asyncua logs every publish at INFO, the granted publishing interval 0 as a warning and every lost
@@ -247,7 +247,7 @@ class OpcUaLink(PlcLink):
     async def _call(self, coro, what: str, timeout_s: float | None = None):
         timeout_s = timeout_s or self.settings.timeout_s
         try:
-            return await bounded(coro, timeout_s)
+            return await answered(coro, timeout_s)
         except TimeoutError:
             self.status.anomaly("no_answer", f"PLC at {self.address} did not answer {what} within "
                                 f"{timeout_s * 1000:.0f} ms")

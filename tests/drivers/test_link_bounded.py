@@ -59,3 +59,52 @@ async def test_an_answer_and_an_error_come_through():
 
     with pytest.raises(ConnectionResetError, match="peer went away"):
         await bounded(fails(), 1.0)
+
+
+async def _answer_while_the_loop_is_held(wait):
+    """A peer answers over a real socket 50 ms into a 200 ms wait; this process's loop is held from
+    20 ms to 350 ms (past the deadline), so the answer lies unread until the timer is due too."""
+    import socket
+    import threading
+    import time
+    ours, theirs = socket.socketpair()
+    reader, writer = await asyncio.open_connection(sock=ours)
+    threading.Timer(0.05, lambda: theirs.sendall(b"answer\n")).start()
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.02, time.sleep, 0.33)
+
+    async def request():
+        answer = await reader.readline()
+        for _ in range(3):                 # a protocol library hands the answer on through futures
+            await asyncio.sleep(0)
+        return answer
+    try:
+        return await wait(request(), 0.2)
+    finally:
+        writer.close()
+        theirs.close()
+
+
+async def test_an_answer_that_came_while_this_process_was_held_is_taken():
+    from drivers.link import answered
+    assert await _answer_while_the_loop_is_held(answered) == b"answer\n"
+
+
+async def test_bounded_alone_would_call_that_answer_missing():
+    # The case `answered` exists for: the timer runs before the data's task wakes up.
+    with pytest.raises(TimeoutError):
+        await _answer_while_the_loop_is_held(bounded)
+
+
+async def test_a_peer_that_stays_silent_still_times_out():
+    from drivers.link import answered
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(TimeoutError):
+        await answered(asyncio.sleep(5), 0.1)
+    assert 0.09 < loop.time() - started < 0.3
+    loop.call_later(0.01, __import__("time").sleep, 0.3)   # held past the deadline: extended once, then silent
+    started = loop.time()
+    with pytest.raises(TimeoutError):
+        await answered(asyncio.sleep(5), 0.1)
+    assert loop.time() - started < 0.6
