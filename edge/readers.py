@@ -59,9 +59,10 @@ def default_size() -> int:
 # -- the reader process -------------------------------------------------------------------------
 def use_plan_rules(table, routing_shapes) -> None:
     """Numbers in the plan's courier formats are waybills too (vision.waybill.use_plan_formats),
-    and routing codes count only in the shapes of the plan's own (vision.waybill.use_routing_shapes)."""
+    and routing codes count only in the shapes of the plan's own (vision.routing_code.use_routing_shapes)."""
     from fastpath.waybill import canonical
-    from vision.waybill import use_plan_formats, use_routing_shapes
+    from vision.routing_code import use_routing_shapes
+    from vision.waybill import use_plan_formats
     use_routing_shapes(routing_shapes)
     if table is None:
         use_plan_formats(None)

@@ -215,11 +215,11 @@ def main(argv=None) -> int:
     if any(not 0 < f <= 1 for f in floors):
         parser.error("--routing-floors: every floor must be above 0 and at most 1")
 
-    from vision import fusion, textread, waybill
+    from vision import fusion, routing_code, textread
     from vision.synth import ROUTING_SHAPES
     shapes = None if args.any_routing_shape else ROUTING_SHAPES
     floor_before, widen_before = fusion.ROUTING_MIN_CONFIDENCE, textread.RECHECK_WIDEN
-    waybill.use_routing_shapes(shapes)
+    routing_code.use_routing_shapes(shapes)
     if args.routing_recheck == "off":
         textread.RECHECK_WIDEN = None
     if floors:
@@ -228,7 +228,7 @@ def main(argv=None) -> int:
     try:
         report = _run(args, tiers, floors, shapes)
     finally:
-        waybill.use_routing_shapes(None)
+        routing_code.use_routing_shapes(None)
         fusion.ROUTING_MIN_CONFIDENCE, textread.RECHECK_WIDEN = floor_before, widen_before
     print(json.dumps(report, indent=1))
     return 0

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vision.result import LabelRead
-from vision.waybill import check_waybill, is_routing_code
+from vision.routing_code import is_routing_code
+from vision.waybill import check_waybill
 
 TEXT_MIN_CONFIDENCE = 0.90
 # A routing code is printed once (a waybill number twice, and mostly under a barcode that checks

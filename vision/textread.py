@@ -12,7 +12,8 @@ from vision.fusion import (ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit,
 from vision.labelfind import find_labels, orientations, warp_label
 from vision.textlines import beside_bars, find_lines_and_bars, in_pieces, line_input, numbers_side
 from vision.textmodel import runtime
-from vision.waybill import MAX_WAYBILL_LEN, check_waybill, is_routing_code, looks_like_routing_code
+from vision.routing_code import is_routing_code, looks_like_routing_code
+from vision.waybill import MAX_WAYBILL_LEN, check_waybill
 
 # Budget needed to start on a label (flatten, read its barcode), to go on to its lines (find
 # them, read the first ones) and per further line, as measured on one core.

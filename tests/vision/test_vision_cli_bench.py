@@ -33,7 +33,7 @@ def test_bench_small_run(capsys):
 
 
 def test_bench_compares_routing_floors_and_lists_its_misreads(capsys, tmp_path):
-    from vision import fusion, waybill
+    from vision import fusion, routing_code
     floor = fusion.ROUTING_MIN_CONFIDENCE
     misreads = tmp_path / "misreads.jsonl"
     assert bench.main(["--json", "--per-tier", "6", "--tiers", "noisy", "--core", "-1", "--seed", "4242",
@@ -45,7 +45,7 @@ def test_bench_compares_routing_floors_and_lists_its_misreads(capsys, tmp_path):
     assert counts == sorted(counts, reverse=True) and counts[0] > 0
     assert report["routing_shapes"] == ["3-3-2", "3-3-2-2"] and misreads.exists()
     # The run's floor and shapes do not outlive it.
-    assert fusion.ROUTING_MIN_CONFIDENCE == floor and waybill.is_routing_code("571-J25-0")
+    assert fusion.ROUTING_MIN_CONFIDENCE == floor and routing_code.is_routing_code("571-J25-0")
 
 
 def test_bench_refuses_floors_that_are_not_numbers(capsys):

@@ -39,7 +39,7 @@ def test_routing_code_is_read_beside_the_barcode():
 def test_a_routing_code_of_a_shape_the_plan_lacks_is_read_but_not_answered():
     from vision.fusion import fuse
     from vision.textread import _classify, _enough
-    from vision.waybill import use_routing_shapes
+    from vision.routing_code import use_routing_shapes
     try:
         use_routing_shapes({(3, 3, 2)})
         lost_char = _classify("571-J25-0", 0.99)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from vision.waybill import COURIERS, check_waybill, is_routing_code, random_waybill, s10_check_digit
+from vision.routing_code import is_routing_code
+from vision.waybill import COURIERS, check_waybill, random_waybill, s10_check_digit
 
 
 def test_s10_check_digit_matches_upu_example():
@@ -45,7 +46,7 @@ def test_routing_codes():
 
 
 def test_routing_codes_count_only_in_the_shapes_given():
-    from vision.waybill import routing_shape, use_routing_shapes
+    from vision.routing_code import routing_shape, use_routing_shapes
     assert routing_shape("571-J25-03") == (3, 3, 2)
     try:
         use_routing_shapes({(3, 3, 2), (3, 2, 2, 2)})
