@@ -5,7 +5,9 @@ never runs a stale or missing extension without knowing it.
 """
 import glob
 import os
+import re
 import sys
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
@@ -54,10 +56,18 @@ def _extensions():
     return cythonize(exts, compiler_directives={"language_level": 3}, quiet=True)
 
 
+
+def _version():
+    """The version as edge/__init__.py writes it (read, not imported: the build has no numpy yet)."""
+    text = (Path(__file__).parent / "edge" / "__init__.py").read_text(encoding="utf-8")
+    return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)
+
+
 setup(
     name="sortline",
-    version="0.1.0",
+    version=_version(),
     description="Edge control software for shared parcel sorting lines",
+    license="Apache-2.0",
     python_requires=">=3.11",
     packages=find_packages(include=["edge", "edge.*", "drivers", "drivers.*", "vision", "vision.*",
                                     "fastpath", "fastpath.*", "sim_plc", "sim_plc.*"]),

@@ -63,6 +63,10 @@ def main(argv=None) -> int:
     verbose = "-v" in argv[:1] or "--verbose" in argv[:1]
     if verbose:
         argv = argv[1:]
+    if argv[:1] == ["--version"]:
+        from edge import __version__
+        print(f"sortline {__version__}")
+        return 0
     setup_logging(verbose)
     if argv[:1] == ["bench"]:
         return _dispatch(BENCHES, argv[1:], "sortline bench")
