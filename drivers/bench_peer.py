@@ -20,7 +20,7 @@ WAIT_FOR_ASSIGNMENTS_S = 3.0
 
 
 def geometry():
-    from sim_plc.geometry import Chute, LineGeometry
+    from edge.line_geometry import Chute, LineGeometry
     # A long way to the first diverter (1.9 s at 2 m/s), so that no assignment of the bench is late.
     return LineGeometry(belt_speed_m_s=2.0, switch_time_s=0.1, plc_margin_s=0.02,
                         chutes=(Chute(1, 4.0, "left"), Chute(2, 4.0, "right"), Chute(3, 5.0, "end")), end_chute=3)

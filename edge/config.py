@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim_plc.geometry import LineGeometry
+from edge.line_geometry import LineGeometry
 
 MISSING = object()           # a key that was not given
 

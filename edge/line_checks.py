@@ -5,7 +5,7 @@ one typo gives one message, not a cascade. CHECKS lists them for docs/configurat
 """
 import ipaddress
 
-from sim_plc.geometry import Chute, LineGeometry
+from edge.line_geometry import Chute, LineGeometry
 
 from .config import MISSING, Draft, Problem, toml_text
 

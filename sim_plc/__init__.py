@@ -6,7 +6,7 @@ decision point, fires diverters at the computed time, and reports what happened 
 
     plc.py        one PLC: model + protocol servers + faults that span both (start here)
     model.py      the PLC logic on a register image      belt.py      belt travel and position timers
-    chutes.py     fill levels and full sensors           geometry.py  positions derived from the line config
+    chutes.py     fill levels and full sensors           (the line's geometry: edge/line_geometry.py)
     modbus_server.py  Modbus TCP, faults on the wire     faults.py    faults scripted at parcel counts
     arrivals.py   fixed pitch, Poisson, traces           labels.py    label ground truth, expected chutes
     camera.py     label images rendered ahead, cached    shift.py     a whole shift; accounting.py its report

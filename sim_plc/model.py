@@ -18,7 +18,7 @@ from drivers.regmap import DivertResult, LineState, Refusal, RegisterMap, join_u
 
 from .belt import Belt
 from .chutes import ChuteBank, ChuteSettings
-from .geometry import LineGeometry
+from edge.line_geometry import LineGeometry
 
 log = logging.getLogger("sortline.sim")
 

@@ -16,7 +16,7 @@ import logging
 from drivers.regmap import RegisterMap
 
 from .chutes import ChuteSettings
-from .geometry import LineGeometry
+from edge.line_geometry import LineGeometry
 from .model import PlcModel
 from .modbus_server import ModbusPlcServer
 

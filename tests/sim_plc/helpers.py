@@ -4,7 +4,7 @@ import contextlib
 
 from drivers import LinkSettings, ScanEvent, open_link
 from sim_plc.chutes import ChuteSettings
-from sim_plc.geometry import Chute, LineGeometry
+from edge.line_geometry import Chute, LineGeometry
 from sim_plc.plc import SimPlc
 
 # A short line so that tests run fast: first diverter 0.6 m after the scan point at 2 m/s, so the

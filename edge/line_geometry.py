@@ -1,4 +1,5 @@
-"""Conveyor geometry and the positions and times derived from it.
+"""Conveyor geometry and the positions and times derived from it: the decision point and the
+deadlines the controller works to, and the same arithmetic the simulated PLC runs its belt by.
 
 Positions are metres of belt travel after the scan photo-eye (`*_m`); times are seconds (`*_s`).
 """
