@@ -23,6 +23,7 @@ COMMANDS = {
 BENCHES = {
     "fastpath": ("fastpath.bench", "routing core: decisions per second, compiled vs pure Python"),
     "vision": ("vision.bench", "label reading: read rate and latency per difficulty tier"),
+    "vision-peers": ("vision.bench_peers", "label reading on real photos beside zxing-cpp alone and PP-OCR"),
     "link": ("drivers.bench", "PLC link: event-to-assignment round trip, events/s, poll interval, bare library"),
     "e2e": ("edge.bench", "simulated PLC + controller processes: latency, misses, accuracy, CPU"),
     "sim": ("sim_plc.bench", "simulated PLC: divert timing, camera rendering cost, event-loop wake-ups"),
