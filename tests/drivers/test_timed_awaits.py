@@ -1,9 +1,9 @@
-"""drivers.link.bounded: the await every long-lived loop of the controller goes through."""
+"""drivers.timed_awaits: the awaits every long-lived loop of the controller and the PLC links go through."""
 import asyncio
 
 import pytest
 
-from drivers.link import bounded
+from drivers.timed_awaits import bounded
 
 
 async def _cancel_as_it_finishes(wait):
@@ -86,7 +86,7 @@ async def _answer_while_the_loop_is_held(wait):
 
 
 async def test_an_answer_that_came_while_this_process_was_held_is_taken():
-    from drivers.link import answered
+    from drivers.timed_awaits import answered
     assert await _answer_while_the_loop_is_held(answered) == b"answer\n"
 
 
@@ -97,7 +97,7 @@ async def test_bounded_alone_would_call_that_answer_missing():
 
 
 async def test_a_peer_that_stays_silent_still_times_out():
-    from drivers.link import answered
+    from drivers.timed_awaits import answered
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(TimeoutError):
@@ -108,3 +108,34 @@ async def test_a_peer_that_stays_silent_still_times_out():
     with pytest.raises(TimeoutError):
         await answered(asyncio.sleep(5), 0.1)
     assert loop.time() - started < 0.6
+
+
+async def test_cancel_and_wait_ends_every_task_and_keeps_the_callers_cancellation():
+    from drivers.timed_awaits import cancel_and_wait
+
+    async def failing():
+        await asyncio.sleep(0.01)
+        raise RuntimeError("a failure nobody retrieves")
+
+    async def stubborn():
+        while True:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                await asyncio.sleep(0.5)          # ends its own way, later than the caller waits
+                return
+    failed = asyncio.create_task(failing())
+    await asyncio.sleep(0.05)
+    slow, quick = asyncio.create_task(stubborn()), asyncio.create_task(asyncio.sleep(10))
+    await asyncio.sleep(0)
+    pending = await cancel_and_wait([failed, quick, slow, None], timeout_s=0.1)
+    assert pending == {slow} and quick.cancelled() and failed.done()
+    await asyncio.sleep(0.5)
+    assert slow.done()
+
+    waiter = asyncio.create_task(cancel_and_wait([asyncio.create_task(stubborn())], timeout_s=5))
+    await asyncio.sleep(0.05)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await asyncio.sleep(0.6)                      # the stubborn task ends before the loop closes
