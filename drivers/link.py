@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from . import regmap as rm
 from .regmap import RegisterMap
 from .rings import REUSE_AFTER_S, RingReader, valid_confirmation, valid_scan
+from .timed_awaits import cancel_and_wait
 
 log = logging.getLogger("sortline.link")
 
@@ -25,63 +26,6 @@ FIRST_BACKOFF_S = 0.05
 ANOMALY_LOG_EVERY_S = 5.0        # one log line per kind of anomaly per this period, with the count
 PLC_HEARTBEAT_STALE_S = 1.0      # the PLC heartbeat changes every 100 ms
 RECONNECT_POLL_S = 0.005         # an assignment waiting for the link looks this often
-OWN_STALL_S = 0.01               # a timer this late means the loop, not the PLC, was busy
-
-
-async def bounded(coro, timeout_s: float):
-    """Await a protocol library call in its own task, for at most `timeout_s` (TimeoutError after).
-
-    Python 3.11's asyncio.wait_for can lose a cancellation when the awaited call completes at the
-    same moment, and both pymodbus and asyncua use it inside; asyncua also ignores CancelledError
-    when it closes a session. Awaiting the call through asyncio.wait keeps this task's own timeouts
-    and cancellation exact, whatever the library does inside.
-    """
-    task = asyncio.ensure_future(coro)
-    try:
-        done, _ = await asyncio.wait({task}, timeout=timeout_s)
-    except asyncio.CancelledError:
-        task.cancel()
-        task.add_done_callback(_consume)
-        raise
-    if not done:
-        task.cancel()
-        task.add_done_callback(_consume)
-        raise TimeoutError
-    return task.result()
-
-
-async def answered(coro, timeout_s: float):
-    """`bounded` for a request to the PLC: the PLC gets `timeout_s` of this process's attention.
-
-    When this event loop itself was held past the deadline (a long garbage collection, a burst of
-    other work, a starved CPU), the answer may be lying unread in the socket: the timer and the
-    data wake up in the same loop turn and the timer runs first. Such a wait is extended by the
-    time the loop was late, once and at most by `timeout_s`, so that only the PLC's silence counts
-    as silence; the loop's own holds are measured and alarmed by edge/loop_watch.py.
-    """
-    loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(coro)
-    started = loop.time()
-    try:
-        done, _ = await asyncio.wait({task}, timeout=timeout_s)
-        late_s = loop.time() - started - timeout_s
-        if not done and late_s > OWN_STALL_S:
-            done, _ = await asyncio.wait({task}, timeout=min(late_s, timeout_s))
-    except asyncio.CancelledError:
-        task.cancel()
-        task.add_done_callback(_consume)
-        raise
-    if not done:
-        task.cancel()
-        task.add_done_callback(_consume)
-        raise TimeoutError
-    return task.result()
-
-
-def _consume(task: asyncio.Task) -> None:
-    """An abandoned call ends on its own (its connection is dropped); its outcome no longer matters."""
-    if not task.cancelled():
-        task.exception()
 
 
 class LinkError(ConnectionError):
@@ -269,10 +213,8 @@ class PlcLink(abc.ABC):
 
     async def stop(self) -> None:
         """Stop all background work and close the connection."""
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        tasks, self._tasks = self._tasks, []
+        await cancel_and_wait(tasks)
         await self._close()
         self.status.connected = False
 

@@ -8,7 +8,8 @@ import asyncio
 from pymodbus.exceptions import ModbusException
 
 from . import regmap as rm
-from .link import InterfaceMismatch, LinkError, OutsideWindow, PlcLink, PlcRefused, answered, bounded
+from .link import InterfaceMismatch, LinkError, OutsideWindow, PlcLink, PlcRefused
+from .timed_awaits import answered, bounded
 from .regmap import join_u32, split_u32
 
 CHUTE_STATE_EVERY = 25       # polls between reads of the chute bit fields

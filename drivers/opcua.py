@@ -17,7 +17,8 @@ from asyncua.crypto import security_policies
 
 from . import opcua_layout as lay
 from . import regmap as rm
-from .link import InterfaceMismatch, LinkError, OutsideWindow, PlcLink, PlcRefused, answered, bounded
+from .link import InterfaceMismatch, LinkError, OutsideWindow, PlcLink, PlcRefused
+from .timed_awaits import answered, bounded
 
 log = logging.getLogger("sortline.link")
 # asyncua logs every publish at INFO, the granted publishing interval 0 as a warning and every lost

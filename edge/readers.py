@@ -37,7 +37,7 @@ import os
 import time
 from dataclasses import dataclass, replace
 
-from drivers.link import bounded
+from drivers.timed_awaits import bounded
 from vision.image_header import limit_opencv_decoding
 
 log = logging.getLogger("sortline.edge")

@@ -21,7 +21,7 @@ import time
 import tomllib
 from pathlib import Path
 
-from drivers.link import bounded
+from drivers.timed_awaits import bounded, cancel_and_wait
 
 log = logging.getLogger("sortline.reload")
 
@@ -234,10 +234,7 @@ class ReloadTriggers:
         if self._signal:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             self._signal = False
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=REQUEST_TIMEOUT_S)
+        await cancel_and_wait(list(self._tasks), REQUEST_TIMEOUT_S)
         if self._server is not None:
             self._server.close()
             try:

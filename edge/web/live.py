@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from drivers.link import bounded
+from drivers.timed_awaits import bounded
 
 from .i18n import REMEDIES, SORTED_REASONS, STATE_LEVEL, UNREAD_REASONS
 

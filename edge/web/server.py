@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from drivers.link import bounded
+from drivers.timed_awaits import bounded
 
 from . import auth
 from .i18n import catalogue

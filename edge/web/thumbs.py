@@ -10,7 +10,7 @@ import collections
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from drivers.link import bounded
+from drivers.timed_awaits import bounded
 from vision.image_header import limit_opencv_decoding
 
 log = logging.getLogger("sortline.screen")
