@@ -9,6 +9,9 @@ printed on it. A parcel that is not says why, in one of these outcomes:
     invalid_assignment the controller named a chute that does not exist
     lost               tracking lost: taken off the belt in a jam, or forgotten in a PLC restart
     on_belt            still on the belt when the shift ended
+Each record also says whether the parcel's waybill was pre-advised and `path`, the plan's reason
+for its expected chutes (PREADVICE, ROUTING_CODE, COURIER_RULE, COURIER_OVERRIDE, NO_RULE,
+NO_READ): how a perfect read of its label would have been decided.
 """
 import numpy as np
 
@@ -99,6 +102,7 @@ def account(parcels, counters=None, *, rate_per_h=None, faults=(), camera=None) 
                      "courier": label.truth.courier if label.truth else None,
                      "waybill": label.truth.waybill if label.truth else None,
                      "routing_code": label.truth.routing_code if label.truth else None,
+                     "preadvised": label.preadvised, "path": p.truth.path,
                      "length_mm": round(arrival.length_m * 1000), "weight_kg": arrival.weight_kg,
                      "expected": list(p.expected_chute), "assigned": p.assigned_chute or None,
                      "actual": p.actual_chute, "result": p.result.name if p.result is not None else None,

@@ -9,8 +9,15 @@ A trace is a CSV file with a header, one parcel per row, `#` starting a comment 
     t_s           seconds of the scan, any origin, never decreasing (or `timestamp`, ISO 8601)
     length_mm     optional: along the belt; the gap check uses it (default --parcel-length-m)
     width_mm, height_mm, weight_kg   optional: carried into the shift report
+
+A trace denser than the belt allows (a parcel reaching the photo-eye before the one before has
+cleared it) is refused by default: it was recorded at another belt speed, or its times are not
+scan times. A trace from another site's line may be denser than this belt can carry, though;
+with `queue_gap_m` the induction holds each parcel back until the one before is a gap ahead, as
+a gapper would, and each arrival says how long it waited (`delay_s`).
 """
 import csv
+import dataclasses
 import datetime
 import difflib
 import itertools
@@ -39,6 +46,7 @@ class Arrival:
     width_mm: float | None = None
     height_mm: float | None = None
     weight_kg: float | None = None
+    delay_s: float = 0.0              # held at the induction behind denser parcels (queued trace)
 
 
 def _check_pitch(rate_per_h: float, speed_m_s: float, length_m: float, gap_m: float) -> float:
@@ -108,9 +116,41 @@ def _seconds(row: dict, column: str, where: str) -> float:
                            f"(like 2026-11-28T08:00:01.250)") from None
 
 
-def read_trace(path, speed_m_s: float, default_length_m: float = DEFAULT_LENGTH_M) -> list[Arrival]:
-    """Parcels of a recorded trace, checked: times never go back, parcels never overlap at the photo-eye."""
+def read_trace(path, speed_m_s: float, default_length_m: float = DEFAULT_LENGTH_M,
+               queue_gap_m: float | None = None) -> list[Arrival]:
+    """Parcels of a recorded trace, checked: times never go back, parcels never overlap at the photo-eye.
+
+    With `queue_gap_m`, parcels closer than the one before plus that gap wait at the induction
+    instead (their `delay_s`), and so do the ones behind them while the queue lasts.
+    """
     path = Path(path)
+    if queue_gap_m is not None and queue_gap_m < 0:
+        raise ArrivalError(f"the induction's minimum gap must be 0 m or more, got {queue_gap_m:g} m")
+    rows, time_column = _trace_rows(path)
+    arrivals, first_s, prev, prev_t_s = [], None, None, None
+    for where, row in rows:
+        t_s = _seconds(row, time_column, where)
+        sizes = {c: _number(row[c], c, where) for c in row if c != time_column and row.get(c) is not None}
+        first_s = t_s if first_s is None else first_s
+        length_m = (sizes.get("length_mm") or default_length_m * 1000) / 1000
+        a = Arrival((t_s - first_s) * speed_m_s, length_m, sizes.get("width_mm"), sizes.get("height_mm"),
+                    sizes.get("weight_kg"))
+        if prev is not None:
+            if t_s < prev_t_s:
+                raise ArrivalError(f"{where}: {time_column} goes back in time from the row before: sort the trace by scan time")
+            if queue_gap_m is None:
+                _check_clear(prev, a, speed_m_s, where)
+            else:
+                a = _queued(prev, a, speed_m_s, queue_gap_m)
+        arrivals.append(a)
+        prev, prev_t_s = a, t_s
+    if not arrivals:
+        raise ArrivalError(f"{path}: the trace has a header but no parcels")
+    return arrivals
+
+
+def _trace_rows(path: Path) -> tuple[list[tuple[str, dict]], str]:
+    """([(file:line, row)], the time column) of a trace, its header checked."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -133,30 +173,38 @@ def read_trace(path, speed_m_s: float, default_length_m: float = DEFAULT_LENGTH_
     if len(time_columns) != 1:
         raise ArrivalError(f"{path}:{header_no}: the header needs exactly one time column, t_s (seconds) or "
                            f"timestamp (ISO 8601); it has {time_columns or 'none'}")
-    time_column = time_columns[0]
-    arrivals, first_s, prev = [], None, None
+    rows = []
     for (line_no, _), row in zip(lines[1:], reader):
         where = f"{path}:{line_no}"
         if None in row:
             raise ArrivalError(f"{where}: more values than the header has columns")
-        t_s = _seconds(row, time_column, where)
-        sizes = {c: _number(row[c], c, where) for c in columns if c != time_column and row.get(c) is not None}
-        first_s = t_s if first_s is None else first_s
-        length_m = (sizes.get("length_mm") or default_length_m * 1000) / 1000
-        a = Arrival((t_s - first_s) * speed_m_s, length_m, sizes.get("width_mm"), sizes.get("height_mm"),
-                    sizes.get("weight_kg"))
-        if prev is not None:
-            if a.at_m < prev.at_m:
-                raise ArrivalError(f"{where}: {time_column} goes back in time from the row before: sort the trace by scan time")
-            if a.at_m - prev.at_m < prev.length_m:
-                gap_s = (a.at_m - prev.at_m) / speed_m_s
-                raise ArrivalError(
-                    f"{where}: this parcel reaches the photo-eye {gap_s * 1000:.0f} ms after the one before, "
-                    f"which is {prev.length_m * 1000:.0f} mm long and needs {prev.length_m / speed_m_s * 1000:.0f} ms "
-                    f"to clear it at {speed_m_s:g} m/s: the trace was recorded at another belt speed, or its "
-                    f"times are not scan times")
-        arrivals.append(a)
-        prev = a
-    if not arrivals:
-        raise ArrivalError(f"{path}: the trace has a header but no parcels")
-    return arrivals
+        rows.append((where, row))
+    return rows, time_columns[0]
+
+
+def _check_clear(prev: Arrival, a: Arrival, speed_m_s: float, where: str) -> None:
+    if a.at_m - prev.at_m < prev.length_m:
+        gap_s = (a.at_m - prev.at_m) / speed_m_s
+        raise ArrivalError(
+            f"{where}: this parcel reaches the photo-eye {gap_s * 1000:.0f} ms after the one before, "
+            f"which is {prev.length_m * 1000:.0f} mm long and needs {prev.length_m / speed_m_s * 1000:.0f} ms "
+            f"to clear it at {speed_m_s:g} m/s: the trace was recorded at another belt speed, or its "
+            f"times are not scan times; to replay a denser line's trace on this belt, queue the parcels "
+            f"at the induction (sortline sim --queue-at-induction)")
+
+
+def _queued(prev: Arrival, a: Arrival, speed_m_s: float, gap_m: float) -> Arrival:
+    """`a`, held at the induction until `prev` is a parcel length and `gap_m` ahead of it."""
+    earliest_m = prev.at_m + prev.length_m + gap_m
+    if a.at_m >= earliest_m:
+        return a
+    waited_s = (earliest_m - a.at_m) / speed_m_s
+    return dataclasses.replace(a, at_m=earliest_m, delay_s=a.delay_s + waited_s)
+
+
+def queue_summary(arrivals) -> dict:
+    """How many parcels waited at the induction, and how long (max and p95 among those that waited)."""
+    waits = sorted(a.delay_s for a in arrivals if a.delay_s > 0)
+    return {"parcels": len(arrivals), "delayed": len(waits),
+            "delay_max_s": round(waits[-1], 3) if waits else 0.0,
+            "delay_p95_s": round(float(np.percentile(waits, 95)), 3) if waits else 0.0}

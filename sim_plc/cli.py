@@ -36,12 +36,19 @@ def _parser() -> argparse.ArgumentParser:
                                                  "width_mm, height_mm, weight_kg; implies --arrivals trace")
     p.add_argument("--parcel-length-m", type=float, default=0.4, help="parcel length when the trace has none")
     p.add_argument("--min-gap-m", type=float, default=0.1, help="smallest gap the induction leaves between parcels")
+    p.add_argument("--queue-at-induction", action="store_true",
+                   help="with --trace: a parcel closer to the one before than its length plus --min-gap-m waits "
+                        "at the induction instead of refusing the trace (to replay a denser line's log); the "
+                        "report says how many waited and how long")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--boot-id", type=int, default=None, help="the PLC's BOOT_ID (1-65535); default: a new one at "
                    "every start, as a real PLC adds 1 to its retentive boot id")
     p.add_argument("--no-label-share", type=float, default=0.03, help="share of parcels lying label-down")
     p.add_argument("--unknown-route-share", type=float, default=0.04,
                    help="share of parcels whose routing code the plan does not know")
+    p.add_argument("--preadvice-share", type=float, default=1.0,
+                   help="share of the labelled parcels with a known routing code whose waybill is in the plan's "
+                        "pre-advice (real centers: 0.6-0.9); the label alone routes the others")
     p.add_argument("--tier", default="clean", help="label difficulty: clean, rotated, noisy, damaged")
     p.add_argument("--camera", choices=CAMERA_MODES, default=None,
                    help="all (default): render every label image before the first parcel; ahead (default with "
@@ -69,6 +76,11 @@ def spec_from_args(args, parser) -> ShiftSpec:
         parser.error(f"--parcels must be 0 or more, got {args.parcels}")
     if args.boot_id is not None and not 1 <= args.boot_id <= 0xFFFF:
         parser.error(f"--boot-id must be 1-65535, got {args.boot_id}")
+    if args.queue_at_induction and not args.trace:
+        parser.error("--queue-at-induction queues the parcels of a replayed trace: give --trace FILE too")
+    for name in ("preadvice_share", "no_label_share", "unknown_route_share"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            parser.error(f"--{name.replace('_', '-')} must be a share from 0 to 1, got {getattr(args, name):g}")
     if args.label_layouts < 0:
         parser.error(f"--label-layouts must be 0 or more, got {args.label_layouts}")
     try:
@@ -80,7 +92,8 @@ def spec_from_args(args, parser) -> ShiftSpec:
         parcels=None if args.forever else args.parcels, rate_per_h=args.rate,
         arrivals="trace" if args.trace else args.arrivals, trace=args.trace, seed=args.seed,
         no_label_share=args.no_label_share, unknown_route_share=args.unknown_route_share, tier=args.tier,
-        parcel_length_m=args.parcel_length_m, min_gap_m=args.min_gap_m,
+        preadvice_share=args.preadvice_share,
+        parcel_length_m=args.parcel_length_m, min_gap_m=args.min_gap_m, queue_at_induction=args.queue_at_induction,
         camera=args.camera or ("ahead" if args.forever else "all"),
         label_cache=None if args.label_cache == "none" else args.label_cache, label_layouts=args.label_layouts,
         chutes=chutes, faults=faults,

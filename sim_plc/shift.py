@@ -38,10 +38,11 @@ class ShiftSpec:
     seed: int = 1
     no_label_share: float = 0.03       # parcels lying label-down
     unknown_route_share: float = 0.04  # routing codes the plan does not know
-    not_preadvised_share: float = 0.0  # parcels only the printed routing code can route
+    preadvice_share: float = 1.0       # of the labelled parcels with a known routing code, those pre-advised
     tier: str = "clean"
     parcel_length_m: float = arrivals_mod.DEFAULT_LENGTH_M
     min_gap_m: float = arrivals_mod.DEFAULT_GAP_M
+    queue_at_induction: bool = False   # a trace denser than the belt: hold parcels back, do not refuse
     camera: str = "all"                # "all": render before the first parcel; "ahead": while parcels run
     label_cache: str | None = "default"  # folder of rendered images; None: a temporary one
     label_layouts: int = 16            # layouts per courier and tier (sim_plc.label_render); 0: full renders
@@ -62,6 +63,7 @@ class ShiftParcel:
     label: ParcelLabel
     arrival: arrivals_mod.Arrival
     expected: tuple
+    path: str | None = None            # the plan's reason for `expected`: PREADVICE, ROUTING_CODE, ...
 
 
 def arrival_stream(spec: ShiftSpec, speed_m_s: float):
@@ -72,20 +74,25 @@ def arrival_stream(spec: ShiftSpec, speed_m_s: float):
     if spec.arrivals == "trace":
         if not spec.trace:
             raise arrivals_mod.ArrivalError("arrivals 'trace' needs a trace file (--trace FILE)")
-        return iter(arrivals_mod.read_trace(spec.trace, speed_m_s, spec.parcel_length_m))
+        return iter(_trace(spec, speed_m_s))
     raise arrivals_mod.ArrivalError(f"unknown arrivals {spec.arrivals!r}: use one of {', '.join(ARRIVALS)}")
+
+
+def _trace(spec: ShiftSpec, speed_m_s: float) -> list:
+    gap_m = spec.min_gap_m if spec.queue_at_induction else None
+    return arrivals_mod.read_trace(spec.trace, speed_m_s, spec.parcel_length_m, queue_gap_m=gap_m)
 
 
 def shift_parcels(spec: ShiftSpec, plan, speed_m_s: float):
     """The shift's parcels in arrival order, each with its label and the chutes it belongs in."""
     expect = Expectation(plan)
     labels = label_stream(plan, spec.seed, spec.no_label_share, spec.unknown_route_share,
-                          spec.not_preadvised_share, spec.tier)
+                          spec.preadvice_share, spec.tier)
     stream = zip(itertools.count(), labels, arrival_stream(spec, speed_m_s))
     if spec.parcels is not None:
         stream = itertools.islice(stream, spec.parcels)
     for index, label, arrival in stream:
-        yield ShiftParcel(index, label, arrival, expect(label))
+        yield ShiftParcel(index, label, arrival, *expect.decide(label))
 
 
 class _Camera:
@@ -199,6 +206,9 @@ async def run_shift(config, spec: ShiftSpec, report_path=None, host="127.0.0.1",
     report = account([*model.finished, *model.parcels.values()], model.counters, rate_per_h=spec.rate_per_h,
                      faults=faults.applied, camera=camera.summary() if camera else None)
     report["arrivals"] = spec.arrivals
+    if spec.queue_at_induction:
+        report["induction_queue"] = arrivals_mod.queue_summary(
+            [p.truth.arrival for p in (*model.finished, *model.parcels.values())])
     if report_path:
         Path(report_path).write_text(json.dumps(report, indent=1))
     return report
@@ -213,7 +223,21 @@ def _check(spec: ShiftSpec, geometry) -> None:
     if spec.camera != "off":
         from vision.synth.degrade import tier_name
         tier_name(spec.tier)
+    if spec.queue_at_induction and spec.arrivals != "trace":
+        raise ValueError("queueing at the induction is for a replayed trace (--trace FILE): generated "
+                         "arrivals already keep the belt's minimum gap")
     next(arrival_stream(spec, geometry.belt_speed_m_s), None)
+    if spec.queue_at_induction:
+        _log_queue(spec, geometry.belt_speed_m_s)
+
+
+def _log_queue(spec: ShiftSpec, speed_m_s: float) -> None:
+    arrivals = _trace(spec, speed_m_s)
+    if spec.parcels is not None:
+        arrivals = arrivals[:spec.parcels]
+    q = arrivals_mod.queue_summary(arrivals)
+    log.info("trace %s: %d of %d parcels wait at the induction for a %.2f m gap (longest %.2f s, p95 %.2f s)",
+             spec.trace, q["delayed"], q["parcels"], spec.min_gap_m, q["delay_max_s"], q["delay_p95_s"])
 
 
 async def _induct(plc, parcels, ahead, camera, faults, stop, spec) -> None:
