@@ -13,8 +13,9 @@ is the number to read and whose other lines are other symbols printed on the lab
 What counts, per engine (the peers have no notion of a waybill, so they are judged generously):
 - reader: its one waybill is right or wrong; several is a multi read; its routing code, compared
   with letters and digits only (the reader may print hyphens where the label prints spaces).
-- zxing: right when the number is among the linear symbols decoded; wrong when it is not and a
-  decoded linear symbol is no text known to be on the label.
+- the reader's Code 128 stage alone, no courier rules (`read_code128`, generous budget), and
+  zxing alone: right when the number is among the (linear) symbols decoded; wrong when it is not
+  and a decoded symbol is no text known to be on the label.
 - PP-OCR: right when a text line holds the number (spaces ignored); wrong when none does and a line
   holds another long number (10+ letters and digits, 8+ of them digits); the routing code is
   found when a line holds it (letters and digits only). A line is not told to be a routing code,
@@ -149,6 +150,29 @@ class ReaderEngine:
         return out
 
 
+class Code128StageEngine:
+    """The reader's own Code 128 stage with no courier rules (`read_code128`): tells a symbol the
+    reader could not decode from one it decoded and then did not take as a waybill."""
+
+    def __init__(self, budget_ms: float):
+        from vision.pipeline import read_code128
+        self.read_code128, self.budget_ms = read_code128, budget_ms
+
+    def __call__(self, image: np.ndarray, truth: Truth) -> Outcome:
+        start = time.perf_counter()
+        texts = self.read_code128(image, budget_ms=self.budget_ms)
+        ms = (time.perf_counter() - start) * 1000
+        return Outcome(_symbols_verdict(texts, truth), list(texts), ms)
+
+
+def _symbols_verdict(texts, truth: Truth) -> str:
+    """Decoded symbols with no rules: right when the number is among them, wrong when it is not
+    and one of them is no text known to be on the label."""
+    if truth.accepted & set(texts):
+        return "right"
+    return "wrong" if set(texts) - set(truth.known) else "none"
+
+
 def _routing_verdict(given: str | None, printed: str) -> str:
     if given is None:
         return "none"
@@ -168,13 +192,7 @@ class ZxingEngine:
         # A QR code's URL is no candidate for a waybill number: only linear symbols are.
         texts = sorted({s.text for s in symbols if s.format in self.linear})
         others = sorted({s.text for s in symbols if s.format not in self.linear})
-        if truth.accepted & set(texts):
-            verdict = "right"
-        elif set(texts) - set(truth.known):
-            verdict = "wrong"
-        else:
-            verdict = "none"
-        return Outcome(verdict, texts, ms, extra={"other_symbols": others} if others else {})
+        return Outcome(_symbols_verdict(texts, truth), texts, ms, extra={"other_symbols": others} if others else {})
 
 
 class PpocrEngine:
@@ -219,6 +237,7 @@ def build_engines(names, budget_ms: float, generous_ms: float) -> dict:
     if "reader" in names:
         engines[f"reader_{budget_ms:g}ms"] = ReaderEngine(budget_ms)
         engines[f"reader_{generous_ms:g}ms"] = ReaderEngine(generous_ms)
+        engines[f"reader_code128_no_rules_{generous_ms:g}ms"] = Code128StageEngine(generous_ms)
     if "zxing" in names:
         engines["zxing_all_formats"] = ZxingEngine()
     if "ppocr" in names:
@@ -288,13 +307,13 @@ def summarize(rows: list[dict], name: str) -> dict:
 
 
 def table(report: dict) -> str:
-    head = f"{'engine':<22} {'waybill':>9} {'wrong':>5} {'multi':>5} {'routing':>9} {'r.wrong':>7} {'ms p50':>8} {'ms p90':>8}"
+    head = f"{'engine':<30} {'waybill':>9} {'wrong':>5} {'multi':>5} {'routing':>9} {'r.wrong':>7} {'ms p50':>8} {'ms p90':>8}"
     lines = [f"{report['images']} images in {report['images_dir']} ({report['with_routing_code']} with a routing code)",
              head]
     for name, s in report["engines"].items():
         routing = f"{s['routing_read']}/{s['routing_judged']}" if s["routing_judged"] else "-"
         r_wrong = "-" if s["routing_wrong"] is None else s["routing_wrong"]
-        lines.append(f"{name:<22} {s['waybill_read']:>5}/{report['images']:<3} {s['waybill_wrong']:>5} "
+        lines.append(f"{name:<30} {s['waybill_read']:>5}/{report['images']:<3} {s['waybill_wrong']:>5} "
                      f"{s['waybill_multi']:>5} {routing:>9} {r_wrong!s:>7} {s['ms_median']:>8} {s['ms_p90']:>8}")
     return "\n".join(lines)
 
