@@ -9,11 +9,17 @@ e.g. "SF#{13}", "JD[XK]#{12}", "JDV@#{11}". A courier with `s10 = true` also tak
 international numbers (two letters, eight digits, a mod-11 check digit, two letters) whose
 check digit is right. The first courier in file order with a matching format wins.
 
+Every plan starts from the default rule set in default_couriers.toml (real couriers' number
+shapes, each with where it comes from): a plan's courier of the same name replaces the default
+one, a new name adds a courier, and the plan's couriers come before the defaults. Its [shared]
+shapes are waybills that name no courier (12-digit numbers several couriers printed).
+
 Each template compiles to one 64-bit class mask per position (classes: digits 0..9,
 letters 10..35, '-' 36), which is what the compiled core matches; the pure twin uses a
 regular expression built from the same template.
 """
 import itertools
+import pathlib
 import re
 
 MAX_FORMAT_LEN = 32
@@ -177,3 +183,82 @@ class CourierTable:
             if regex.fullmatch(canon) and (not s10 or s10_check_ok(canon)):
                 return idx
         return 0
+
+
+# -- the default rule set -------------------------------------------------------------------------
+DEFAULTS_PATH = pathlib.Path(__file__).with_name("default_couriers.toml")
+SHARED = "shared"       # the section of shapes that are waybills but name no courier
+
+
+class DefaultCourier:
+    """One courier of the default rule set: name, title, formats (templates as written), masks,
+    s10, sources (where its shapes come from)."""
+
+    __slots__ = ("name", "title", "formats", "masks", "s10", "sources")
+
+    def __init__(self, name, title, formats, masks, s10, sources):
+        self.name, self.title, self.formats, self.masks = name, title, tuple(formats), tuple(masks)
+        self.s10, self.sources = s10, tuple(sources)
+
+    def __repr__(self):
+        return f"<DefaultCourier {self.name}: {', '.join(self.formats)}{' +S10' if self.s10 else ''}>"
+
+
+_defaults = None
+
+
+def default_rules():
+    """(couriers, shared): the default couriers in file order, and the [shared] shapes as a
+    DefaultCourier (waybills that name no courier). Read once; FormatError names what is wrong."""
+    global _defaults
+    if _defaults is None:
+        _defaults = _read_defaults(DEFAULTS_PATH)
+    return _defaults
+
+
+def _read_defaults(path):
+    import tomllib
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise FormatError(f"{path}: the default courier rules cannot be read ({exc}); "
+                          f"reinstall the package or restore the file") from None
+    couriers = [_default_courier(path, name, body) for name, body in doc.get("couriers", {}).items()]
+    shared = _default_courier(path, SHARED, doc.get(SHARED, {"formats": []}))
+    return couriers, shared
+
+
+def _default_courier(path, name, body):
+    formats = body.get("formats", [])
+    try:
+        masks = [compile_format(template) for template in formats]
+    except FormatError as exc:
+        raise FormatError(f"{path}: [couriers.{name}] formats: {exc}") from None
+    sources = body.get("sources", [])
+    if formats and not sources:
+        raise FormatError(f"{path}: [couriers.{name}] has formats but no sources; "
+                          f"say where each shape comes from")
+    return DefaultCourier(name, body.get("title", name), formats, masks, bool(body.get("s10", False)), sources)
+
+
+def default_table():
+    """The default couriers as a CourierTable (what a reader without a plan tells couriers by)."""
+    couriers, _ = default_rules()
+    return table_of([(c.name, c.masks, c.s10) for c in couriers])
+
+
+def shared_table():
+    """A CourierTable whose only 'courier' is the shared shapes: detect() > 0 means a waybill
+    that names no courier."""
+    _, shared = default_rules()
+    return table_of([(SHARED, shared.masks, False)])
+
+
+def table_of(couriers):
+    """CourierTable of [(name, masks list, s10)] in order; the first matching courier wins."""
+    entries = []
+    for index, (_, formats, s10) in enumerate(couriers, start=1):
+        entries.extend((index, masks, False) for masks in formats)
+        if s10:
+            entries.append((index, S10_MASKS, True))
+    return CourierTable([name for name, _, _ in couriers], entries)

@@ -21,6 +21,7 @@ SPECIAL_KEYS = ("no_read", "multi_read", "no_rule", "overflow", "reject")
 MAX_CHUTES = 999
 MAX_DESTINATIONS = 65535
 MAX_COURIERS = 250
+MAX_ALL_COURIERS = 255       # a decision carries its courier in one byte (0: none)
 _SECTIONS = ("plan", "special", "couriers", "destinations", "routes", "courier_rules", "overrides", "preadvice")
 
 
@@ -51,7 +52,7 @@ class PlanSpec:
     name: str
     spread: str
     special: dict
-    couriers: list          # [(name, [masks, ...], s10)], file order
+    couriers: list          # [(name, [masks, ...], s10)]: the plan's in file order, then the defaults
     destinations: list      # [(name, [chutes], spread)], file order
     routes: list
     courier_rules: dict     # courier -> destination
@@ -173,7 +174,8 @@ def _check(c, doc):
         if section not in _SECTIONS:
             c.fail((section,), f"[{section}]", None, "unknown section" + _suggest(section, _SECTIONS),
                    "sections are: " + ", ".join(f"[{s}]" for s in _SECTIONS))
-    plan = c.table(doc.get("plan", {}), ("plan",), "[plan]", ("version", "name", "spread"), required=("version",))
+    plan = c.table(doc.get("plan", {}), ("plan",), "[plan]", ("version", "name", "spread", "default_couriers"),
+                   required=("version",))
     version = c.string(plan, "version", ("plan",), "[plan]")
     name = c.string(plan, "name", ("plan",), "[plan]", default=version)
     spread = plan.get("spread", "round_robin")
@@ -184,7 +186,17 @@ def _check(c, doc):
     special_table = c.table(doc.get("special", {}), ("special",), "[special]", SPECIAL_KEYS, required=SPECIAL_KEYS)
     special = {key: c.chute(special_table[key], ("special", key), f"[special] {key}") for key in SPECIAL_KEYS}
 
+    use_defaults = plan.get("default_couriers", True)
+    if not isinstance(use_defaults, bool):
+        c.fail(("plan", "default_couriers"), "[plan] default_couriers", use_defaults, "must be true or false",
+               "write default_couriers = false to use only the plan's own [couriers], or leave it out")
     couriers = _check_couriers(c, doc)
+    if use_defaults:
+        couriers = with_default_couriers(couriers)
+        if len(couriers) > MAX_ALL_COURIERS:
+            c.fail(("couriers",), "[couriers]", None,
+                   f"{len(couriers)} couriers with the default ones; at most {MAX_ALL_COURIERS}",
+                   "merge couriers that share formats, or write default_couriers = false under [plan]")
     courier_names = [name for name, _, _ in couriers]
     destinations = _check_destinations(c, doc, special, spread)
     destination_names = [name for name, _, _ in destinations]
@@ -235,6 +247,25 @@ def _check_couriers(c, doc):
             compiled.append(masks)
         result.append((name, compiled, s10))
     return result
+
+
+def with_default_couriers(couriers):
+    """The plan's couriers, then the default couriers it does not name (fastpath/default_couriers.toml).
+
+    A plan's courier replaces the default of the same name whole (its formats and s10), and the
+    plan's come first, so that a format the technician wrote always wins over a default one. A
+    default format the plan already gives to one of its couriers is left out: the plan decided.
+    """
+    own_names = {name for name, _, _ in couriers}
+    own_formats = {masks for _, formats, _ in couriers for masks in formats}
+    merged = list(couriers)
+    for default in courier_formats.default_rules()[0]:
+        if default.name in own_names:
+            continue
+        formats = [masks for masks in default.masks if masks not in own_formats]
+        if formats or default.s10:
+            merged.append((default.name, formats, default.s10))
+    return merged
 
 
 def _check_destinations(c, doc, special, spread):

@@ -1,43 +1,31 @@
-"""Waybill and routing-code formats per courier.
+"""Is a decoded or printed text a waybill number, and whose?
 
-The patterns are community heuristics observed on real labels, not courier specifications. The
-digit-only couriers (ZTO, Yunda, STO, EMS) overlap in length, so each is given the leading digits
-seen on its labels; the prefixes are kept disjoint so that a valid number names one courier.
-A barcode or printed number that matches no pattern is not a waybill (parcels carry other Code 128
-symbols: order numbers, product codes) and is never reported as one. Routing codes: vision/routing_code.py.
+Two questions, kept apart:
+- *is it a waybill*: its shape is a courier's in the default rule set (fastpath/default_couriers.toml,
+  real couriers' numbers, each shape with its public source), or one of the shapes several couriers
+  share (12 digits without prefix), or one of the line's plan formats;
+- *which courier*: the line's plan when one is loaded (its couriers first, then the defaults it
+  keeps), else the default rule set; None for a shared shape.
+
+A barcode or printed number of no shape is not a waybill (parcels carry other Code 128 symbols:
+order numbers, product codes): the reader reports it as "unknown_format" so that a technician can
+add the courier's rule to the plan. A number found in the pre-advice is a waybill whatever its
+shape: vision.result.with_preadvised. Routing codes: vision/routing_code.py.
 """
 from __future__ import annotations
 
-import re
+import functools
 from dataclasses import dataclass
 
+# Couriers the synthetic label generator draws (vision/synth has their names and logos); their
+# numbers are drawn from the same default rules the reader checks them by.
 COURIERS = ("SF", "YTO", "JT", "JD", "ZTO", "Yunda", "STO", "EMS")
-
-# Generator-side description: (prefix choices, number of random digits after the prefix).
-_DIGIT_FORMATS: dict[str, tuple[tuple[tuple[str, ...], tuple[int, ...]], ...]] = {
-    "SF": ((("SF",), (13, 12)),),
-    "YTO": ((("YT",), (13,)),),
-    "JT": ((("JT",), (13,)),),
-    "ZTO": ((("73", "75", "76", "78"), (10, 11, 12)),),
-    "Yunda": ((("31", "43", "46"), (11, 13)),),
-    "STO": ((("77", "88", "66", "55"), (10, 11, 12, 13)),),
-    "EMS": ((("10", "11", "50", "51", "95", "97", "98", "99"), (11,)),),
-}
-
-_PATTERNS: dict[str, re.Pattern[str]] = {
-    "SF": re.compile(r"SF\d{12,13}"),
-    "YTO": re.compile(r"YT\d{13}"),
-    "JT": re.compile(r"JT\d{13}"),
-    "JD": re.compile(r"JD[XK]\d{12}|JDV[A-Z]\d{11}"),
-    "ZTO": re.compile(r"7[3568]\d{10,12}"),
-    "Yunda": re.compile(r"(?:31|43|46)(?:\d{11}|\d{13})"),
-    "STO": re.compile(r"(?:77|88|66|55)\d{10,13}"),
-    "EMS": re.compile(r"(?:10|11|50|51|95|97|98|99)\d{11}|[A-Z]{2}\d{9}[A-Z]{2}"),
-}
 
 S10_WEIGHTS = (8, 6, 4, 2, 3, 5, 9, 7)
 
 MAX_WAYBILL_LEN = 20
+GENERATED_LENGTHS = (13, 15)
+NO_FORMAT = "matches no courier format"
 
 
 def s10_check_digit(serial8: str) -> int:
@@ -47,53 +35,64 @@ def s10_check_digit(serial8: str) -> int:
     return {10: 0, 11: 5}.get(check, check)
 
 
-def _s10_valid(text: str) -> bool:
-    return int(text[10]) == s10_check_digit(text[2:10])
-
-
 @dataclass(frozen=True)
 class WaybillCheck:
     valid: bool
-    courier: str | None
+    courier: str | None     # None for a valid number of a shape several couriers share
     reason: str | None
 
 
-# The line's sort plan defines courier formats too (technicians edit them); a number the plan
-# knows is a waybill even where these built-in heuristics do not know it.
+@functools.lru_cache(maxsize=1)
+def _default_tables():
+    from fastpath import couriers
+    return couriers.default_table(), couriers.shared_table()
+
+
+def _canon(text: str) -> bytes:
+    return text.encode("ascii")
+
+
+def _default_courier(text: str) -> str | None:
+    table, _ = _default_tables()
+    index = table.detect(_canon(text))
+    return table.names[index - 1] if index else None
+
+
+def _shared_shape(text: str) -> bool:
+    return _default_tables()[1].detect(_canon(text)) > 0
+
+
+# The line's sort plan tells couriers when the reader runs beside a line (edge/readers.py): its
+# own couriers first, then the defaults it keeps. None: the default rule set alone.
 _plan_courier_of = None
 
 
 def use_plan_formats(courier_of_plan) -> None:
-    """Also accept numbers `courier_of_plan(text) -> courier name | None` recognises (None: stop)."""
+    """Tell couriers by `courier_of_plan(text) -> courier name | None` (None: the default rules)."""
     global _plan_courier_of
     _plan_courier_of = courier_of_plan
 
 
 def check_waybill(text: str) -> WaybillCheck:
     """Which courier a waybill number belongs to, or why it is not a waybill number."""
-    result = _check_builtin(text)
-    if not result.valid and _plan_courier_of is not None and isinstance(text, str) \
-            and 0 < len(text) <= MAX_WAYBILL_LEN and text.isascii() and text.isalnum():
-        courier = _plan_courier_of(text)
-        if courier:
-            return WaybillCheck(True, courier, None)
-    return result
-
-
-def _check_builtin(text: str) -> WaybillCheck:
     if not isinstance(text, str) or not text:
         return WaybillCheck(False, None, "empty")
     if len(text) > MAX_WAYBILL_LEN:
         return WaybillCheck(False, None, "too long")
     if not text.isascii() or not text.isalnum():
         return WaybillCheck(False, None, "characters outside A-Z 0-9")
-    for courier, pattern in _PATTERNS.items():
-        if pattern.fullmatch(text):
-            if courier == "EMS" and text[0].isalpha():
-                if not _s10_valid(text):
-                    return WaybillCheck(False, None, "S10 check digit wrong")
+    if _plan_courier_of is not None:
+        courier = _plan_courier_of(text)
+        if courier:
             return WaybillCheck(True, courier, None)
-    return WaybillCheck(False, None, "matches no courier format")
+    default = _default_courier(text)
+    if default or _shared_shape(text):
+        # A plan that keeps none of the defaults still reads their numbers as waybills: which
+        # courier they belong to is the plan's word, whether they are waybills is not.
+        return WaybillCheck(True, None if _plan_courier_of is not None else default, None)
+    if text[:2].isalpha() and text[-2:].isalpha() and len(text) == 13 and text[2:11].isdigit():
+        return WaybillCheck(False, None, "S10 check digit wrong")
+    return WaybillCheck(False, None, NO_FORMAT)
 
 
 def courier_of(text: str) -> str | None:
@@ -101,21 +100,34 @@ def courier_of(text: str) -> str | None:
 
 
 def random_waybill(rng, courier: str) -> str:
-    """A random waybill number in the format of `courier` (rng: numpy.random.Generator)."""
-    def digits(n: int) -> str:
-        return "".join(str(d) for d in rng.integers(0, 10, size=n))
-
-    if courier == "JD":
-        if rng.random() < 0.6:
-            return "JD" + "XK"[int(rng.integers(0, 2))] + digits(12)
-        return "JDV" + chr(ord("A") + int(rng.integers(0, 26))) + digits(11)
-    if courier == "EMS" and rng.random() < 0.4:
-        serial = digits(8)
-        country = "CN"
-        service = rng.choice(["EE", "EA", "RR", "CP", "LX", "EV"])
-        return f"{service}{serial}{s10_check_digit(serial)}{country}"
-    if courier not in _DIGIT_FORMATS:
+    """A random waybill number in the format of `courier` (rng: numpy.random.Generator), drawn from
+    the default rules: one of the courier's formats, each position from the characters it allows,
+    drawn again until the number names this courier (a shape may be a courier's that comes first)."""
+    from fastpath import couriers
+    known = {c.name: c for c in couriers.default_rules()[0]}
+    if courier not in known or courier not in COURIERS:
         raise ValueError(f"unknown courier {courier!r}; known: {', '.join(COURIERS)}")
-    (prefixes, lengths), = _DIGIT_FORMATS[courier]
-    prefix = prefixes[int(rng.integers(0, len(prefixes)))]
-    return prefix + digits(lengths[int(rng.integers(0, len(lengths)))])
+    rule = known[courier]
+    # The label layouts and the text model are made for numbers of 13 to 15 characters; the
+    # rules' 10- and 18-character shapes are checked by the tests instead.
+    choices = [m for m in rule.masks if GENERATED_LENGTHS[0] <= len(m) <= GENERATED_LENGTHS[1]]
+    choices += [couriers.S10_MASKS] if rule.s10 else []
+    for _ in range(1000):
+        masks = choices[int(rng.integers(0, len(choices)))]
+        number = _draw(rng, masks)
+        if masks is couriers.S10_MASKS:
+            number = number[:10] + str(s10_check_digit(number[2:10])) + number[11:]
+        if _default_courier(number) == courier:
+            return number
+    raise ValueError(f"the default rules give no number of {courier!r} its own: check fastpath/default_couriers.toml")
+
+
+_CLASS_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-"
+
+
+def _draw(rng, masks) -> str:
+    out = []
+    for mask in masks:
+        allowed = [ch for bit, ch in enumerate(_CLASS_CHARS) if mask >> bit & 1]
+        out.append(allowed[int(rng.integers(0, len(allowed)))])
+    return "".join(out)
