@@ -3,6 +3,8 @@
 Every image of DIR is read by
 - the product's reader (`vision.pipeline.read_label`) at the shipped budget and at a generous one,
   with the built-in courier formats, as `sortline read-label` reads without --config;
+- the reader's own Code 128 stage with no courier rules (`read_code128`, generous budget), which
+  tells a symbol it could not decode from one it decoded and did not take;
 - zxing-cpp alone, every format it knows, no courier rules;
 - PP-OCRv4 as shipped in the `rapidocr-onnxruntime` wheel (a measuring peer only: the product
   never imports it; install it from requirements-dev.txt).
@@ -13,14 +15,14 @@ is the number to read and whose other lines are other symbols printed on the lab
 What counts, per engine (the peers have no notion of a waybill, so they are judged generously):
 - reader: its one waybill is right or wrong; several is a multi read; its routing code, compared
   with letters and digits only (the reader may print hyphens where the label prints spaces).
-- the reader's Code 128 stage alone, no courier rules (`read_code128`, generous budget), and
-  zxing alone: right when the number is among the (linear) symbols decoded; wrong when it is not
-  and a decoded symbol is no text known to be on the label.
+- the Code 128 stage and zxing alone: right when the number is among the (linear) symbols
+  decoded; wrong when it is not and a decoded symbol is no text known to be on the label.
 - PP-OCR: right when a text line holds the number (spaces ignored); wrong when none does and a line
   holds another long number (10+ letters and digits, 8+ of them digits); the routing code is
   found when a line holds it (letters and digits only). A line is not told to be a routing code,
   so no routing code is counted wrong.
-Decoding the image file is not timed; each engine's time is its own work on the decoded pixels.
+Decoding the image file is not timed; each engine's time is its own work on the decoded pixels,
+one thread each (OpenCV and PP-OCR's onnxruntime sessions are set to one).
 """
 from __future__ import annotations
 
@@ -318,6 +320,18 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def versions() -> dict:
+    """The libraries that decide the figures, so that a run can be compared with another."""
+    from importlib import metadata
+    found = {}
+    for dist in ("zxing-cpp", "opencv-python-headless", "onnxruntime", "rapidocr-onnxruntime", "numpy"):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            found[dist] = None
+    return found
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="sortline bench vision-peers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -331,6 +345,8 @@ def main(argv=None) -> int:
     unknown = sorted(set(names) - set(ENGINES))
     if unknown or not names:
         parser.error(f"--engines: unknown {', '.join(unknown) or 'empty list'}; choose from {','.join(ENGINES)}")
+    if min(args.budget_ms, args.generous_ms) <= 0:
+        parser.error("--budget-ms and --generous-ms must be above 0 (milliseconds per label)")
     if not os.path.isdir(args.images):
         parser.error(f"--images: {args.images} is not a directory")
     import cv2
@@ -341,6 +357,7 @@ def main(argv=None) -> int:
         print(f"bench vision-peers: {exc}", file=sys.stderr)
         return 2
     report["budget_ms"], report["generous_ms"] = args.budget_ms, args.generous_ms
+    report["versions"] = versions()
     print(json.dumps(report, indent=1, ensure_ascii=False) if args.json else table(report))
     return 0
 
