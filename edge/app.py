@@ -88,7 +88,8 @@ def main(argv=None) -> int:
 
     from fastpath import PlanError
 
-    from .check_config import load_or_exit, print_errors
+    from .config import load_or_exit
+    from .config_problems import print_errors
     from .records import RecordsLocked
     # Before any thread starts: OpenCV reads its pixel limit from the environment.
     limit_opencv_decoding()

@@ -7,20 +7,7 @@ import argparse
 import sys
 
 from .config import ConfigError, load_config
-
-
-def print_errors(path, problems, out=sys.stderr) -> None:
-    print(f"config {path} has {len(problems)} error(s); the line would not start with it:", file=out)
-    for problem in problems:
-        print("  " + str(problem), file=out)
-
-
-def load_or_exit(path):
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        print_errors(path, exc.problems)
-        sys.exit(1)
+from .config_problems import print_errors
 
 
 def shapes_text(shapes) -> str:

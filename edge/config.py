@@ -4,45 +4,19 @@ SCHEMA is the one description of what a technician may set: the loader checks fi
 and docs/configuration.md is generated from it (`python -m edge.config_docs --write`). Each
 message names the file, the line, the key, the value given and what is allowed, because the
 person reading it is at the line with a text editor, not a debugger. Checks that involve
-several keys (physics, chutes, the sort plan) live in edge/line_checks.py.
+several keys (physics, chutes, the sort plan) live in edge/line_checks.py, the problems and how
+they are printed in edge/config_problems.py.
 """
 import difflib
 import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge.line_geometry import LineGeometry
 
-MISSING = object()           # a key that was not given
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One mistake, in parts, so that a screen can show them apart; str() is the full message."""
-    file: str
-    line: int | None
-    key: str | None          # "[line] belt_speed_m_s", "[line] chutes #3 side", "decision budget"
-    value: object            # as written in the file, or MISSING
-    problem: str
-    remedy: str
-    message: str | None = None   # the whole message when another part wrote it (the plan checker)
-
-    def __str__(self) -> str:
-        if self.message:
-            return self.message
-        text = self.file + (f":{self.line}" if self.line else "") + ": "
-        if self.key:
-            text += self.key + ("" if self.value is MISSING else " = " + toml_text(self.value)) + ": "
-        return text + self.problem + (". " + self.remedy if self.remedy else "")
-
-
-class ConfigError(Exception):
-    def __init__(self, problems):
-        self.problems = list(problems)
-        self.errors = [str(p) for p in self.problems]
-        super().__init__("\n".join(self.errors))
-
+from .config_problems import MISSING, ConfigError, Draft, Problem, print_errors, resolve_beside, toml_text
 
 @dataclass(frozen=True)
 class Opt:
@@ -195,32 +169,6 @@ class LineConfig:
                 "decide": v["budgets"]["decide_ms"], "assign": v["budgets"]["assign_ms"]}
 
 
-def resolve_beside(config_path: Path, relative: str) -> Path:
-    """A path from the config, relative to the config file. Its folders are resolved, its last
-    part is not: a plan that is a link keeps its own name in messages ("line.plan.toml is a
-    device", not "/dev/zero is"), and pointing the link at another file is a change to it."""
-    p = Path(relative)
-    if p.is_absolute():
-        return p
-    joined = config_path.parent / p
-    return joined.parent.resolve() / joined.name if joined.name not in ("", ".", "..") else joined.resolve()
-
-
-# -- how values and keys are written back to a technician -------------------------------------------
-def toml_text(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, float):
-        return repr(value) if value == value and abs(value) != float("inf") else str(value).lower()
-    if isinstance(value, list):
-        return "[" + ", ".join(map(toml_text, value)) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_text(v)}" for k, v in value.items()) + " }"
-    return str(value)
-
-
 def unit_of(key: str) -> str:
     for suffix, unit in UNITS:
         if key.endswith(suffix):
@@ -266,75 +214,7 @@ def check_value(key: str, opt: Opt, value):
 
 
 # -- where things are in the file ---------------------------------------------------------------------
-class Locator:
-    """Line numbers of sections, keys and inline-table entries (tomllib gives values only)."""
-
-    def __init__(self, text: str):
-        from fastpath.toml_lines import key_lines, line_of
-        self._lines = key_lines(text)
-        self._line_of = line_of
-        self._text = text.splitlines()
-
-    def __call__(self, *path) -> int | None:
-        return self._line_of(self._lines, path)
-
-    def entry(self, section: str, key: str, index: int, name: str | None = None) -> int | None:
-        """Line of entry `index` of an array (`[[section.key]]` tables or `{ ... }` inline tables),
-        or of its key `name` when the entry spreads over several lines."""
-        if (section, key, index, name) in self._lines:
-            return self._lines[(section, key, index, name)]
-        if (section, key, index) in self._lines:
-            return self._lines[(section, key, index)]
-        start = self._lines.get((section, key))
-        if start is None:
-            return None
-        seen, depth = -1, 0
-        for number in range(start, len(self._text) + 1):
-            line = re.sub(r'"[^"]*"|\'[^\']*\'', '""', self._text[number - 1]).split("#", 1)[0]
-            if number == start:
-                line = line.split("=", 1)[1]
-            for ch in line:
-                if ch == "[":
-                    depth += 1
-                elif ch == "]":
-                    depth -= 1
-                    if depth == 0:
-                        return start
-                elif ch == "{" and depth == 1:
-                    seen += 1
-                    if seen == index:
-                        return number
-        return start
-
-
 # -- loading ----------------------------------------------------------------------------------------
-class Draft:
-    """A config being checked: the file, its raw and checked values, and the problems found so far."""
-
-    def __init__(self, path: Path, text: str, raw: dict):
-        self.path, self.raw = path, raw
-        self.file = str(path)
-        self.at = Locator(text)
-        self.values: dict = {}
-        self.problems: list[Problem] = []
-        self.bad: set[tuple] = set()            # (section, key) whose value was refused
-
-    def add(self, line, key, value, problem, remedy) -> None:
-        self.problems.append(Problem(self.file, line, key, value, problem, remedy))
-
-    def given(self, section: str, key: str, index: int | None = None, name: str | None = None):
-        """A value as the technician wrote it (5, not 5.0), for messages."""
-        value = self.raw[section][key]
-        return value if index is None else value[index][name]
-
-    def ok(self, *keys) -> bool:
-        """Whether these (section, key) pairs were all given acceptably (cross-checks need them)."""
-        return not any(k in self.bad for k in keys)
-
-    def resolve(self, relative: str) -> Path:
-        return resolve_beside(self.path, relative)
-
-
 def load_config(path) -> LineConfig:
     """Read and check a line config and the fit of its sort plan; raises ConfigError with every problem."""
     from . import line_checks
@@ -367,6 +247,15 @@ def load_config(path) -> LineConfig:
         # In the order of the file, as the technician reads it; the plan's own come after.
         raise ConfigError(sorted(draft.problems, key=lambda p: (p.file != draft.file, p.line is None, p.line or 0)))
     return LineConfig(path, draft.values, geometry)
+
+
+def load_or_exit(path):
+    """The config, or every problem in it printed and the program ended (exit status 1)."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print_errors(path, exc.problems)
+        sys.exit(1)
 
 
 def _check_sections(d: Draft) -> None:

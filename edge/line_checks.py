@@ -7,7 +7,7 @@ import ipaddress
 
 from edge.line_geometry import Chute, LineGeometry
 
-from .config import MISSING, Draft, Problem, toml_text
+from .config_problems import MISSING, Draft, Problem, toml_text
 
 CHECKS = [
     "Chutes are numbered 1, 2, 3, ... without gaps or repeats (the PLC and the sort plan count them that way).",

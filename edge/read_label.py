@@ -39,7 +39,7 @@ def _plan_or_none(path):
     from fastpath import PlanError
     from fastpath.plan import load_reading_rules
 
-    from .check_config import print_errors
+    from .config_problems import print_errors
     from .config import ConfigError, load_config
     try:
         config = load_config(path)

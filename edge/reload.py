@@ -357,7 +357,7 @@ def main(argv=None) -> int:
     parser.add_argument("--config", default="configs/county-24.toml", help="the line config file (TOML)")
     parser.add_argument("--status", action="store_true", help="only show the active plan and the last refusal")
     args = parser.parse_args(argv)
-    from .check_config import print_errors
+    from .config_problems import print_errors
     from .config import ConfigError, load_config
     try:
         config = load_config(args.config)
