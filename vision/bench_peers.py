@@ -60,6 +60,7 @@ class Truth:
     routing_code: str | None = None
     also: tuple[str, ...] = ()     # other right answers (a multi-piece label's parent number)
     known: tuple[str, ...] = ()    # other symbols printed on the label: neither right nor wrong
+    courier: str | None = None     # whose layout the label is
 
     @property
     def accepted(self) -> set[str]:
@@ -119,7 +120,8 @@ def _truth_row(root: str, path: str, line: int, row: dict) -> Truth:
     if not os.path.exists(os.path.join(root, image)):
         raise TruthError(f"{path} line {line}: {image} is not in {root}")
     also = tuple(x for x in (row["also_waybills"] or "").split() if x)
-    return Truth(os.path.join(root, image), waybill, (row["routing_code"] or "").strip() or None, also)
+    return Truth(os.path.join(root, image), waybill, (row["routing_code"] or "").strip() or None, also,
+                 courier=(row["courier"] or "").strip() or None)
 
 
 def _truth_txt(root: str) -> list[Truth]:
@@ -145,7 +147,8 @@ class ReaderEngine:
             verdict = "multi"
         else:
             verdict = "right" if given[0] in truth.accepted else "wrong"
-        out = Outcome(verdict, given, ms, note=read.no_read_reason or read.routing_note)
+        out = Outcome(verdict, given, ms, note=read.no_read_reason or read.routing_note,
+                      extra={"courier": read.courier} if given else {})
         if truth.routing_code is not None:
             out.routing_given = read.routing_code
             out.routing = _routing_verdict(read.routing_code, truth.routing_code)
@@ -262,7 +265,7 @@ def run(root: str, engines: dict) -> dict:
     rows = []
     for truth in truths:
         image = load_image(truth.path)
-        row = {"image": os.path.relpath(truth.path, root), "waybill": truth.waybill,
+        row = {"image": os.path.relpath(truth.path, root), "courier": truth.courier, "waybill": truth.waybill,
                "routing_code": truth.routing_code, "engines": {}}
         for name, engine in engines.items():
             row["engines"][name] = _outcome_json(engine(image, truth))
@@ -298,6 +301,7 @@ def summarize(rows: list[dict], name: str) -> dict:
         "waybill_read_rate": round(count(outs, "waybill", "right") / n, 3) if n else None,
         "waybill_wrong": count(outs, "waybill", "wrong"),
         "waybill_multi": count(outs, "waybill", "multi"),
+        "courier_differs": _courier_differs(rows, name),
         "routing_judged": len(judged),
         "routing_read": count(judged, "routing", "right"),
         "routing_read_rate": round(count(judged, "routing", "right") / len(judged), 3) if judged else None,
@@ -306,6 +310,16 @@ def summarize(rows: list[dict], name: str) -> dict:
         "ms_p90": round(float(np.percentile(ms, 90)), 1),
     }
     return summary
+
+
+def _courier_differs(rows: list[dict], name: str) -> int | None:
+    """Right waybills whose courier, as the engine names it, is not the label's layout's (None for
+    an engine that names no courier)."""
+    outs = [(row["courier"], row["engines"][name]) for row in rows]
+    if not any("courier" in out for _, out in outs):
+        return None
+    return sum(alnum(layout) != alnum(out.get("courier") or "")
+               for layout, out in outs if layout and out["waybill"] == "right")
 
 
 def table(report: dict) -> str:
