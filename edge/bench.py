@@ -4,6 +4,12 @@ on generated labels, at a given parcel rate; prints what the PLC saw (JSON with 
     sortline bench e2e --rate 40000 --parcels 2000 --protocol modbus --json
     sortline bench e2e --find-max --json       # highest rate with zero misses, 45 s per rate step
     sortline bench e2e --find-max --rates 260000,320000,400000 --json   # only these steps
+    sortline bench e2e --preadvice-share 0.6 --rate 40000 --parcels 3000 --json   # a real day's pre-advice
+    sortline bench e2e --trace site-log.csv --queue-at-induction --json  # another site's arrivals and sizes
+
+With --preadvice-share below 1 the other parcels are in no pre-advice: the controller routes them
+from the label (routing code, courier rules), and `decision_paths` says per path how many went
+to the right chute, to an exception chute, by a courier rule, or to a wrong chute (edge/bench_paths.py).
 
 Latency is measured on the PLC side: from the scan photo-eye to the assignment in the PLC.
 """
@@ -18,6 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .bench_paths import decision_paths, exception_chutes
 from .config_overlay import derive_config
 
 RATES_FOR_MAX = (6000, 20000, 40000, 80000, 120000, 150000, 180000, 220000, 260000, 320000, 400000, 500000)
@@ -123,6 +130,38 @@ def _feed_args(config: Path, rate: float) -> list[str]:
             "--chute-capacity", "1000000"]
 
 
+def _arrival_args(args, config: Path, rate: float) -> list[str]:
+    """The simulated PLC's arrivals: a replayed trace with its own sizes, or parcels fed at `rate`."""
+    if not args.trace:
+        return _feed_args(config, rate)
+    queue = ["--queue-at-induction", "--min-gap-m", str(args.min_gap_m)] if args.queue_at_induction else []
+    return ["--trace", str(args.trace.resolve()), *queue, "--chute-capacity", "1000000"]
+
+
+def _read_trace(args) -> tuple[int, float]:
+    """(parcels, parcels per hour) of the --trace file as the line's belt would carry it, refused
+    here with the reader's message rather than after the controller has started."""
+    import tomllib
+
+    from sim_plc.arrivals import ArrivalError, read_trace
+    speed = tomllib.loads(Path(args.config).read_text(encoding="utf-8"))["line"]["belt_speed_m_s"]
+    try:
+        arrivals = read_trace(args.trace, speed, queue_gap_m=args.min_gap_m if args.queue_at_induction else None)
+    except ArrivalError as exc:
+        raise SystemExit(f"sortline bench e2e: {exc}") from None
+    arrivals = arrivals[:args.parcels] if args.parcels else arrivals
+    span_s = arrivals[-1].at_m / speed
+    return len(arrivals), (len(arrivals) - 1) * 3600 / span_s if span_s > 0 else 0.0
+
+
+def _exception_chutes(config: Path) -> frozenset[int]:
+    """The plan's exception chutes and the end of the line, from the run's config and plan."""
+    import tomllib
+    data = tomllib.loads(config.read_text(encoding="utf-8"))
+    plan = tomllib.loads(Path(data["plan"]["file"]).read_text(encoding="utf-8"))
+    return exception_chutes(plan["special"], data["line"]["end_chute"])
+
+
 class StolenTime:
     """The share of CPU time the virtual machine's host took, per half second of the run.
 
@@ -208,7 +247,8 @@ async def run_once(args, rate: float) -> dict:
     sim = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "edge.cli", "sim", "--config", str(config), "--parcels", str(args.parcels),
         "--rate", str(rate), "--seed", str(args.seed), "--report", str(report_path),
-        "--no-label-share", "0", "--unknown-route-share", "0", *_feed_args(config, rate),
+        "--no-label-share", str(args.no_label_share), "--unknown-route-share", str(args.unknown_route_share),
+        "--preadvice-share", str(args.preadvice_share), *_arrival_args(args, config, rate),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env)
     ctl = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "edge.cli", "run", "--config", str(config),
@@ -234,6 +274,7 @@ async def run_once(args, rate: float) -> dict:
             raise SystemExit("the simulated PLC failed:\n" + "\n".join(sim_log[-30:]))
         report = json.loads(report_path.read_text())
         stages = stage_medians(workdir / "records" / "parcels.sqlite")
+        paths = decision_paths(report["records"], _exception_chutes(config))
         quiet = _host_quiet_latency(stolen, workdir / "records" / "parcels.sqlite", report)
     finally:
         if not args.keep:
@@ -252,6 +293,8 @@ async def run_once(args, rate: float) -> dict:
         "deadline_misses": misses, "lost": report["lost"],
         "clean_accuracy": report["clean_accuracy"], "correct": report["correct"],
         "by_reason": report["by_reason"],
+        "preadvice_share": args.preadvice_share, "decision_paths": paths,
+        **({"trace": str(args.trace), "induction_queue": report.get("induction_queue")} if args.trace else {}),
         "controller_cpu_ms_per_parcel": round((cpu1 - (cpu0 or 0)) * 1000 / max(1, report["parcels"]), 3),
         # Everything on the machine (simulated PLC and its camera included), as a share of all CPUs.
         "machine_cpu_busy_share": (round((busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]), 3)
@@ -275,6 +318,26 @@ def _stall(text: str) -> str:
     return text
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; write a share such as 0.6") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a share from 0 to 1; write e.g. 0.6 for 60 %")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of parcels") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: a run needs at least 1 parcel")
+    return value
+
+
 def _rates(text: str) -> tuple[int, ...]:
     try:
         rates = tuple(int(float(part)) for part in text.split(",") if part.strip())
@@ -290,7 +353,7 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/county-24.toml")
     parser.add_argument("--rate", type=float, default=6000.0, help="parcels per hour")
-    parser.add_argument("--parcels", type=int, default=1000)
+    parser.add_argument("--parcels", type=_count, help="parcels in the run (default 1000, or every row of --trace)")
     parser.add_argument("--protocol", choices=("modbus", "opcua"), default="modbus")
     parser.add_argument("--vision-budget-ms", type=float,
                         help="label reading budget per parcel ([vision] budget_ms; default: the config's)")
@@ -299,6 +362,21 @@ def main(argv=None) -> int:
     parser.add_argument("--take-core", type=_stall, metavar="CORE,BURST_MS,PERIOD_MS",
                         help="take a core away for a burst in every period during the run, as a virtual "
                              "machine's host would (edge/core_stall.py), e.g. 1,20,200")
+    parser.add_argument("--preadvice-share", type=_share, default=1.0, metavar="F",
+                        help="share of the parcels whose waybill is in the pre-advice file the controller gets "
+                             "(real centers: 0.6-0.9); the label routes the others (default 1)")
+    parser.add_argument("--no-label-share", type=_share, default=0.0, metavar="F",
+                        help="share of parcels lying label-down (default 0)")
+    parser.add_argument("--unknown-route-share", type=_share, default=0.0, metavar="F",
+                        help="share of parcels whose routing code no route of the plan knows (default 0)")
+    parser.add_argument("--trace", type=Path, metavar="CSV",
+                        help="replay these arrival times and sizes instead of --rate (the format of sortline sim "
+                             "--trace: t_s or timestamp, optional length_mm, width_mm, height_mm, weight_kg)")
+    parser.add_argument("--queue-at-induction", action="store_true",
+                        help="with --trace: hold parcels back at the induction where the trace is denser than "
+                             "the belt allows, instead of refusing it")
+    parser.add_argument("--min-gap-m", type=float, default=0.1,
+                        help="with --queue-at-induction: the gap the induction leaves between parcels (default 0.1)")
     parser.add_argument("--budget-ms", type=float, default=250.0, help="decision budget after the scan")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--timeout-s", type=float, default=1800.0)
@@ -312,6 +390,14 @@ def main(argv=None) -> int:
                         help="keep the run's files (camera images, records, the PLC's report) and print where")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     args = parser.parse_args(argv)
+    if args.trace and args.find_max:
+        parser.error("--find-max steps through generated rates; a --trace brings its own: give one of them")
+    if args.queue_at_induction and not args.trace:
+        parser.error("--queue-at-induction queues the parcels of a replayed trace: give --trace CSV too")
+    if args.trace:
+        args.parcels, args.rate = _read_trace(args)
+    elif args.parcels is None:
+        args.parcels = 1000
     if args.hedge_reads is not None:
         args.hedge_reads = args.hedge_reads == "on"
     stall = None

@@ -10,7 +10,7 @@ import logging
 import signal
 import sys
 
-from edge.check_config import load_or_exit
+from edge.config import load_or_exit
 
 from .arrivals import ArrivalError
 from .chutes import ChuteSettings

@@ -34,3 +34,68 @@ def test_rates_out_of_order_are_refused_with_an_example(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--find-max", "--rates", "400000,260000"])
     assert "rising order, e.g. 200000,260000,320000" in capsys.readouterr().err
+
+
+def test_a_pre_advice_share_leaves_parcels_to_the_label(capsys):
+    """Parcels out of the pre-advice file are decided from what the controller reads on the label."""
+    assert bench.main(["--rate", "20000", "--parcels", "60", "--preadvice-share", "0.5", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    paths = report["decision_paths"]
+    assert report["preadvice_share"] == 0.5 and 0.25 <= paths["preadvised_share"] <= 0.75
+    by_path = paths["by_path"]
+    assert sum(p["parcels"] for p in by_path.values()) == 60
+    # The controller found none of the others in its pre-advice: they really were left out.
+    assert "PREADVICE" not in by_path["routing_code"]["decided_by"]
+    assert set(by_path["preadvice"]["decided_by"]) <= {"PREADVICE", "LATE"}
+    assert by_path["routing_code"]["decided_by"].get("ROUTING_CODE", 0) > 0
+    # Both shapes of routing code the plan routes are printed: three segments and EMS's four.
+    assert set(paths["routing_code_by_shape"]) == {"3-3-2", "3-2-2-2"}
+    readable = paths["readable_label"]
+    assert readable["parcels"] == 60 and readable["right"] == report["correct"]
+    assert readable["wrong_chute"] == 0, paths["wrong_chute_examples"]
+
+
+def test_a_share_outside_0_to_1_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--preadvice-share", "60"])
+    assert "not a share from 0 to 1; write e.g. 0.6" in capsys.readouterr().err
+
+
+def dense_trace(tmp_path):
+    """30 parcels of 500 mm every 400 ms, and a burst of three 100 ms apart: at 2 m/s a parcel and
+    the 100 mm gap need 300 ms, so the burst's second and third wait 200 and 400 ms."""
+    times = [10 + 0.4 * i for i in range(27)] + [21.0, 21.1, 21.2]
+    path = tmp_path / "site-log.csv"
+    path.write_text("# another site's morning\nt_s,length_mm,weight_kg\n" +
+                    "".join(f"{t:.2f},500,{1 + i % 5}\n" for i, t in enumerate(times)))
+    return path
+
+
+def test_a_trace_denser_than_the_belt_is_refused_before_anything_starts(tmp_path, capsys):
+    with pytest.raises(SystemExit, match=r"site-log.csv:31: .*--queue-at-induction"):
+        bench.main(["--trace", str(dense_trace(tmp_path)), "--json"])
+
+
+def test_a_trace_is_replayed_with_its_parcels_queued_at_the_induction(tmp_path, capsys):
+    assert bench.main(["--trace", str(dense_trace(tmp_path)), "--queue-at-induction", "--vision-budget-ms", "60",
+                       "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["parcels"] == 30 and report["lost"] == 0
+    queue = report["induction_queue"]
+    assert (queue["delayed"], queue["delay_max_s"]) == (2, pytest.approx(0.4, abs=1e-3))
+    # 30 parcels over 11.6 s of belt once the burst is queued.
+    assert report["rate_per_h"] == pytest.approx(29 * 3600 / 11.6, rel=1e-3)
+    assert report["decision_paths"]["by_path"]["preadvice"]["parcels"] + \
+        report["decision_paths"]["by_path"].get("courier_override", {}).get("parcels", 0) == 30
+
+
+def test_outcomes_tell_a_misread_from_an_exception_and_a_courier_fallback():
+    from edge.bench_paths import exception_chutes, outcome
+    exceptions = exception_chutes({"no_read": 24, "no_rule": 23, "overflow": 22}, end_chute=24)
+    base = {"correct": False, "result": "DIVERTED", "reason": "ROUTING_CODE", "actual": 5}
+    assert outcome({**base, "correct": True}, exceptions) == "right"
+    assert outcome(base, exceptions) == "wrong_chute"
+    assert outcome({**base, "actual": 23, "reason": "NO_RULE"}, exceptions) == "exception_chute"
+    assert outcome({**base, "result": "LATE", "actual": 24}, exceptions) == "exception_chute"
+    assert outcome({**base, "reason": "COURIER_RULE", "actual": 19}, exceptions) == "courier_rule"
+    assert outcome({**base, "result": "LOST", "actual": None}, exceptions) == "lost"
