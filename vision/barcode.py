@@ -1,8 +1,10 @@
-"""Code 128 reading: zxing-cpp on the frame, then on crops that OpenCV locates and straightens.
+"""Waybill barcodes: zxing-cpp on the frame, then on crops that OpenCV locates and straightens.
 
 OpenCV's BarcodeDetector finds Code 128 symbols but decodes none (it decodes EAN/UPC only), so
-it is used only to locate; zxing-cpp decodes. zxing is always restricted to Code 128: reading all
-formats is several times slower and invites garbage decodes from other symbologies.
+it is used only to locate; zxing-cpp decodes. zxing is restricted to the symbologies waybills
+carry: Code 128, and Code 39 on some older forms. Reading all formats is several times slower and
+invites garbage decodes from other symbologies. Code 39 has no check character of its own, so a
+Code 39 reading counts only in a waybill shape: the courier rules are its check.
 """
 from __future__ import annotations
 
@@ -18,11 +20,25 @@ MAX_DECODE_SIDE = 1600
 MIN_SCAN_EXTENT_PX = 3.0
 
 
+CODE128 = "Code 128"
+CODE39 = "Code 39"
+
+
 @dataclass(frozen=True)
 class BarcodeHit:
     text: str
-    courier: str | None   # None: decoded, but not a waybill format of any courier
+    courier: str | None   # None: not a waybill, or a waybill of a shape several couriers share
     up: tuple[float, float] | None = None   # direction of the symbol's top edge in the image
+    symbology: str = CODE128
+    waybill: bool | None = None   # None: the same as `courier is not None` (hits made by hand)
+
+    @property
+    def is_waybill(self) -> bool:
+        return self.courier is not None if self.waybill is None else self.waybill
+
+    def moved(self, up) -> "BarcodeHit":
+        """The same reading with its up vector in another image's coordinates."""
+        return BarcodeHit(self.text, self.courier, up, self.symbology, self.waybill)
 
 
 def _up_vector(position) -> tuple[float, float] | None:
@@ -59,16 +75,26 @@ def _clean_text(raw) -> str | None:
     return raw
 
 
-def zxing_code128(gray: np.ndarray, upright: bool = False, rows_only: bool = False) -> list[BarcodeHit]:
-    """Code 128 symbols in `gray`. `rows_only`: scan rows only (symbols whose bars run more or
-    less top to bottom), half the time; `upright`: a flattened label, rows only and only
+@functools.lru_cache(maxsize=1)
+def _formats():
+    zx = _zxing()
+    return (zx.BarcodeFormat.Code128, zx.BarcodeFormat.Code39)
+
+
+def _symbology(fmt) -> str:
+    return CODE39 if fmt == _zxing().BarcodeFormat.Code39 else CODE128
+
+
+def zxing_symbols(gray: np.ndarray, upright: bool = False, rows_only: bool = False) -> list[BarcodeHit]:
+    """Code 128 and Code 39 symbols in `gray`. `rows_only`: scan rows only (symbols whose bars run
+    more or less top to bottom), half the time; `upright`: a flattened label, rows only and only
     dark-on-light."""
     zx = _zxing()
     hits = []
     try:
         # Frames and crops come at the resolution the symbols need (crops are upscaled); zxing's
         # own downscaled passes read nothing more on the benchmark tiers and cost a quarter of its time.
-        results = zx.read_barcodes(gray, formats=zx.BarcodeFormat.Code128, text_mode=zx.TextMode.Plain,
+        results = zx.read_barcodes(gray, formats=_formats(), text_mode=zx.TextMode.Plain,
                                    try_downscale=False, try_rotate=not (upright or rows_only),
                                    try_invert=not upright)
     except (ValueError, RuntimeError):
@@ -80,19 +106,27 @@ def zxing_code128(gray: np.ndarray, upright: bool = False, rows_only: bool = Fal
         text = _clean_text(res.text)
         if text is None:
             continue
-        decoded.append((text, _scan_extent(res.position), res.position))
+        symbology = _symbology(res.format)
+        check = check_waybill(text)
+        if symbology == CODE39 and not check.valid:
+            continue
+        decoded.append((text, _scan_extent(res.position), res.position, symbology, check))
     # Code 128's check symbol lets through a few of the wrong readings a single pair of scan
     # lines can give where modules are 1-2 px wide (a receipt stub on a flattened label): a
     # reading that agrees over a few pixels of the symbol's height, or with another symbol, counts,
     # unless it lies on a symbol that reads otherwise over more of its height.
-    for text, extent, position in decoded:
-        if extent < MIN_SCAN_EXTENT_PX and sum(t == text for t, _, _ in decoded) == 1:
+    for text, extent, position, symbology, check in decoded:
+        if extent < MIN_SCAN_EXTENT_PX and sum(d[0] == text for d in decoded) == 1:
             continue
         if any(other != text and other_extent > extent and _same_symbol(position, other_position)
-               for other, other_extent, other_position in decoded):
+               for other, other_extent, other_position, _, _ in decoded):
             continue
-        hits.append(BarcodeHit(text, check_waybill(text).courier, _up_vector(position)))
+        hits.append(BarcodeHit(text, check.courier, _up_vector(position), symbology, check.valid))
     return hits
+
+
+# The name the text reader and the photo tools call it by.
+zxing_code128 = zxing_symbols
 
 
 def _same_symbol(a, b) -> bool:
@@ -134,8 +168,8 @@ def zxing_code128_columns(gray: np.ndarray) -> list[BarcodeHit]:
     """
     import cv2
     # OpenCV transposes in cache-sized blocks: 0.2 ms for a 1280x1024 frame, numpy's copy 1.1 ms.
-    hits = zxing_code128(cv2.transpose(gray), rows_only=True)
-    return [BarcodeHit(h.text, h.courier, h.up and (-h.up[1], -h.up[0])) for h in hits]
+    hits = zxing_symbols(cv2.transpose(gray), rows_only=True)
+    return [h.moved(h.up and (-h.up[1], -h.up[0])) for h in hits]
 
 
 def downscaled(gray: np.ndarray, max_side: int) -> np.ndarray:

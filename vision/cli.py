@@ -46,7 +46,7 @@ def read_images(args) -> int:
         if args.json:
             print(json.dumps({"image": path, "waybills": list(r.waybills), "routing_code": r.routing_code,
                               "courier": r.courier, "sources": r.sources, "confidence": r.confidence,
-                              "routing_note": r.routing_note,
+                              "routing_note": r.routing_note, "unknown_format": list(r.unknown_format),
                               "elapsed_ms": round(r.elapsed_ms, 2), "no_read_reason": r.no_read_reason},
                              ensure_ascii=False))
         else:

@@ -1,17 +1,22 @@
 """read_label: one image in, one LabelRead out, within a time budget, never an exception.
 
 Order of work, cheapest evidence first, each step only while budget is left:
-1. zxing-cpp on the frame (Code 128 only; along rows only when text reading follows);
+1. zxing-cpp on the frame (Code 128 and Code 39; along rows only when text reading follows);
 2. the label outline is found and flattened; if no waybill barcode was read yet, zxing reads the
    flattened label (a slanted symbol stands upright there, and tells which way up the label is),
    then the frame along its columns; the text model reads the routing code and printed waybill
    numbers (orientation taken from the barcode when one was read);
 3. if no waybill barcode and no confident printed number yet: zxing on crops OpenCV locates,
    straightened and upscaled.
+
+A confident symbol of no waybill shape is not a waybill (order numbers, product codes), but when
+no waybill is read at all it is reported, with its text, as "unknown_format": in the no read's
+reason and in the read's `unknown_format`, so that a technician can add the courier's rule.
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 
@@ -19,7 +24,7 @@ from vision import barcode
 from vision.deadline import Deadline
 from vision.fusion import TEXT_MIN_CONFIDENCE, fuse
 from vision.image_input import BadImage, load_gray
-from vision.result import LabelRead, no_read
+from vision.result import UNKNOWN_FORMAT, LabelRead, no_read
 from vision.textread import read_text
 from vision.waybill import check_waybill
 
@@ -36,23 +41,23 @@ def _is_waybill(text: str) -> bool:
 
 def _first_pass(gray: np.ndarray, deadline: Deadline, rows_only: bool = False) -> list:
     frame = barcode.downscaled(gray, barcode.MAX_DECODE_SIDE)
-    hits = barcode.zxing_code128(frame, rows_only=rows_only)
+    hits = barcode.zxing_symbols(frame, rows_only=rows_only)
     if frame is not gray:
         scale = gray.shape[1] / frame.shape[1]
-        hits = [barcode.BarcodeHit(h.text, h.courier, h.up and (h.up[0] * scale, h.up[1] * scale)) for h in hits]
-        if not any(h.courier for h in hits) and not deadline.expired():
-            hits += barcode.zxing_code128(gray, rows_only=rows_only)
+        hits = [h.moved(h.up and (h.up[0] * scale, h.up[1] * scale)) for h in hits]
+        if not any(h.is_waybill for h in hits) and not deadline.expired():
+            hits += barcode.zxing_symbols(gray, rows_only=rows_only)
     return hits
 
 
-def _located_pass(gray: np.ndarray, deadline: Deadline, notes: list, printed_waybill: bool) -> list[str]:
-    texts: list[str] = []
+def _located_pass(gray: np.ndarray, deadline: Deadline, notes: list, printed_waybill: bool) -> list:
+    found: list = []
     # A confident printed number already answers; the retries cost more than the text did.
     if printed_waybill:
-        return texts
+        return found
     if deadline.remaining_ms() < LOCATE_MIN_MS:
         notes.append("time budget spent before barcode locating")
-        return texts
+        return found
     locate_img = barcode.downscaled(gray, LOCATE_SIDE)
     scale = gray.shape[1] / locate_img.shape[1]
     for quad in barcode.locate(locate_img):
@@ -60,8 +65,34 @@ def _located_pass(gray: np.ndarray, deadline: Deadline, notes: list, printed_way
             notes.append("time budget spent while decoding located barcodes")
             break
         crop = barcode.straighten(gray, barcode.grow(quad * scale, 1.15))
-        texts += [h.text for h in barcode.zxing_code128(crop)]
-    return texts
+        found += barcode.zxing_symbols(crop)
+    return found
+
+
+def unknown_formats(symbols) -> list:
+    """The decoded symbols of no waybill shape, each text once, in the order read."""
+    seen, out = set(), []
+    for hit in symbols:
+        if hit.text not in seen and not _is_waybill(hit.text):
+            seen.add(hit.text)
+            out.append(hit)
+    return out
+
+
+def _reported(read: LabelRead, symbols) -> LabelRead:
+    """`read` with the symbols of no waybill shape named, when it has no waybill (a no read's
+    reason names them already: see read_gray's notes)."""
+    unknown = unknown_formats(symbols)
+    if read.waybills or not unknown:
+        return read
+    sources = dict(read.sources)
+    sources[UNKNOWN_FORMAT] = ", ".join(f"{h.symbology} {h.text}" for h in unknown)
+    return replace(read, unknown_format=tuple(h.text for h in unknown), sources=sources)
+
+
+def _unknown_note(unknown) -> str:
+    return (f"{UNKNOWN_FORMAT}: {', '.join(f'{h.symbology} {h.text}' for h in unknown)} "
+            f"(decoded, none in a waybill format: add the courier's format to the sort plan)")
 
 
 def read_gray(gray: np.ndarray, deadline: Deadline, use_text: bool = True, text_needed=None) -> LabelRead:
@@ -78,8 +109,9 @@ def read_gray(gray: np.ndarray, deadline: Deadline, use_text: bool = True, text_
     # (clean labels, one core: 3.7 vs 5.3 ms median, 5.1 vs 9.0 ms p99).
     rows_only = use_text and text_needed is None
     hits = _first_pass(gray, deadline, rows_only=rows_only)
+    symbols = list(hits)
     texts = [h.text for h in hits]
-    waybill_hits = [h for h in hits if h.courier]
+    waybill_hits = [h for h in hits if h.is_waybill]
     up = waybill_hits[0].up if waybill_hits else None
     text_hits = []
     printed = False               # a confident printed waybill number was read
@@ -96,21 +128,25 @@ def read_gray(gray: np.ndarray, deadline: Deadline, use_text: bool = True, text_
                          barcode_answers=barcode_answers)
         text_hits = text.hits
         notes += text.notes
+        symbols += text.barcodes
         texts += [h.text for h in text.barcodes]
-        waybill_hits += [h for h in text.barcodes if h.courier]
+        waybill_hits += [h for h in text.barcodes if h.is_waybill]
         # A confident printed number already answers: the retries below cost more than the text did.
         printed = any(h.kind == "waybill" and h.confidence >= TEXT_MIN_CONFIDENCE for h in text_hits)
         if not waybill_hits and not printed and rows_only and not text.columns_scanned and not deadline.expired():
             # The frame's columns, not scanned yet (no label outline, or budget kept for text).
             more = barcode.zxing_code128_columns(barcode.downscaled(gray, barcode.MAX_DECODE_SIDE))
+            symbols += more
             texts += [h.text for h in more]
-            waybill_hits += [h for h in more if h.courier]
+            waybill_hits += [h for h in more if h.is_waybill]
     if not waybill_hits:
-        texts += _located_pass(gray, deadline, notes, printed)
-    foreign = [t for t in texts if not _is_waybill(t)]
-    if foreign and not any(_is_waybill(t) for t in texts):
-        notes.append(f"{len(foreign)} Code 128 symbol(s) decoded, none in a waybill format")
-    return fuse(texts, text_hits, deadline.elapsed_ms(), notes)
+        located = _located_pass(gray, deadline, notes, printed)
+        symbols += located
+        texts += [h.text for h in located]
+    unknown = unknown_formats(symbols)
+    if unknown and not any(_is_waybill(t) for t in texts):
+        notes.insert(0, _unknown_note(unknown))
+    return _reported(fuse(texts, text_hits, deadline.elapsed_ms(), notes), symbols)
 
 
 def read_label(image, budget_ms: float = 40.0, use_text: bool = True, text_needed=None) -> LabelRead:
@@ -129,7 +165,8 @@ def read_label(image, budget_ms: float = 40.0, use_text: bool = True, text_neede
 
 
 def read_code128(image, budget_ms: float = 1000.0) -> list[str]:
-    """Every distinct Code 128 text in `image`, waybill or not (for photos and diagnostics)."""
+    """Every distinct Code 128 text in `image`, waybill or not, and Code 39 texts in a waybill
+    shape (for photos and diagnostics)."""
     deadline = Deadline(budget_ms)
     try:
         gray = load_gray(image)
@@ -145,7 +182,7 @@ def read_code128(image, budget_ms: float = 1000.0) -> list[str]:
             if deadline.expired():
                 break
             crop = barcode.straighten(gray, barcode.grow(quad * scale, 1.15))
-            texts += [h.text for h in barcode.zxing_code128(crop)]
+            texts += [h.text for h in barcode.zxing_symbols(crop)]
         if small is gray:
             break
     return sorted(set(texts))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 COURIERS = ("SF", "YTO", "JT", "JD", "ZTO", "Yunda", "STO", "EMS")
 
 S10_WEIGHTS = (8, 6, 4, 2, 3, 5, 9, 7)
+S10_SERVICES = ("EE", "EA", "RR", "CP", "LX", "EV")
 
 MAX_WAYBILL_LEN = 20
 GENERATED_LENGTHS = (13, 15)
@@ -116,7 +117,9 @@ def random_waybill(rng, courier: str) -> str:
         masks = choices[int(rng.integers(0, len(choices)))]
         number = _draw(rng, masks)
         if masks is couriers.S10_MASKS:
-            number = number[:10] + str(s10_check_digit(number[2:10])) + number[11:]
+            # As China Post prints them: a service indicator in use, country CN.
+            service = S10_SERVICES[int(rng.integers(0, len(S10_SERVICES)))]
+            number = f"{service}{number[2:10]}{s10_check_digit(number[2:10])}CN"
         if _default_courier(number) == courier:
             return number
     raise ValueError(f"the default rules give no number of {courier!r} its own: check fastpath/default_couriers.toml")

@@ -37,6 +37,9 @@ TEXT = {
     "chute": ("格口", "Chute"),
     "reason": ("原因", "Reason"),
     "read_by": ("读取方式", "Read by"),
+    # a barcode read but in no courier's number format (vision.result.UNKNOWN_FORMAT): add the rule
+    "unknown_format": ("未知单号格式（请在分拣计划中添加快递公司单号规则）",
+                       "Number in no courier's format (add the courier's format to the sort plan)"),
     "nothing_read": ("未读到", "nothing read"),
     "no_image": ("无图像", "no image"),
     "latency": ("耗时", "Time"),

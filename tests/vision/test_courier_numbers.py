@@ -1,0 +1,237 @@
+"""Real waybill numbers per courier, from public sources, against the default courier rules.
+
+Each number below was printed by a courier and published: in an open-source courier validation
+library's tests, in courier API answers quoted in public code (kuaidi100's query answers name
+the courier they found in their "com" field), in courier open-platform notes. SOURCES says
+where; a number's source key follows it. Near-misses are shapes a parcel carries that are not
+waybills, or waybills one character off, and none may be taken.
+"""
+import numpy as np
+import pytest
+
+from vision.waybill import check_waybill
+
+SOURCES = {
+    "bf": "BF-zh/Courier-Validation, test/index.test.ts (github.com/BF-zh/Courier-Validation)",
+    "udf": "Hive UDF com.chinagoods.bigdata.functions.logistic.UDFLogisticNoValid, its examples (public GitHub source, 2022)",
+    "k100": "kuaidi100 query answer (nu, com) quoted in public code; the courier is kuaidi100's com field",
+    "k100doc": "kuaidi100 query API documentation sample (com=yuantong, nu=V030344422), quoted in public code",
+    "kdniao": "kdniao/kuaidi100 query request for YTO in public code",
+    "ztoapi": "ZTO open-platform answer (billCode) quoted in public code",
+    "ztomock": "logistics trace mock with carrierCode ZTO001 (中通快递) in public code",
+    "orderbridge": "order export sample (company 中通快递) in a public repository's README",
+    "jdtest": "shipment test with carrier jingdong in public Java code",
+    "jdmock": "order express mock with com=jd in public code",
+    "deppon": "Deppon open-platform notes in public code (queryBillPrint tried on a real waybill)",
+    "deppontest": "Deppon location-change request test in public Java code",
+    "stoscan": "tracking answer with STO scan text (【福建安海公司】已收件) in public code",
+    "bsht": "express query test with company code BSHT (百世汇通) in public Go code",
+    "s10": "UPU S10 standard, its worked example (RR 47312482 9 GB)",
+}
+
+REAL = {
+    "EMS": [("1207119765021", "bf"), ("1240921381750", "udf"), ("1186465887499", "k100"),
+            ("1097273463220", "k100"), ("1193282791013", "k100"), ("9862325358361", "k100"),
+            ("RR473124829GB", "s10")],
+    "SF": [("SF1385628716739", "bf")],
+    "YTO": [("YT8962646785389", "bf"), ("YT4242688631310", "k100"), ("YT6186594166532", "k100"),
+            ("YT7199652228745", "k100"), ("V030344422", "k100doc"), ("882456690862029473", "kdniao"),
+            ("883694722577193295", "kdniao")],
+    "JT": [("JT5261988016578", "bf"), ("JT0006968326954", "udf"), ("JT3002232682242", "udf"),
+           ("JT5203235106664", "k100")],
+    "JD": [("JDX024407261700", "bf"), ("JDVA11408814483", "udf"), ("JDVA46783539436", "jdtest"),
+           ("JD0076810060555", "k100"), ("JDX000033078715", "jdmock")],
+    "Debon": [("DPK202252612836", "bf"), ("DPK364112047425", "udf"), ("DPK300585915441", "udf"),
+              ("DPK365088772140", "deppon"), ("DPK364322890411", "deppontest")],
+    "STO": [("773277027280336", "bf"), ("77316523125896", "udf"), ("773027491214552", "k100"),
+            ("7700438906817", "k100"), ("773093909188061", "stoscan")],
+    "ZTO": [("73610555582883", "bf"), ("73220458354032", "ztoapi"), ("78280031222394", "ztoapi"),
+            ("79102936311690", "ztoapi"), ("73100196611386", "ztoapi"), ("73190553102532", "ztomock"),
+            ("79036183259778", "orderbridge"), ("78109356970791", "k100"), ("73108995922259", "k100")],
+    "Best": [("71715801271000", "bsht"), ("70267806030689", "k100"), ("70348608789265", "k100"),
+             ("70048306456243", "k100"), ("50442951903914", "k100"), ("50905742808412", "k100")],
+    "Yunda": [("463431409940372", "bf"), ("462598779470531", "udf"), ("434999702940283", "k100"),
+              ("3101959187888", "k100"), ("4310508235533", "k100"), ("3101738504868", "k100"),
+              ("3944620313823", "k100")],
+}
+
+# 12 digits without prefix, each from a kuaidi100 answer (k100) naming the courier in brackets,
+# or a ZTO API answer: the same shape for five couriers, so a waybill that names none.
+SHARED = [("933346116516", "SF"), ("786187979245", "SF"), ("708329128335", "SF"), ("367847964498", "SF"),
+          ("768108919277", "ZTO"), ("220192092873", "ZTO"), ("434017443551", "ZTO"), ("640229783116", "ZTO"),
+          ("701231893557", "ZTO"), ("720007749358", "ZTO"), ("718595286704", "ZTO"),
+          ("668535524584", "STO"), ("221014000145", "STO"), ("227213764418", "STO"), ("668309355849", "STO"),
+          ("200093247451", "YTO"), ("700074134800", "YTO"), ("350757858666", "Best")]
+
+NEAR_MISSES = {
+    "wrong length": ["SF13856287167", "SF138562871673912", "7361055558288", "736105555828831",
+                     "DPK20225261283", "JT52619880165789", "YT896264678538", "46343140994037"],
+    "wrong prefix": ["SX1385628716739", "JX5261988016578", "DPX202252612836", "YU8962646785389",
+                     "74610555582883", "72610555582883", "9162325358361"],
+    "bad S10 check digit": ["RR473124828GB", "RR473124820GB", "EA218850035CN"],
+    "order numbers": ["1847946854378423439", "2487900612967594069", "LP00718656805085", "12826392824659312640"],
+    "phone numbers": ["13865188214", "13776284974", "18591798006", "02759767205", "4000633333", "027-59767205"],
+    "product codes": ["6901234567892", "4006381333931", "69012345"],
+}
+
+
+def _cases(table):
+    return [pytest.param(number, courier, id=f"{courier}-{number}") for courier, rows in table.items()
+            for number, _ in rows]
+
+
+def test_every_number_names_its_source():
+    for rows in REAL.values():
+        for number, source in rows:
+            assert source in SOURCES, number
+    assert len({n for rows in REAL.values() for n, _ in rows}) == sum(len(rows) for rows in REAL.values())
+
+
+@pytest.mark.parametrize("number, courier", _cases(REAL))
+def test_real_numbers_name_their_courier(number, courier):
+    assert check_waybill(number).courier == courier
+
+
+@pytest.mark.parametrize("number, printed_by", SHARED)
+def test_twelve_digit_numbers_are_waybills_of_no_courier(number, printed_by):
+    check = check_waybill(number)
+    assert check.valid and check.courier is None, (number, printed_by)
+
+
+@pytest.mark.parametrize("number", [pytest.param(n, id=f"{kind}-{n}") for kind, rows in NEAR_MISSES.items()
+                                    for n in rows])
+def test_near_misses_are_not_waybills(number):
+    assert check_waybill(number).valid is False
+
+
+def test_overlapping_shapes_follow_the_documented_order():
+    # kuaidi100 answered com=yunda for 1201088260402 in 2014; EMS comes first in the default
+    # rules and its domestic numbers all start with 1, so the shape names EMS. Pinned here so
+    # that a change of order is a decision, not an accident.
+    assert check_waybill("1201088260402").courier == "EMS"
+
+
+@pytest.fixture(scope="module")
+def shipped_router():
+    from fastpath import Router, load_plan
+    return Router(load_plan("configs/plans/county-24.plan.toml", n_chutes=24, apart=False))
+
+
+@pytest.mark.parametrize("number, courier", _cases(REAL))
+def test_the_routing_core_tells_the_same_courier_by_the_shipped_plan(shipped_router, number, courier):
+    assert shipped_router.decide([number], None).courier == courier
+
+
+def test_the_routing_core_names_no_courier_for_shared_shapes(shipped_router):
+    for number, _ in SHARED:
+        assert shipped_router.decide([number], None).courier is None, number
+
+
+# -- reading the symbols -------------------------------------------------------------------------
+def _symbol_frame(text: str, fmt_name: str, scale: int = 3) -> np.ndarray:
+    """A 1280x960 frame with one symbol of `text` drawn by zxing-cpp's own encoder."""
+    import zxingcpp
+    symbol = np.asarray(zxingcpp.create_barcode(text, getattr(zxingcpp.BarcodeFormat, fmt_name)).to_image(scale=scale))
+    frame = np.full((960, 1280), 255, np.uint8)
+    h, w = symbol.shape[:2]
+    frame[400:400 + h, 300:300 + w] = symbol if symbol.ndim == 2 else symbol[..., 0]
+    return frame
+
+
+@pytest.mark.parametrize("number, courier", [("V030344422", "YTO"), ("73610555582883", "ZTO"),
+                                             ("DPK202252612836", "Debon")])
+def test_code39_on_older_forms_is_read_with_the_same_rules(number, courier):
+    from vision import barcode, read_label
+    frame = _symbol_frame(number, "Code39")
+    hits = barcode.zxing_symbols(frame)
+    assert [(h.text, h.symbology, h.courier) for h in hits] == [(number, barcode.CODE39, courier)]
+    read = read_label(frame, budget_ms=1000)
+    assert read.waybills == (number,) and read.courier == courier and read.sources["waybill"] == "barcode"
+
+
+def test_code39_of_no_waybill_shape_is_not_taken_as_anything():
+    # No check character: only the courier rules vouch for a Code 39 reading.
+    from vision import barcode
+    assert barcode.zxing_symbols(_symbol_frame("ORDER12345", "Code39")) == []
+
+
+def test_a_confident_symbol_of_no_courier_format_is_reported_with_its_text():
+    from vision import read_label
+    from vision.result import UNKNOWN_FORMAT
+    read = read_label(_symbol_frame("TK0123456789X", "Code128"), budget_ms=1000)
+    assert read.waybills == () and read.unknown_format == ("TK0123456789X",)
+    assert read.sources[UNKNOWN_FORMAT] == "Code 128 TK0123456789X"
+    assert read.no_read_reason.startswith(f"{UNKNOWN_FORMAT}: Code 128 TK0123456789X")
+
+
+def test_symbols_beside_a_waybill_are_not_reported():
+    from vision import read_label
+    frame = _symbol_frame("TK0123456789X", "Code128")
+    frame[100:100 + 150, 300:] = _symbol_frame("73610555582883", "Code128")[400:550, 300:]
+    read = read_label(frame, budget_ms=1000)
+    assert read.waybills == ("73610555582883",) and read.unknown_format == ()
+    assert "unknown_format" not in read.sources
+
+
+def test_read_label_prints_the_unknown_symbol(tmp_path, capsys):
+    import json
+
+    import cv2
+
+    from vision.cli import main
+    path = tmp_path / "odd.png"
+    cv2.imwrite(str(path), _symbol_frame("TK0123456789X", "Code128"))
+    assert main([str(path), "--budget-ms", "1000"]) == 1
+    assert "unknown_format: Code 128 TK0123456789X" in capsys.readouterr().out
+    assert main([str(path), "--budget-ms", "1000", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["unknown_format"] == ["TK0123456789X"]
+
+
+# -- the pre-advice wins, whatever the shape -----------------------------------------------------
+PLAN = """
+[plan]
+version = "t1"
+[special]
+no_read = 10
+multi_read = 10
+no_rule = 9
+overflow = 8
+reject = 10
+[destinations.A]
+chutes = [1, 2]
+[destinations.B]
+chutes = [3]
+[[courier_rules]]
+courier = "ZTO"
+destination = "B"
+[preadvice]
+files = ["pre.csv"]
+"""
+
+
+def test_a_preadvised_number_of_no_courier_shape_is_sorted_by_its_preadvice(tmp_path):
+    """Reader -> fusion -> router, end to end: the reader reports the odd symbol, the pre-advice
+    makes it the waybill (vision.result.with_preadvised, as the controller holds the pre-advice),
+    and the routing core sorts it by the pre-advice."""
+    from fastpath import Reason, Router, load_plan
+    from vision import read_label
+    from vision.result import with_preadvised
+    (tmp_path / "t.plan.toml").write_text(PLAN, encoding="utf-8")
+    (tmp_path / "pre.csv").write_text("waybill,destination\nTK0123456789X,A\n", encoding="utf-8")
+    plan = load_plan(tmp_path / "t.plan.toml", n_chutes=10, apart=False)
+    router = Router(plan)
+
+    read = read_label(_symbol_frame("TK0123456789X", "Code128"), budget_ms=1000)
+    assert router.decide(read.waybills, read.routing_code).reason == Reason.NO_READ
+
+    taken = with_preadvised(read, lambda text: plan.preadvice_destination(text) is not None)
+    assert taken.waybills == ("TK0123456789X",) and taken.no_read_reason is None and taken.is_read
+    decision = router.decide(taken.waybills, taken.routing_code)
+    assert (decision.reason, decision.destination, decision.chute) == (Reason.PREADVICE, "A", 1)
+
+
+def test_symbols_the_preadvice_does_not_know_stay_unknown():
+    from vision.result import LabelRead, UNKNOWN_FORMAT, with_preadvised
+    read = LabelRead((), "571-J25-03", None, {"routing_code": "text", UNKNOWN_FORMAT: "Code 128 TK1"}, 0.995,
+                     unknown_format=("TK1",))
+    assert with_preadvised(read, lambda text: False) is read
