@@ -292,24 +292,34 @@ def _outcome_json(out: Outcome) -> dict:
 
 def summarize(rows: list[dict], name: str) -> dict:
     outs = [row["engines"][name] for row in rows]
-    n = len(outs)
     judged = [o for o in outs if "routing" in o]
+    waybills = _verdicts(outs, "waybill")
+    routing = _verdicts(judged, "routing")
     ms = np.asarray([o["ms"] for o in outs]) if outs else np.zeros(1)
-    count = lambda items, key, value: sum(o[key] == value for o in items)  # noqa: E731
-    summary = {
-        "waybill_read": count(outs, "waybill", "right"),
-        "waybill_read_rate": round(count(outs, "waybill", "right") / n, 3) if n else None,
-        "waybill_wrong": count(outs, "waybill", "wrong"),
-        "waybill_multi": count(outs, "waybill", "multi"),
+    return {
+        "waybill_read": waybills["right"],
+        "waybill_read_rate": _rate(waybills["right"], len(outs)),
+        "waybill_wrong": waybills["wrong"],
+        "waybill_multi": waybills["multi"],
         "courier_differs": _courier_differs(rows, name),
         "routing_judged": len(judged),
-        "routing_read": count(judged, "routing", "right"),
-        "routing_read_rate": round(count(judged, "routing", "right") / len(judged), 3) if judged else None,
-        "routing_wrong": count(judged, "routing", "wrong") if judged else None,
+        "routing_read": routing["right"],
+        "routing_read_rate": _rate(routing["right"], len(judged)),
+        "routing_wrong": routing["wrong"] if judged else None,
         "ms_median": round(float(np.percentile(ms, 50)), 1),
         "ms_p90": round(float(np.percentile(ms, 90)), 1),
     }
-    return summary
+
+
+def _verdicts(outs: list[dict], key: str) -> dict:
+    counts = {"right": 0, "wrong": 0, "multi": 0, "none": 0}
+    for out in outs:
+        counts[out[key]] += 1
+    return counts
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 3) if whole else None
 
 
 def _courier_differs(rows: list[dict], name: str) -> int | None:
