@@ -5,7 +5,8 @@ import os
 import re
 from pathlib import Path
 
-from vision.camera_folder import IMAGE_SUFFIXES, STILL_UPLOADING, file_completeness
+from vision.camera_folder import IMAGE_SUFFIXES, file_completeness
+from vision.image_whole import STILL_UPLOADING
 
 log = logging.getLogger("sortline.edge")
 

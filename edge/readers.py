@@ -83,7 +83,7 @@ def read_file(path, budget_ms: float, text_needed=None):
     """
     import cv2
 
-    from vision.camera_folder import completeness
+    from vision.image_whole import completeness
     from vision.image_header import read_header
     from vision.image_input import BadImage, decode, read_image_file
     from vision.pipeline import read_label

@@ -14,6 +14,7 @@ import stat
 import numpy as np
 
 from vision.image_header import MAX_PIXELS, BadImage, check_image
+from vision.image_whole import NO_JPEG_END, completeness
 
 # A camera's JPEG is 1-10 MB and an 8-bit BMP at the 50 MP limit is 50 MB: a bigger file is not a
 # label image, and reading it whole (a 2 GB file named 5.jpg) would stall the reader.
@@ -80,7 +81,6 @@ def decode(data: bytes, flags: int | None = None) -> np.ndarray:
     """cv2.imdecode of an image file's bytes once its header passes check_image. Raises BadImage."""
     import cv2
 
-    from vision.camera_folder import NO_JPEG_END, completeness      # a module that imports this one
     header = check_image(data)
     if flags is None:
         flags = cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION

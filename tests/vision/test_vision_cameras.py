@@ -7,7 +7,8 @@ import pytest
 
 from vision import read_label
 from vision.camera import CameraError, grab_async, open_camera
-from vision.camera_folder import STILL_UPLOADING, completeness, file_completeness
+from vision.camera_folder import file_completeness
+from vision.image_whole import STILL_UPLOADING, completeness
 from vision.synth import LabelTruth, random_truth, render_label
 
 

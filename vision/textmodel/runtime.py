@@ -133,9 +133,10 @@ def _compiled_or_numpy():
     SORTLINE_PURE_PYTHON=1 asks for the numpy one; both give the same probabilities."""
     global _forward_pass
     if _forward_pass is None:
-        from fastpath.implementation import pure_requested
         chosen = text_probabilities
-        if not pure_requested():
+        # The switch the routing core obeys too (fastpath/implementation.py), read here on its own so
+        # that label reading does not depend on the routing core.
+        if os.environ.get("SORTLINE_PURE_PYTHON", "") in ("", "0"):
             try:
                 from vision.textmodel._ctc import text_probabilities as chosen
             except ImportError as exc:
