@@ -16,8 +16,7 @@ SOURCES = {
     "udf": "Hive UDF com.chinagoods.bigdata.functions.logistic.UDFLogisticNoValid, its examples (public GitHub source, 2022)",
     "k100": "kuaidi100 query answer (nu, com) quoted in public code; the courier is kuaidi100's com field",
     "k100doc": "kuaidi100 query API documentation sample (com=yuantong, nu=V030344422), quoted in public code",
-    "kdniao": "kdniao/kuaidi100 query request for YTO in public code",
-    "ztoapi": "ZTO open-platform answer (billCode) quoted in public code",
+        "ztoapi": "ZTO open-platform answer (billCode) quoted in public code",
     "ztomock": "logistics trace mock with carrierCode ZTO001 (中通快递) in public code",
     "orderbridge": "order export sample (company 中通快递) in a public repository's README",
     "jdtest": "shipment test with carrier jingdong in public Java code",
@@ -27,41 +26,59 @@ SOURCES = {
     "stoscan": "tracking answer with STO scan text (【福建安海公司】已收件) in public code",
     "bsht": "express query test with company code BSHT (百世汇通) in public Go code",
     "s10": "UPU S10 standard, its worked example (RR 47312482 9 GB)",
+    "kdniao": "kdniao (快递鸟) request or answer quoted in public code; the courier is its ShipperCode",
+    "sfapi": "SF open-platform (丰桥) answer or document sample quoted in public code (waybillNo, mailNo)",
+    "k100auto": "kuaidi100 auto-number answer quoted in public code (its auto comCode names the courier)",
+    "jtapi": "J&T open-platform request sample (billCode) quoted in public code",
+    "taobao": "Taobao logistics query (mtop, mailNo) for a J&T parcel in public code",
+    "jdapi": "JD logistics answer or request (waybillCode, deliveryId, wayBillNo, CarriageNO) in public code",
+    "jdquery": "express query answer with type JD quoted in public code",
+    "jddoc": "API model example for a JD waybill field (运单号) in public code",
+    "depponquery": "Deppon tracking script in public code, its sample waybill",
 }
 
 REAL = {
     "EMS": [("1207119765021", "bf"), ("1240921381750", "udf"), ("1186465887499", "k100"),
             ("1097273463220", "k100"), ("1193282791013", "k100"), ("9862325358361", "k100"),
-            ("RR473124829GB", "s10")],
-    "SF": [("SF1385628716739", "bf")],
+            ("5042260908504", "kdniao"), ("RR473124829GB", "s10")],
+    "SF": [("SF1385628716739", "bf"), ("SF1040276461418", "sfapi"), ("SF7444473356235", "sfapi"),
+           ("SF7444400067318", "sfapi"), ("SF7444471039325", "sfapi"), ("SF7444497619913", "sfapi"),
+           ("SF5119694772350", "k100auto")],
     "YTO": [("YT8962646785389", "bf"), ("YT4242688631310", "k100"), ("YT6186594166532", "k100"),
             ("YT7199652228745", "k100"), ("V030344422", "k100doc"), ("882456690862029473", "kdniao"),
-            ("883694722577193295", "kdniao")],
+            ("883694722577193295", "k100"), ("YT5169544100040", "kdniao"), ("803302366676880171", "kdniao")],
     "JT": [("JT5261988016578", "bf"), ("JT0006968326954", "udf"), ("JT3002232682242", "udf"),
-           ("JT5203235106664", "k100")],
+           ("JT5203235106664", "k100"), ("JT4000073746531", "jtapi"), ("JT3178691239988", "taobao")],
     "JD": [("JDX024407261700", "bf"), ("JDVA11408814483", "udf"), ("JDVA46783539436", "jdtest"),
-           ("JD0076810060555", "k100"), ("JDX000033078715", "jdmock")],
+           ("JD0076810060555", "k100"), ("JDX000033078715", "jdmock"), ("JDVC33760951078", "jdapi"),
+           ("JDVB16033803683", "jdapi"), ("JDVB02278596342", "jdapi"), ("JDVC03992440423", "jdapi"),
+           ("JDVC22808535186", "jdapi"), ("JDVC03062966736", "jdquery"), ("JDX001067991521", "k100auto"),
+           ("JDX010301626950", "jddoc")],
     "Debon": [("DPK202252612836", "bf"), ("DPK364112047425", "udf"), ("DPK300585915441", "udf"),
-              ("DPK365088772140", "deppon"), ("DPK364322890411", "deppontest")],
+              ("DPK365088772140", "deppon"), ("DPK364322890411", "deppontest"),
+              ("DPK364016052192", "depponquery")],
     "STO": [("773277027280336", "bf"), ("77316523125896", "udf"), ("773027491214552", "k100"),
-            ("7700438906817", "k100"), ("773093909188061", "stoscan")],
+            ("7700438906817", "k100"), ("773093909188061", "stoscan"), ("773367326370601", "kdniao"),
+            ("777357719949881", "kdniao"), ("3330118230232", "kdniao")],
     "ZTO": [("73610555582883", "bf"), ("73220458354032", "ztoapi"), ("78280031222394", "ztoapi"),
             ("79102936311690", "ztoapi"), ("73100196611386", "ztoapi"), ("73190553102532", "ztomock"),
             ("79036183259778", "orderbridge"), ("78109356970791", "k100"), ("73108995922259", "k100")],
     "Best": [("71715801271000", "bsht"), ("70267806030689", "k100"), ("70348608789265", "k100"),
-             ("70048306456243", "k100"), ("50442951903914", "k100"), ("50905742808412", "k100")],
+             ("70048306456243", "k100"), ("50442951903914", "k100"), ("50905742808412", "k100"),
+             ("50002498503427", "kdniao")],
     "Yunda": [("463431409940372", "bf"), ("462598779470531", "udf"), ("434999702940283", "k100"),
               ("3101959187888", "k100"), ("4310508235533", "k100"), ("3101738504868", "k100"),
-              ("3944620313823", "k100")],
+              ("3944620313823", "k100"), ("3967950525457", "kdniao"), ("3909171490081", "kdniao"),
+              ("3904586483173", "kdniao")],
 }
 
-# 12 digits without prefix, each from a kuaidi100 answer (k100) naming the courier in brackets,
+# 12 digits without prefix, each from a kuaidi100 or kdniao answer naming the courier beside it,
 # or a ZTO API answer: the same shape for five couriers, so a waybill that names none.
 SHARED = [("933346116516", "SF"), ("786187979245", "SF"), ("708329128335", "SF"), ("367847964498", "SF"),
           ("768108919277", "ZTO"), ("220192092873", "ZTO"), ("434017443551", "ZTO"), ("640229783116", "ZTO"),
           ("701231893557", "ZTO"), ("720007749358", "ZTO"), ("718595286704", "ZTO"),
           ("668535524584", "STO"), ("221014000145", "STO"), ("227213764418", "STO"), ("668309355849", "STO"),
-          ("200093247451", "YTO"), ("700074134800", "YTO"), ("350757858666", "Best")]
+          ("200093247451", "YTO"), ("700074134800", "YTO"), ("710411594140", "YTO"), ("350757858666", "Best")]
 
 NEAR_MISSES = {
     "wrong length": ["SF13856287167", "SF138562871673912", "7361055558288", "736105555828831",
@@ -105,10 +122,13 @@ def test_near_misses_are_not_waybills(number):
 
 
 def test_overlapping_shapes_follow_the_documented_order():
-    # kuaidi100 answered com=yunda for 1201088260402 in 2014; EMS comes first in the default
-    # rules and its domestic numbers all start with 1, so the shape names EMS. Pinned here so
-    # that a change of order is a decision, not an accident.
-    assert check_waybill("1201088260402").courier == "EMS"
+    # Older Yunda numbers of 13 digits starting 1x: kuaidi100 answered com=yunda for 1201088260402
+    # (2014), kdniao ShipperCode YD for 1000824342255 and the candidates YD, EMS, HTKY for
+    # 1000745320654; and kuaidi100 com=shentong for 1133969112997. EMS comes first in the default
+    # rules and its domestic numbers all start with 1, so the shape names EMS. Pinned here so that
+    # a change of order is a decision, not an accident.
+    for number in ("1201088260402", "1000824342255", "1000745320654", "1133969112997"):
+        assert check_waybill(number).courier == "EMS", number
 
 
 @pytest.fixture(scope="module")
