@@ -219,7 +219,8 @@ def _routing_codes(routes):
     codes = []
     for rule in routes:
         if rule.kind == "range":
-            width = len(rule.text.split("..")[0].rsplit("-", 1)[-1])
+            # The low end as the plan writes it (spaces, Chinese words): its last segment's width.
+            width = len(routing_code.split_rule_code(rule.text.split("..")[0])[-1])
             parent = rule.canon.decode("ascii")
             numbers = range(rule.low, min(rule.high, rule.low + MAX_LISTED_RANGE - 1) + 1)
             codes.extend((f"{parent}-" if parent else "") + str(n).zfill(width) for n in numbers)

@@ -220,3 +220,95 @@ def line_input(label: np.ndarray, box, widen: float = 1.0) -> np.ndarray:
     out = np.ones((INPUT_H, INPUT_W), np.float32)
     out[:, :new_w] = small
     return out
+
+
+SPACE_GAP = 0.3         # a gap at least this many line heights wide parts the words of a line
+MAX_PIECES = 6
+
+
+def line_pieces(label: np.ndarray, box, min_gap: float = SPACE_GAP) -> list:
+    """The parts of one printed line that spaces separate, as boxes in `label` pixels (the
+    line's own rows); [box] when no gap is wide enough, or when too many are (not a line of
+    a few words).
+
+    Routing lines print their segments apart (`738 V21 004`); the text model, trained on lines
+    where segments are joined by hyphens, reads such a line as one run of characters. Read word
+    by word, the segments come back apart. Spaces are the widest ink-free columns of a line:
+    between the glyphs of a word, Chinese ones included, and beside a hyphen there are a few
+    pixels only.
+    """
+    x0, y0, x1, y1 = box
+    crop = label[y0:y1, x0:x1]
+    if crop.size == 0:
+        return [box]
+    lo, hi = np.percentile(crop, (2, 98))
+    if hi - lo < 16:
+        return [box]
+    # A column is ink when two of its pixels are darker than mid-way: specks do not part words.
+    inked = np.count_nonzero(crop < (lo + hi) / 2, axis=0) >= 2
+    pieces, start, gap = [], None, 0
+    for x, ink in enumerate(inked):
+        if ink:
+            if start is not None and gap >= min_gap * (y1 - y0):
+                pieces.append((start, end))
+                start = None
+            if start is None:
+                start = x
+            end, gap = x + 1, 0
+        else:
+            gap += 1
+    if start is not None:
+        pieces.append((start, end))
+    if not 2 <= len(pieces) <= MAX_PIECES:
+        return [box]
+    return [(x0 + a, y0, x0 + b, y1) for a, b in pieces]
+
+
+# The hyphen of the labels' font (DejaVu Sans Bold), in cap heights: its bar stands 0.30 to 0.49
+# over the baseline and is 0.42 wide, with 0.14 of paper on each side of it up to the glyphs
+# beside it (its side bearing and theirs). Measured on the font's own rendering.
+HYPHEN_LOW, HYPHEN_HIGH, HYPHEN_W, HYPHEN_SIDE = 0.30, 0.49, 0.42, 0.14
+
+
+def _ink_rows(label: np.ndarray, box, lo: float, hi: float):
+    """First and last row with ink in `box`: the cap top and the baseline of a word of capitals
+    and digits."""
+    x0, y0, x1, y1 = box
+    rows = np.nonzero(np.count_nonzero(label[y0:y1, x0:x1] < (lo + hi) / 2, axis=1) >= 2)[0]
+    if rows.size == 0:
+        return y0, y1
+    return y0 + int(rows[0]), y0 + int(rows[-1]) + 1
+
+
+def hyphen_joined(label: np.ndarray, words, dashes=None, widen: float = 1.0) -> np.ndarray:
+    """Text-model input of the words of one line (boxes from `line_pieces`) set side by side with
+    a hyphen drawn between each two, as the model was trained to read routing codes.
+
+    Read as printed, `738 V21 004` loses its spaces and often a character beside them; read word
+    by word, short words are unlike anything the model was trained on and read with little
+    confidence. Joined by hyphens, the same pixels read as a code like those of its training.
+    The hyphen is drawn to the scale of the last word (the code's digits, not a Chinese word
+    before them) and in the line's own ink and paper grey. `dashes` (one per gap, all True when
+    None) leaves paper only where a word already ends or starts with a printed hyphen.
+    """
+    x0, y0, x1, y1 = words[0][0], words[0][1], words[-1][2], words[0][3]
+    lo, hi = (int(v) for v in np.percentile(label[y0:y1, x0:x1], (2, 98)))
+    top, base = _ink_rows(label, words[-1], lo, hi)
+    cap = max(4, base - top)
+    pad_y = int(0.2 * (y1 - y0)) + 3
+    rows = slice(max(0, y0 - pad_y), min(label.shape[0], y1 + pad_y))
+    side = max(1, int(round(HYPHEN_SIDE * cap)))
+    dash = np.full((rows.stop - rows.start, 2 * side + max(2, int(round(HYPHEN_W * cap)))), hi, label.dtype)
+    bar_top = base - int(round(HYPHEN_HIGH * cap)) - rows.start
+    bar_bottom = base - int(round(HYPHEN_LOW * cap)) - rows.start
+    gap = dash.copy()
+    dash[max(0, bar_top):max(0, bar_bottom), side:dash.shape[1] - side] = lo
+    parts = []
+    for i, (a, _, b, _) in enumerate(words):
+        if i:
+            parts.append(dash if dashes is None or dashes[i - 1] else gap)
+        parts.append(label[rows, a:b])
+    margin = np.full((dash.shape[0], int(0.25 * (y1 - y0)) + 4), hi, label.dtype)
+    line = np.concatenate([margin] + parts + [margin], axis=1)
+    box = (margin.shape[1], y0 - rows.start, line.shape[1] - margin.shape[1], y1 - rows.start)
+    return line_input(line, box, widen=widen)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -10,9 +11,10 @@ from vision.deadline import Deadline
 from vision.fusion import (ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit, combined,
                            misread_of_each_other)
 from vision.labelfind import find_labels, orientations, warp_label
-from vision.textlines import beside_bars, find_lines_and_bars, in_pieces, line_input, numbers_side
+from vision.textlines import (beside_bars, find_lines_and_bars, hyphen_joined, in_pieces, line_input,
+                              line_pieces, numbers_side)
 from vision.textmodel import runtime
-from vision.routing_code import is_routing_code, looks_like_routing_code
+from vision.routing_code import MAX_STRAY, find_routing_code
 from vision.waybill import MAX_WAYBILL_LEN, check_waybill
 
 # Budget needed to start on a label (flatten, read its barcode), to go on to its lines (find
@@ -36,6 +38,10 @@ ENOUGH = max(ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE)
 # line once.
 RECHECK_WIDEN: float | None = 1.15
 RECHECK_MS = 1.0
+# Reading a routing line printed with spaces again: its words alone (a few short cuts in one
+# batch), then joined by hyphens (one line).
+APART_MS = 3.0
+JOINED_MS = 1.5
 DIGIT_LOOKALIKES = {"0": "ODQ", "1": "I", "2": "Z", "5": "S", "6": "G", "8": "B"}
 
 
@@ -117,15 +123,38 @@ def _lines_that_fit(lines, remaining_ms: float):
 def _classify(text: str, conf: float) -> TextHit | None:
     if not text or len(text) > MAX_TEXT_LEN:
         return None
-    if looks_like_routing_code(text):
+    line = find_routing_code(text)
+    if line is not None:
         # A code of a shape the plan does not have is a misread of the routing code line: not an
         # answer (fusion takes "routing_code" hits only), but the line has been read.
-        if is_routing_code(text):
-            return TextHit("routing_code", text, conf)
-        return TextHit("routing_line", text, conf, "not in a shape of the sort plan's routing codes")
+        if line.code:
+            return TextHit("routing_code", line.code, conf)
+        return TextHit("routing_line", text, conf, line.why)
     if len(text) <= MAX_WAYBILL_LEN and check_waybill(text).valid:
         return TextHit("waybill", text, conf)
     return None
+
+
+def _worth_reading_apart(box, hit) -> bool:
+    """A tall line (a routing code's size) that did not read as a code to take: perhaps printed
+    with spaces, which the model, trained on hyphenated codes, reads as one run of characters."""
+    if box[3] - box[1] < ROUTING_MIN_H:
+        return False
+    return hit is None or hit.kind == "routing_line" or (
+        hit.kind == "routing_code" and hit.confidence < fusion.ROUTING_MIN_CONFIDENCE)
+
+
+def _apart_or_whole(whole, apart):
+    """The hit a line gives, read whole and with its words joined by hyphens. Two different
+    codes from the same pixels are a line in doubt: neither is taken."""
+    if apart is None or apart.kind != "routing_code":
+        return whole if whole is not None else apart
+    if whole is None or whole.kind != "routing_code":
+        return apart
+    if whole.text == apart.text:
+        return apart if apart.confidence >= whole.confidence else whole
+    return TextHit("routing_line", apart.text, apart.confidence,
+                   f"reads {whole.text} as printed and {apart.text} with its words joined")
 
 
 def _up_first(candidates, up_vector):
@@ -179,10 +208,32 @@ def _never(text: str) -> bool:
     return False
 
 
+class Joined(NamedTuple):
+    """A line read with its words (boxes) joined: by a drawn hyphen where `dashes` says so."""
+    words: tuple
+    dashes: tuple
+
+
+def _cut(flat, where, widen: float = 1.0) -> np.ndarray:
+    """Model input of a found line: `where` is its box, or a Joined line."""
+    if isinstance(where, Joined):
+        return hyphen_joined(flat, where.words, where.dashes, widen=widen)
+    return line_input(flat, where, widen=widen)
+
+
+def _as_code(text: str) -> str:
+    """A reading compared with a code: the code it gives, else its segments joined by '-'."""
+    line = find_routing_code(text)
+    if line is not None and line.code:
+        return line.code
+    return "-".join("".join(c if c.isalnum() else " " for c in text).split())
+
+
 def _recheck_routing(model, flat, found, deadline: Deadline, notes) -> list:
-    """The hits of `found` ((box, hit) pairs), each routing code fusion would take read again
-    widened (RECHECK_WIDEN); one whose digits then read as letters stays a routing line, read but
-    not an answer. So does one the time left cannot recheck: a code in doubt is not a guess."""
+    """The hits of `found` ((box or word boxes, hit) pairs), each routing code fusion would take
+    read again widened (RECHECK_WIDEN); one whose digits then read as letters stays a routing
+    line, read but not an answer. So does one the time left cannot recheck: a code in doubt is
+    not a guess."""
     floor = fusion.ROUTING_MIN_CONFIDENCE
     todo = [i for i, (_, h) in enumerate(found) if h.kind == "routing_code" and h.confidence >= floor]
     hits = [h for _, h in found]
@@ -192,8 +243,8 @@ def _recheck_routing(model, flat, found, deadline: Deadline, notes) -> list:
         wider = [None] * len(todo)
         notes.append("time budget spent before the routing code was read again")
     else:
-        cuts = [line_input(flat, found[i][0], widen=RECHECK_WIDEN) for i in todo]
-        wider = [text for text, _ in model.read(np.stack(cuts), full_probability=_never)]
+        cuts = [_cut(flat, found[i][0], RECHECK_WIDEN) for i in todo]
+        wider = [_as_code(text) for text, _ in model.read(np.stack(cuts), full_probability=_never)]
     for i, other in zip(todo, wider):
         code = hits[i].text
         if other is None:
@@ -204,9 +255,62 @@ def _recheck_routing(model, flat, found, deadline: Deadline, notes) -> list:
     return hits
 
 
-def _found(boxes, results) -> list:
-    """(box, hit) for each line read as something wanted."""
-    return [(b, h) for b, h in zip(boxes, (_classify(t, c) for t, c in results)) if h is not None]
+def _found(model, flat, boxes, results, deadline: Deadline) -> list:
+    """(box, hit) for each line read as something wanted. A tall line that did not read as a
+    routing code to take and stands in words apart (`738 V21 004`) is read again with its words
+    joined by hyphens; where it was read (a Joined line) then stands for its box."""
+    found = [[box, _classify(t, c)] for box, (t, c) in zip(boxes, results)]
+    apart = []
+    for entry in found:
+        if model is not None and _worth_reading_apart(*entry):
+            words = line_pieces(flat, entry[0])
+            if len(words) > 1:
+                apart.append((entry, tuple(words)))
+    if apart and deadline.remaining_ms() >= APART_MS:
+        lines = _read_joined(model, flat, [words for _, words in apart], deadline)
+        for (entry, _), (joined, where) in zip(apart, lines):
+            hit = _apart_or_whole(entry[1], joined)
+            if hit is not entry[1]:
+                entry[:] = [where, hit]
+    return [(b, h) for b, h in found if h is not None]
+
+
+def _read_joined(model, flat, lines, deadline: Deadline) -> list:
+    """(hit, words) of each line (its words' boxes), read with its words joined by hyphens.
+
+    The words are read alone first, in one batch: a Chinese word before the code (`冀A石家庄`)
+    reads as nothing or a stray letter, which a hyphen drawn after it would join to the code, and
+    its doubt would lower the code's; such words are left out. A word that reads with a hyphen at
+    its end (`300- 03-03 26`), or one after it at the start, gets no second hyphen.
+    """
+    alone = iter(_read_lines(model, [line_input(flat, w) for words in lines for w in words]))
+    kept = []
+    for words in lines:
+        texts = [next(alone)[0] for _ in words]
+        stray = _leading_stray(texts)
+        texts, words = texts[stray:], words[stray:]
+        dashes = tuple(not (a.endswith("-") or b.startswith("-")) for a, b in zip(texts, texts[1:]))
+        kept.append((words, dashes))
+    todo = [i for i, (words, _) in enumerate(kept) if words]
+    out = [(None, words) for words, _ in kept]
+    if not todo or deadline.remaining_ms() < JOINED_MS:
+        return out
+    where = [Joined(*kept[i]) if len(kept[i][0]) > 1 else kept[i][0][0] for i in todo]
+    for i, at, (text, conf) in zip(todo, where, _read_lines(model, [_cut(flat, w) for w in where])):
+        out[i] = (_classify(text, conf), at)
+    return out
+
+
+def _leading_stray(texts) -> int:
+    """How many words at the start of a line read alone as what a Chinese word reads as: nothing,
+    or at most MAX_STRAY letters (a digit is a segment's, and kept)."""
+    count = 0
+    for text in texts:
+        kept = [c for c in text if c.isalnum()]
+        if len(kept) > MAX_STRAY or any(c.isdigit() for c in kept):
+            break
+        count += 1
+    return count
 
 
 def _wanted(text: str) -> bool:
@@ -336,14 +440,15 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
             flat, probe, rest, results = _read_either_way_up(model, flat, probe, rest)
         else:
             results = _read_lines(model, [line_input(flat, b) for b in probe])
-        found_lines = _found(probe, results)
+        found_lines = _found(model, flat, probe, results, deadline)
         if rest and not _enough([h for _, h in found_lines], found_here):
             fit = _lines_that_fit(rest, deadline.remaining_ms())
             if len(fit) < len(rest):
                 out.notes.append("time budget spent during text reading")
                 rest = fit
             if rest:
-                found_lines += _found(rest, _read_lines(model, [line_input(flat, b) for b in rest]))
+                found_lines += _found(model, flat, rest, _read_lines(model, [line_input(flat, b) for b in rest]),
+                                      deadline)
         hits = _recheck_routing(model, flat, found_lines, deadline, out.notes)
         out.hits.extend(_agreeing(hits, out.notes))
     return out

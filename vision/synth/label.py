@@ -68,6 +68,30 @@ def _address_lines(rng, cjk: bool) -> tuple[str, str]:
     return f"{name}  {_phone(rng)}", line2
 
 
+def _is_cjk(ch: str) -> bool:
+    return not ch.isascii()
+
+
+def _runs_by_script(text: str) -> list[tuple[bool, str]]:
+    """`text` in runs of Chinese and of Latin characters (True for Chinese)."""
+    runs: list[tuple[bool, str]] = []
+    for ch in text:
+        if runs and runs[-1][0] == _is_cjk(ch):
+            runs[-1] = (runs[-1][0], runs[-1][1] + ch)
+        else:
+            runs.append((_is_cjk(ch), ch))
+    return runs
+
+
+def _mixed_length(text: str, size: int) -> float:
+    total = 0.0
+    for cjk, run in _runs_by_script(text):
+        path = fonts.cjk_font_path() if cjk else fonts.SANS_BOLD
+        if path is not None:
+            total += fonts.font(path, size).getlength(run)
+    return total
+
+
 class _Canvas:
     def __init__(self, paper: int):
         from PIL import Image, ImageDraw
@@ -79,6 +103,25 @@ class _Canvas:
         f = fonts.font(path, size)
         self.draw.text(xy, text, font=f, fill=fill, anchor=anchor)
         box = self.draw.textbbox(xy, text, font=f, anchor=anchor)
+        self.lines.append((box, text))
+        return box
+
+    def mixed_text(self, xy, text, size, fill):
+        """`text` centred under `xy`, Latin in the bold sans and Chinese (大头笔 words such as
+        冀A石家庄 before a routing code) in the CJK font; without a CJK font they are left out."""
+        runs = _runs_by_script(text)
+        x = xy[0] - _mixed_length(text, size) / 2
+        boxes = []
+        for cjk, run in runs:
+            path = fonts.cjk_font_path() if cjk else fonts.SANS_BOLD
+            if path is None:
+                continue
+            f = fonts.font(path, size)
+            self.draw.text((x, xy[1]), run, font=f, fill=fill, anchor="lt")
+            if run.strip():
+                boxes.append(self.draw.textbbox((x, xy[1]), run, font=f, anchor="lt"))
+            x += f.getlength(run)
+        box = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
         self.lines.append((box, text))
         return box
 
@@ -105,9 +148,12 @@ def draw_label(truth: LabelTruth, rng) -> LabelArt:
 
     def routing_block(y: int) -> int:
         size = int(rng.integers(62, 78))
-        while size > 30 and fonts.font(fonts.SANS_BOLD, size).getlength(truth.routing_code) > LABEL_W - 40:
+        while size > 30 and _mixed_length(truth.routing_code, size) > LABEL_W - 40:
             size -= 2
-        box = c.text((LABEL_W // 2, y), truth.routing_code, fonts.SANS_BOLD, size, ink, anchor="mt")
+        if truth.routing_code.isascii():
+            box = c.text((LABEL_W // 2, y), truth.routing_code, fonts.SANS_BOLD, size, ink, anchor="mt")
+        else:
+            box = c.mixed_text((LABEL_W // 2, y), truth.routing_code, size, ink)
         boxes["routing"].append(box)
         c.draw.line((0, box[3] + 12, LABEL_W, box[3] + 12), fill=ink, width=2)
         return box[3] + 20
