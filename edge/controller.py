@@ -396,6 +396,22 @@ class Controller:
         log.info("%s %s chute %d", who, "enabled" if enabled else "disabled", chute)
         await self.link.set_disabled_chutes(self.disabled)
 
+    def use_plan(self, plan, who: str) -> None:
+        """Swap in a plan built and checked off the loop, between two decisions: references only.
+        The label readers get its courier formats and routing-code shapes (a few hundred bytes);
+        the replaced plan is freed in slices between parcels (fastpath.plan.retire)."""
+        from fastpath.plan import retire
+        retire(self.plan, asyncio.get_running_loop())
+        self.plan, self.plan_refused = plan, None
+        self.readers.use_plan(plan.courier_table, plan.routing_shapes)
+        self.records.action(who, "reload plan", plan.version)
+
+    def refuse_plan(self, path, who: str, why: str) -> None:
+        """A reload refused: the active plan stays, and the screen, the logbook and the log say why."""
+        self.plan_refused = f"plan {path} refused, plan {self.plan.version} stays active: {why}"
+        self.records.action(who, "reload plan refused", why)
+        log.error("%s", self.plan_refused)
+
     async def reload_plan(self, path=None, who: str = "technician") -> str:
         """Build and check the new plan off the event loop, swap it in between two decisions; keep the old on error."""
         from .reload import reload_plan

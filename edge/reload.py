@@ -61,13 +61,10 @@ async def reload_timed(controller, path=None, who: str = "technician") -> dict:
     """reload_plan, and how long it took: the build beside the parcels, and the swap on the loop.
 
     Everything that costs time (plan, pre-advice table) is built in the worker thread; the loop
-    only swaps references, hands the plan's courier formats and routing code shapes (a few hundred
-    bytes) to the label readers, notes the change in the logbook and the log, and leaves the
-    replaced plan to be freed in slices between parcels (fastpath.plan.retire). `swap_ms` is the
-    loop's CPU time for that (other processes on the PC do not count in it).
+    only swaps it in (Controller.use_plan). `swap_ms` is the loop's CPU time for that (other
+    processes on the PC do not count in it).
     """
     from fastpath import PlanError
-    from fastpath.plan import retire
     config = controller.config
     path = path or config.plan_path
 
@@ -79,28 +76,19 @@ async def reload_timed(controller, path=None, who: str = "technician") -> dict:
         plan = await controller.router.build_and_swap(build, timeout_s=timeout_s)
     except (PlanError, asyncio.TimeoutError) as exc:
         why = str(exc) if isinstance(exc, PlanError) else f"building it took longer than {timeout_s:g} s"
-        _refused(controller, path, who, why)
+        controller.refuse_plan(path, who, why)
         raise
     except Exception as exc:             # a fault of the build itself: refused as visibly, with the trace in the log
-        _refused(controller, path, who, f"the plan could not be built ({exc}); the log has the details")
+        controller.refuse_plan(path, who, f"the plan could not be built ({exc}); the log has the details")
         log.exception("plan build failed")
         raise
     swap_cpu_ns = time.thread_time_ns()
     build_s = time.monotonic() - started_mono
-    retire(controller.plan, asyncio.get_running_loop())
-    controller.plan, controller.plan_refused = plan, None
-    controller.readers.use_plan(plan.courier_table, plan.routing_shapes)
-    controller.records.action(who, "reload plan", plan.version)
+    controller.use_plan(plan, who)
     swap_ms = (time.thread_time_ns() - swap_cpu_ns) / 1e6
     log.info("%s loaded plan %s: built in %.2f s beside the parcels, swapped in %.2f ms", who, plan.version,
              build_s, swap_ms)
     return {"active": plan.version, "build_s": round(build_s, 3), "swap_ms": round(swap_ms, 3)}
-
-
-def _refused(controller, path, who: str, why: str) -> None:
-    controller.plan_refused = f"plan {path} refused, plan {controller.plan.version} stays active: {why}"
-    controller.records.action(who, "reload plan refused", why)
-    log.error("%s", controller.plan_refused)
 
 
 def socket_path(config) -> Path:
