@@ -43,11 +43,11 @@ def printed_routes(plan) -> list[PrintedRoute]:
     shapes = plan.routing_shapes or frozenset()
     routes = []
     for rule in read_plan_file(plan.path, plan.n_chutes).routes:
-        canon = rule.canon.decode("ascii")
+        canon = rule.canon.decode("utf-8")
         if rule.kind == "range":
             width = len(rule.text.split("..")[0].rsplit("-", 1)[-1])
-            candidates = [f"{canon}-{str(n).zfill(width)}" if canon else str(n).zfill(width)
-                          for n in range(rule.low, rule.high + 1)][:MAX_CODES_PER_RULE]
+            numbers = range(rule.low, min(rule.high, rule.low + MAX_CODES_PER_RULE - 1) + 1)
+            candidates = [f"{canon}-{str(n).zfill(width)}" if canon else str(n).zfill(width) for n in numbers]
         elif rule.kind == "prefix":
             candidates = _completions(canon, shapes)
         else:
@@ -56,7 +56,6 @@ def printed_routes(plan) -> list[PrintedRoute]:
         if codes:
             routes.append(PrintedRoute(rule.text, rule.destination, codes))
     return routes
-
 
 
 def _completions(prefix: str, shapes) -> list[str]:
