@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from drivers import Confirmation, ScanEvent
 from drivers.regmap import DivertResult, LineState
+from vision.result import with_preadvised
 
 from .alarms import Alarms
 from .camera_health import CameraHealth, Image
@@ -299,6 +300,9 @@ class Controller:
                          read.no_read_reason)
         self._sync_chute_state()
         t_dec = time.perf_counter()
+        # A number of no courier's format that the pre-advice lists is a waybill all the same; the
+        # readers cannot tell (the pre-advice lives in this process), so it is taken here.
+        read = with_preadvised(read, self._preadvised)
         decision = self.router.decide(read.waybills, read.routing_code)
         times["decide_ms"] = (time.perf_counter() - t_dec) * 1000
         times["total_ms"] = (loop.time() - ev.received_s) * 1000
@@ -395,6 +399,9 @@ class Controller:
         self.records.action(who, "enable chute" if enabled else "disable chute", str(chute))
         log.info("%s %s chute %d", who, "enabled" if enabled else "disabled", chute)
         await self.link.set_disabled_chutes(self.disabled)
+
+    def _preadvised(self, text: str) -> bool:
+        return self.plan.preadvice_destination(text) is not None
 
     def use_plan(self, plan, who: str) -> None:
         """Swap in a plan built and checked off the loop, between two decisions: references only.

@@ -20,10 +20,10 @@ from tests.sim_plc.helpers import until
 pytestmark = pytest.mark.timeout(120)
 
 
-def controller_for(folder, port):
+def controller_for(folder, port, plan=PLAN):
     line = set_keys(LINE, {("plc", "port"): str(port), ("camera", "folder"): f'"{folder / "camera"}"',
                            ("records", "folder"): f'"{folder / "records"}"'})
-    return build_controller(load_config(write(folder, line, PLAN)))
+    return build_controller(load_config(write(folder, line, plan)))
 
 
 @contextlib.asynccontextmanager
