@@ -160,7 +160,7 @@ CASES = [
      ["{d}/line.plan.toml:29: [[routes]] #2 destination = 'Lugan': no such destination (did you mean 'Lugang'?). Use one of the names under [destinations]"]),
     ('plan-unknown-key', 'plan', 'version = "t1"',
      'version = "t1"\nowner = "me"',
-     ['{d}/line.plan.toml:3: [plan] owner: unknown key. Allowed keys here: version, name, spread']),
+     ['{d}/line.plan.toml:3: [plan] owner: unknown key. Allowed keys here: version, name, spread, default_couriers']),
 
     ('plan-destination-on-special-chute', 'plan', 'chutes = [1, 2]',
      'chutes = [1, 2, 5]',

@@ -90,7 +90,7 @@ def test_check_config_prints_a_summary_of_a_valid_line(tmp_path):
     assert check_config(path) == (0, f"""{path}: OK
   line      Test line: 6 chutes (3 left, 2 right, end chute 6), belt 2 m/s, swing-arm diverters (300 ms)
   plc       modbus 127.0.0.1:15020
-  plan      t1 "t1": 2 destinations, 2 couriers, 2 routing codes, 0 pre-advice records
+  plan      t1 "t1": 2 destinations, 12 couriers, 2 routing codes, 0 pre-advice records
   shapes    routing codes are read in the shapes 3-3-2
   special   no_read 6, multi_read 6, no_rule 5, overflow 5, reject 6
   budget    400 ms per parcel from scan to decision point; stages need 165 ms (image 60 + read 80 + decide 5 + assign 20); 235 ms left
