@@ -228,7 +228,7 @@ function renderRecent(recent) {
     const bits = [];
     if (p.routing_code) bits.push(`${t("routing_code")} ${p.routing_code}`);
     if (p.destination) bits.push(`${t("destination")} ${p.destination}`);
-    const sources = Object.entries(p.sources || {}).map(([k, s]) => `${k}:${s}`).join(" ");
+    const sources = Object.entries(p.sources || {}).map(([k, s]) => `${t(k)}: ${s}`).join(" ");
     if (sources) bits.push(`${t("read_by")} ${sources}`);
     if (p.no_read_reason) bits.push(p.no_read_reason);
     info.append(el("div", "detail", bits.join(" · ")));
