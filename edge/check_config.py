@@ -32,7 +32,7 @@ def summary(config, plan) -> list[str]:
         f"{len(plan.couriers)} couriers, {len(plan.routing_codes)} routing codes, "
         f"{plan.preadvice_count} pre-advice records",
         "shapes    routing codes are read " + shapes_text(plan.routing_shapes),
-        f"special   " + ", ".join(f"{k} {v}" for k, v in plan.special.items() if k != "unavailable"),
+        "special   " + ", ".join(f"{k} {v}" for k, v in plan.special.items() if k != "unavailable"),
         f"budget    {budget:.0f} ms per parcel from scan to decision point; stages need {needed:.0f} ms "
         f"(image {stages['image']:g} + read {stages['read']:g} + decide {stages['decide']:g} + assign "
         f"{stages['assign']:g}); {budget - needed:.0f} ms left",

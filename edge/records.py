@@ -353,8 +353,8 @@ def _moved_alarm(path: Path, kept: Path, why: _Unusable) -> tuple[str, str]:
     if why.kind == "foreign":
         return (f"{path} was not parcel records ({why.detail}): moved to {kept.name}, a new records file was "
                 f"started",
-                f"if another program keeps its data there, give it (or this line's [records] folder) another "
-                f"folder; the moved file is unchanged")
+                "if another program keeps its data there, give it (or this line's [records] folder) another "
+                "folder; the moved file is unchanged")
     return (f"the parcel records in {path} were damaged ({why.detail}), after a power cut or a failing disk: "
             f"kept as {kept.name}, a new records file was started",
             f"sorting goes on in the new file; copy {kept.name} off for the couriers (sqlite3 {kept.name} "

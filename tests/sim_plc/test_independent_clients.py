@@ -62,7 +62,7 @@ async def test_mbpoll_reads_heartbeat_and_scan_ring_and_writes_an_assignment(por
 
 
 async def test_mbpoll_sees_the_encoder_count_the_belt_and_the_heartbeat_beat(port):
-    async with plc_only(port) as plc:
+    async with plc_only(port):
         first = registers(await mbpoll(port, "-r", "0", "-c", "12", "127.0.0.1"))
         await asyncio.sleep(0.3)
         second = registers(await mbpoll(port, "-r", "0", "-c", "12", "127.0.0.1"))
