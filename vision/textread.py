@@ -38,10 +38,6 @@ ENOUGH = max(ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE)
 # line once.
 RECHECK_WIDEN: float | None = 1.15
 RECHECK_MS = 1.0
-# Reading a routing line printed with spaces again: its words alone (a few short cuts in one
-# batch), then joined by hyphens (one line).
-APART_MS = 3.0
-JOINED_MS = 1.5
 DIGIT_LOOKALIKES = {"0": "ODQ", "1": "I", "2": "Z", "5": "S", "6": "G", "8": "B"}
 
 
@@ -266,7 +262,7 @@ def _found(model, flat, boxes, results, deadline: Deadline) -> list:
             words = line_pieces(flat, entry[0])
             if len(words) > 1:
                 apart.append((entry, tuple(words)))
-    if apart and deadline.remaining_ms() >= APART_MS:
+    if apart and deadline.remaining_ms() >= LINE_MS * len(apart):
         lines = _read_joined(model, flat, [words for _, words in apart], deadline)
         for (entry, _), (joined, where) in zip(apart, lines):
             hit = _apart_or_whole(entry[1], joined)
@@ -276,29 +272,45 @@ def _found(model, flat, boxes, results, deadline: Deadline) -> list:
 
 
 def _read_joined(model, flat, lines, deadline: Deadline) -> list:
-    """(hit, words) of each line (its words' boxes), read with its words joined by hyphens.
+    """(hit, where it was read) of each line (its words' boxes), read with its words joined by
+    hyphens.
 
-    The words are read alone first, in one batch: a Chinese word before the code (`冀A石家庄`)
-    reads as nothing or a stray letter, which a hyphen drawn after it would join to the code, and
-    its doubt would lower the code's; such words are left out. A word that reads with a hyphen at
-    its end (`300- 03-03 26`), or one after it at the start, gets no second hyphen.
+    Most such lines read so at once. One that does not give a code to take is read again when
+    the time left pays for it: its words alone first, in one batch, for a Chinese word before the
+    code (`冀A石家庄`) reads as nothing or a stray letter, which the hyphen drawn after it would
+    join to the code, and its doubt lowers the code's; such words are left out. A word that reads
+    with a hyphen at its end (`300- 03-03 26`), or one after it at the start, gets no second one.
     """
-    alone = iter(_read_lines(model, [line_input(flat, w) for words in lines for w in words]))
-    kept = []
-    for words in lines:
-        texts = [next(alone)[0] for _ in words]
-        stray = _leading_stray(texts)
-        texts, words = texts[stray:], words[stray:]
-        dashes = tuple(not (a.endswith("-") or b.startswith("-")) for a, b in zip(texts, texts[1:]))
-        kept.append((words, dashes))
-    todo = [i for i, (words, _) in enumerate(kept) if words]
-    out = [(None, words) for words, _ in kept]
-    if not todo or deadline.remaining_ms() < JOINED_MS:
+    first = [Joined(words, (True,) * (len(words) - 1)) for words in lines]
+    out = [(_classify(text, conf), at) for at, (text, conf) in zip(first, _read_lines(model, [_cut(flat, at) for at in first]))]
+    again = [i for i, (hit, _) in enumerate(out) if not _taken(hit)]
+    if not again or deadline.remaining_ms() < LINE_MS * sum(len(lines[i]) + 1 for i in again):
         return out
-    where = [Joined(*kept[i]) if len(kept[i][0]) > 1 else kept[i][0][0] for i in todo]
-    for i, at, (text, conf) in zip(todo, where, _read_lines(model, [_cut(flat, w) for w in where])):
-        out[i] = (_classify(text, conf), at)
+    alone = iter(_read_lines(model, [line_input(flat, w) for i in again for w in lines[i]]))
+    where = {}
+    for i in again:
+        texts = [next(alone)[0] for _ in lines[i]]
+        stray = _leading_stray(texts)
+        texts, words = texts[stray:], lines[i][stray:]
+        dashes = tuple(not (a.endswith("-") or b.startswith("-")) for a, b in zip(texts, texts[1:]))
+        if words and (stray or not all(dashes)):
+            where[i] = Joined(words, dashes) if len(words) > 1 else words[0]
+    if where:
+        for i, (text, conf) in zip(where, _read_lines(model, [_cut(flat, at) for at in where.values()])):
+            out[i] = _better_of(out[i], (_classify(text, conf), where[i]))
     return out
+
+
+def _taken(hit) -> bool:
+    return hit is not None and hit.kind == "routing_code" and hit.confidence >= fusion.ROUTING_MIN_CONFIDENCE
+
+
+def _better_of(a, b):
+    """Of two (hit, where) reads of one line, the one that gives a code (the likelier one)."""
+    def rank(read):
+        hit = read[0]
+        return (hit is not None and hit.kind == "routing_code", hit.confidence if hit is not None else 0.0)
+    return b if rank(b) > rank(a) else a
 
 
 def _leading_stray(texts) -> int:
