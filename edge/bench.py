@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .bench_paths import decision_paths, exception_chutes
+from .bench_paths import decision_paths, exception_chutes, label_misses
 from .config_overlay import derive_config
 
 RATES_FOR_MAX = (6000, 20000, 40000, 80000, 120000, 150000, 180000, 220000, 260000, 320000, 400000, 500000)
@@ -154,6 +154,21 @@ def _read_trace(args) -> tuple[int, float]:
     return len(arrivals), (len(arrivals) - 1) * 3600 / span_s if span_s > 0 else 0.0
 
 
+def _controller_reads(records_db: Path) -> dict:
+    """(PLC boot, tracking) -> the routing code the controller read and its read time."""
+    db = sqlite3.connect(records_db)
+    try:
+        return {(boot, tracking): {"routing_code": code, "read_ms": read_ms} for boot, tracking, code, read_ms
+                in db.execute("SELECT plc_boot, tracking, routing_code, read_ms FROM parcels")}
+    finally:
+        db.close()
+
+
+def _vision_budget_ms(config: Path) -> float:
+    from .config import load_config
+    return load_config(config)["vision"]["budget_ms"]
+
+
 def _exception_chutes(config: Path) -> frozenset[int]:
     """The plan's exception chutes and the end of the line, from the run's config and plan."""
     import tomllib
@@ -274,7 +289,11 @@ async def run_once(args, rate: float) -> dict:
             raise SystemExit("the simulated PLC failed:\n" + "\n".join(sim_log[-30:]))
         report = json.loads(report_path.read_text())
         stages = stage_medians(workdir / "records" / "parcels.sqlite")
-        paths = decision_paths(report["records"], _exception_chutes(config))
+        exceptions = _exception_chutes(config)
+        paths = decision_paths(report["records"], exceptions)
+        paths["label_misses"] = label_misses(report["records"], exceptions,
+                                             _controller_reads(workdir / "records" / "parcels.sqlite"),
+                                             _vision_budget_ms(config))
         quiet = _host_quiet_latency(stolen, workdir / "records" / "parcels.sqlite", report)
     finally:
         if not args.keep:

@@ -48,6 +48,23 @@ def _tally(records, exceptions) -> dict:
     return row
 
 
+def label_misses(records: list[dict], exceptions: frozenset[int], reads: dict, budget_ms: float) -> dict:
+    """The parcels only their label could route that missed the right chute, with what the
+    controller's own record says: a routing code read or not, and how long the read took
+    (waiting for a free reader included) against the reading budget. Reads that ran to the
+    budget point at the machine's load; short reads without a code, at the reader."""
+    misses = [r for r in records if PATHS.get(r["path"]) in ("routing_code", "courier_override")
+              and outcome(r, exceptions) != "right"]
+    found = [reads.get((r["plc_boot"], r["tracking"])) for r in misses]
+    found = [f for f in found if f is not None]
+    read_ms = sorted(f["read_ms"] for f in found if f["read_ms"] is not None)
+    return {"parcels": len(misses), "recorded": len(found),
+            "routing_code_not_read": sum(f["routing_code"] is None for f in found),
+            "budget_ms": budget_ms, "reads_at_budget": sum(ms >= budget_ms for ms in read_ms),
+            "read_ms_p50": round(read_ms[len(read_ms) // 2], 1) if read_ms else None,
+            "read_ms_max": round(read_ms[-1], 1) if read_ms else None}
+
+
 def decision_paths(records: list[dict], exceptions: frozenset[int]) -> dict:
     """Parcels per decision path and outcome, the routing-code path per printed shape, the parcels
     with a label facing the camera as a whole, and a few wrong-chute parcels to look at."""

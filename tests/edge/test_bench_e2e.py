@@ -99,3 +99,18 @@ def test_outcomes_tell_a_misread_from_an_exception_and_a_courier_fallback():
     assert outcome({**base, "result": "LATE", "actual": 24}, exceptions) == "exception_chute"
     assert outcome({**base, "reason": "COURIER_RULE", "actual": 19}, exceptions) == "courier_rule"
     assert outcome({**base, "result": "LOST", "actual": None}, exceptions) == "lost"
+
+
+def test_label_misses_say_whether_the_code_was_read_and_how_long_the_read_took():
+    from edge.bench_paths import label_misses
+    exceptions = frozenset({23, 24})
+    rows = [{"plc_boot": 7, "tracking": t, "path": path, "correct": correct, "result": "DIVERTED",
+             "reason": reason, "actual": actual}
+            for t, path, correct, reason, actual in [
+                (1, "ROUTING_CODE", False, "NO_RULE", 23), (2, "ROUTING_CODE", False, "ROUTING_CODE", 5),
+                (3, "ROUTING_CODE", True, "ROUTING_CODE", 7), (4, "PREADVICE", False, "NO_READ", 24)]]
+    reads = {(7, 1): {"routing_code": None, "read_ms": 80.5}, (7, 2): {"routing_code": "312-Q02-15", "read_ms": 20.0},
+             (7, 3): {"routing_code": "312-Q02-05", "read_ms": 30.0}, (7, 4): {"routing_code": None, "read_ms": 90.0}}
+    got = label_misses(rows, exceptions, reads, 80.0)
+    assert (got["parcels"], got["routing_code_not_read"], got["reads_at_budget"]) == (2, 1, 1)
+    assert (got["read_ms_p50"], got["read_ms_max"]) == (80.5, 80.5)
