@@ -123,7 +123,8 @@ def measure(n: int, seed: int) -> dict:
     word_reads, word_ms = _timed(lambda c: ppocr([_crop(c[1], line_pieces(c[1], c[2])[0])])[0][0], cuts)
     word_right = sum(text.replace(" ", "") == printed.split(" ")[0]
                      for (printed, _, _), (text, _) in zip(cuts, word_reads))
-    own_right = sum(_code_of(text) == canonical(printed).decode() for (printed, _, _), (text, _) in zip(cuts, own_reads))
+    own_right = sum(_code_of(text) == canonical(printed).decode()
+                    for (printed, _, _), (text, _) in zip(cuts, own_reads))
     pp_right = sum(text.replace(" ", "") == printed.replace(" ", "")
                    for (printed, _, _), (text, _) in zip(cuts, pp_reads))
     joined_right = sum(hit is not None and hit.text == canonical(printed).decode()

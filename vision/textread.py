@@ -282,7 +282,8 @@ def _read_joined(model, flat, lines, deadline: Deadline) -> list:
     with a hyphen at its end (`300- 03-03 26`), or one after it at the start, gets no second one.
     """
     first = [Joined(words, (True,) * (len(words) - 1)) for words in lines]
-    out = [(_classify(text, conf), at) for at, (text, conf) in zip(first, _read_lines(model, [_cut(flat, at) for at in first]))]
+    reads = _read_lines(model, [_cut(flat, at) for at in first])
+    out = [(_classify(text, conf), at) for at, (text, conf) in zip(first, reads)]
     again = [i for i, (hit, _) in enumerate(out) if not _taken(hit)]
     if not again or deadline.remaining_ms() < LINE_MS * sum(len(lines[i]) + 1 for i in again):
         return out
@@ -306,11 +307,10 @@ def _taken(hit) -> bool:
 
 
 def _better_of(a, b):
-    """Of two (hit, where) reads of one line, the one that gives a code (the likelier one)."""
-    def rank(read):
-        hit = read[0]
-        return (hit is not None and hit.kind == "routing_code", hit.confidence if hit is not None else 0.0)
-    return b if rank(b) > rank(a) else a
+    """Of two (hit, where) reads of one line, the one that gives a code, the likelier when both
+    give the same; two different codes are a line in doubt (as in _apart_or_whole)."""
+    hit = _apart_or_whole(a[0], b[0])
+    return a if hit is a[0] else (hit, b[1])
 
 
 def _leading_stray(texts) -> int:
