@@ -383,7 +383,8 @@ def main(argv=None) -> int:
                              "machine's host would (edge/core_stall.py), e.g. 1,20,200")
     parser.add_argument("--preadvice-share", type=_share, default=1.0, metavar="F",
                         help="share of the parcels whose waybill is in the pre-advice file the controller gets "
-                             "(real centers: 0.6-0.9); the label routes the others (default 1)")
+                             "(real centers: 0.6-0.9; of those with a label and a known routing code, when the two "
+                             "shares below are set); the label routes the others (default 1)")
     parser.add_argument("--no-label-share", type=_share, default=0.0, metavar="F",
                         help="share of parcels lying label-down (default 0)")
     parser.add_argument("--unknown-route-share", type=_share, default=0.0, metavar="F",
