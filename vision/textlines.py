@@ -246,7 +246,7 @@ def line_pieces(label: np.ndarray, box, min_gap: float = SPACE_GAP) -> list:
         return [box]
     # A column is ink when two of its pixels are darker than mid-way: specks do not part words.
     inked = np.count_nonzero(crop < (lo + hi) / 2, axis=0) >= 2
-    pieces, start, gap = [], None, 0
+    pieces, start, end, gap = [], None, 0, 0
     for x, ink in enumerate(inked):
         if ink:
             if start is not None and gap >= min_gap * (y1 - y0):
