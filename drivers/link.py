@@ -11,6 +11,7 @@ import asyncio
 import importlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from . import regmap as rm
@@ -266,10 +267,12 @@ class PlcLink(abc.ABC):
             backoff_s = min(backoff_s * 2, self.settings.reconnect_max_s)
 
     async def _wait_session(self) -> None:
+        session, me = self._session, asyncio.current_task()
+        assert session is not None and me is not None          # started by the supervisor task itself
         try:
-            await self._session
+            await session
         except asyncio.CancelledError:
-            if self._failure is None or asyncio.current_task().cancelling():
+            if self._failure is None or me.cancelling():
                 raise
         if self._failure is not None:
             raise self._failure
@@ -337,7 +340,7 @@ class PlcLink(abc.ABC):
                                 f"PLC heartbeat stuck at {value} for {now_s - self._plc_heartbeat[1]:.1f} s: the PLC "
                                 f"program may be stopped; check the PLC at {self.address}", level=logging.ERROR)
 
-    def _take_scans(self, boot: int, newest: int, ring: list[tuple[int, ...]], now_s: float) -> None:
+    def _take_scans(self, boot: int, newest: int, ring: Sequence[tuple[int, ...]], now_s: float) -> None:
         self._boot_seen(boot)
         for seq, tracking, encoder in self.scans.take(boot, newest, ring, now_s):
             reused = tracking in self._reused
@@ -349,7 +352,7 @@ class PlcLink(abc.ABC):
         self._reused.add(tracking)
         self.confirms.forget(tracking)
 
-    def _take_confirmations(self, boot: int, newest: int, ring: list[tuple[int, ...]], now_s: float) -> None:
+    def _take_confirmations(self, boot: int, newest: int, ring: Sequence[tuple[int, ...]], now_s: float) -> None:
         self._boot_seen(boot)
         for seq, tracking, chute, result in self.confirms.take(boot, newest, ring, now_s):
             self.events.put_nowait(Confirmation(seq, tracking, chute, result, now_s))

@@ -121,7 +121,7 @@ class ModbusLink(PlcLink):
                 raise LinkError(f"{what} failed: {exc}") from exc
         if rr.isError():
             code = getattr(rr, "exception_code", None)
-            hint = EXCEPTION_HINTS.get(code, "")
+            hint = EXCEPTION_HINTS.get(code, "") if code is not None else ""
             self.status.anomaly("modbus_exception", f"PLC at {self.address} answered {what} with Modbus exception "
                                 f"{code}{': ' + hint if hint else ''}")
             raise PlcRefused(f"PLC answered {what} with Modbus exception {code}{': ' + hint if hint else ''}")

@@ -178,7 +178,7 @@ class OpcUaLink(PlcLink):
                                     f"[plc] opcua_namespace to the namespace URI of the PLC's interface") from None
         wanted = [(lay.PLC_FOLDER, v.name) for v in lay.PLC_VARS] + [(lay.EDGE_FOLDER, v.name) for v in lay.EDGE_VARS]
         results = await self._call(client.translate_browsepaths(
-            ua.NodeId(ua.ObjectIds.ObjectsFolder), [lay.browse_path(ns, f, n) for f, n in wanted]), "the browse paths")
+            client.nodes.objects.nodeid, [lay.browse_path(ns, f, n) for f, n in wanted]), "the browse paths")
         missing = []
         self._plc, self._edge = {}, {}
         for (folder, name), result in zip(wanted, results):
@@ -216,6 +216,7 @@ class OpcUaLink(PlcLink):
             slot = values[lay.assign_var(i)]
             rings.append(slot[0] if isinstance(slot, list) and slot and isinstance(slot[0], int) else 0)
         scan, confirm = values["ScanEvents"], values["ConfirmEvents"]
+        assert scan is not None and confirm is not None          # check_array refused anything else
         self._first_contact(boot=scan[0], scan_seq=scan[1], scan_ack=int(values["ScanAck"] or 0),
                             confirm_seq=confirm[1], confirm_ack=int(values["ConfirmAck"] or 0),
                             taken=int(values["AssignTaken"] or 0), ring_aseqs=rings)

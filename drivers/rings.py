@@ -7,6 +7,7 @@ never. Snapshots come from an untrusted peer, so every rule below also has to ho
 """
 import collections
 import logging
+from collections.abc import Sequence
 
 from . import regmap as rm
 
@@ -54,7 +55,7 @@ class RingReader:
         else:
             self.last = newest           # older events are long past their decision point
 
-    def take(self, boot: int, newest: int, ring: list[tuple[int, ...]], now_s: float) -> list[tuple[int, ...]]:
+    def take(self, boot: int, newest: int, ring: Sequence[tuple[int, ...]], now_s: float) -> list[tuple[int, ...]]:
         """The slots of events not handled yet, in sequence order."""
         if not self.started:
             self.start(boot, newest, newest)
@@ -121,7 +122,8 @@ class RingReader:
         return out
 
     def _switch_boot(self, boot: int) -> None:
-        self._last_by_boot[self.boot] = self.last
+        if self.boot is not None:
+            self._last_by_boot[self.boot] = self.last
         while len(self._last_by_boot) > REMEMBERED_BOOTS:
             self._last_by_boot.popitem(last=False)
         # Back to a boot id seen a moment ago (a garbage snapshot in between): continue where it was.

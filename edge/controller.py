@@ -81,15 +81,15 @@ class Controller:
         if self.disabled:
             log.warning("chutes %s stay disabled, as a technician left them; enable them on the line screen",
                         sorted(self.disabled))
-        self._chute_state_seen = (frozenset(), frozenset(), frozenset())
+        self._chute_state_seen: tuple[frozenset[int], ...] = (frozenset(), frozenset(), frozenset())
         self._chute_bits_raw = self._chute_state_seen
         self._line_chutes = frozenset(c.number for c in config.geometry.chutes)
         self._contact = None                           # the link's newest PlcContact, once handled
         self._unanswered = 0                           # scans since the last assignment that reached the PLC
         self._unanswered_since_mono = 0.0
-        self.recent = collections.deque(maxlen=50)     # the last parcels, for the line screen
-        self.landed = collections.Counter()            # chute -> parcels confirmed in it
-        self.verdicts = collections.Counter()          # PLC divert result -> parcels
+        self.recent: collections.deque[dict] = collections.deque(maxlen=50)   # the last parcels, for the screen
+        self.landed: collections.Counter[int] = collections.Counter()       # chute -> parcels confirmed in it
+        self.verdicts: collections.Counter[str] = collections.Counter()     # PLC divert result -> parcels
         self.plan_refused: str | None = None           # why the last reload was refused
         self.started_wall = time.time()
 

@@ -120,7 +120,7 @@ def serve(conn, couriers, routing_shapes=None) -> None:
     usable, message = vision.warm_up()
     gc.collect()
     gc.freeze()                   # what is loaded lives all day: keep it out of full collections
-    later = []                    # messages that arrived while waiting for an answer
+    later: list = []              # messages that arrived while waiting for an answer
     try:
         conn.send(("ready", usable, message))
         while True:
@@ -176,13 +176,13 @@ class ReaderPool:
         self.size = size
         self.hedge = hedge
         self.hedged = 0           # reads that a second, idle reader did too
-        self._read_s = None       # a read's time, smoothed
+        self._read_s: float | None = None       # a read's time, smoothed
         self._last_start_mono = 0.0
         self._couriers = couriers
         self._routing_shapes = routing_shapes
         self._text_needed = text_needed
         self._readers: list[_Reader] = []
-        self._idle: asyncio.LifoQueue | None = None
+        self._idle: asyncio.LifoQueue = asyncio.LifoQueue()      # made anew on the loop by start()
         self._ids = itertools.count(1)
         self._ctx = multiprocessing.get_context("spawn")
         self._stopping = False

@@ -67,6 +67,9 @@ async def test_heartbeat_keeps_running_while_the_link_heals(protocol, opcua_serv
         await alive(plc.model)
         plc.slow_answers(math.inf)
         await until(lambda: not plc.model.edge_alive(), 2.0)   # the PLC has stopped trusting the controller
+        # and the link gives up on the silent PLC: within its timeout, or twice that when this busy
+        # process's own loop was late (drivers/timed_awaits.answered)
+        await until(lambda: link.status.message is not None, 2.0)
         message = link.status.message
         assert message.startswith("PLC link lost since ") and link.address in message
         plc.slow_answers(None)
