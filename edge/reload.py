@@ -30,16 +30,18 @@ SOCKET_PATH_MAX = 107            # sun_path holds 108 bytes with the terminating
 REQUEST_TIMEOUT_S = 5.0
 
 
-def build_line_plan(config, path):
+def build_line_plan(config, path, load=None):
     """Load a plan file with its pre-advice and check that it fits this line; raises PlanError.
 
-    Runs in a worker thread: it may take seconds for millions of pre-advice records.
+    `load(path, n_chutes)` builds the plan: load_plan (in this process) unless given; a reload
+    gives the router's off-loop loader, since it may take seconds for millions of pre-advice
+    records.
     """
     from fastpath import PlanError, load_plan
 
     from .config import MISSING
     from .line_checks import fit_problems
-    plan = load_plan(path, n_chutes=len(config.geometry.chutes))
+    plan = (load or load_plan)(path, len(config.geometry.chutes))
     problems = fit_problems(path, plan.special, config.geometry, str(config.path))
     if problems:
         p = problems[0]
@@ -68,8 +70,8 @@ async def reload_timed(controller, path=None, who: str = "technician") -> dict:
     config = controller.config
     path = path or config.plan_path
 
-    def build():
-        return build_line_plan(config, path)
+    def build(load):
+        return build_line_plan(config, path, load)
     timeout_s = config["plan"]["reload_timeout_s"]
     started_mono = time.monotonic()
     try:

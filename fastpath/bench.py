@@ -219,7 +219,7 @@ def _write_csv(tmp, work):
 def _from_csv(plan_path, args):
     """load_plan on the records written as a pre-advice file, in this process: scan, check, table."""
     start = time.perf_counter()
-    plan = load_plan(plan_path, args.chutes, apart=False)
+    plan = load_plan(plan_path, args.chutes)
     load_s = time.perf_counter() - start
     return {"load_plan_s": round(load_s, 2), "preadvice_records": plan.preadvice_count, "warnings": plan.warnings}
 

@@ -9,18 +9,18 @@ cause). The rest of a turn is time the thread ran (decisions, the steps of a swa
 the old plan) or waited for something other than a CPU, such as the GIL: that rest is what
 our own process did to the loop, and is reported as `held`. On a virtual machine it also holds
 the time the host gave the CPU to someone else (steal), which the baselines show.
-`longest_loop_slice_ms` is the longest slice of plan steps the loop ran itself (beside_loop.py),
+`longest_loop_slice_ms` is the longest slice of plan steps the loop ran itself (offloop_build.py),
 in wall time (steal included); `longest_loop_slice_cpu_ms` is the loop thread's CPU time in it.
 
-Two ways to build are compared, one after the other in each round: "process" (load_plan in a
-child process, what Router.reload does) and "thread" (load_plan in the worker thread itself).
+Two ways to build are compared, one after the other in each round: "process" (the off-loop
+loader: load_plan in a child process, what Router.reload does) and "thread" (load_plan in the
+worker thread itself, offloop_build.load_in_thread).
 Two baselines of the same length run in each round too: "idle" (nothing else of ours) and
 "busy" (a CPU-bound child process at the build's priority: what any one more process on the
 machine does to the loop).
 """
 import array
 import asyncio
-import functools
 import gc
 import os
 import statistics
@@ -31,8 +31,8 @@ import time
 
 import numpy as np
 
-from .plan import load_plan
-from .plan_child import BUILD_NICE
+from .offloop_build import load_in_thread
+from .plan_build_child import BUILD_NICE
 from .router import build_thread
 
 MODES = ("process", "thread")
@@ -115,6 +115,13 @@ def _spin(seconds):
                     "while time.monotonic() < end: pass"], check=True, timeout=seconds + 60)
 
 
+def _build(mode, plan_path, n_chutes):
+    """The build that Router.build_and_swap runs for `mode`."""
+    if mode == "process":
+        return lambda load: load(plan_path, n_chutes)
+    return lambda load: load_in_thread(plan_path, n_chutes)
+
+
 async def _rounds(router, plan_path, n_chutes, reloads, modes):
     during = {mode: [] for mode in modes}
     idle, busy = [], []
@@ -122,7 +129,7 @@ async def _rounds(router, plan_path, n_chutes, reloads, modes):
     for _ in range(reloads):
         windows = []
         for mode in modes:
-            build = functools.partial(load_plan, plan_path, n_chutes, apart=mode == "process")
+            build = _build(mode, plan_path, n_chutes)
             built_s, found = await _during(router, lambda: router.build_and_swap(build, timeout_s=600))
             steps = router.last_build
             during[mode].append({"build_s": round(built_s, 2), **found, "loop_slices": steps.slices,

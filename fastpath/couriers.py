@@ -157,7 +157,7 @@ class CourierTable:
         """Compile the next format's regular expression; False once all are.
 
         A cold re.compile takes about 0.15 ms: a table unpickled beside a running line
-        compiles its formats one at a time between two parcels (plan_transfer.py).
+        compiles its formats one at a time between two parcels (plan_pieces.py).
         """
         at = len(self._regexes)
         if at == len(self.entries):

@@ -9,7 +9,7 @@ a thread beside the running line); the numpy fallback gives the same lookups.
 """
 import numpy as np
 
-from . import big_arrays
+from . import mapped_arrays
 
 MULTIPLIER = 0x9E3779B97F4A7C15
 MASK64 = (1 << 64) - 1
@@ -61,8 +61,8 @@ def build(keys, values, value_dtype=np.uint16, fill=None):
     values = np.ascontiguousarray(values, dtype=value_dtype)
     capacity = capacity_for(len(keys))
     shift = 64 - (capacity.bit_length() - 1)
-    table_keys = big_arrays.zeros(capacity, np.int64)
-    table_values = big_arrays.zeros(capacity, value_dtype)
+    table_keys = mapped_arrays.zeros(capacity, np.int64)
+    table_values = mapped_arrays.zeros(capacity, value_dtype)
     if fill is not None and value_dtype == np.uint16:
         count, conflicts, first = fill(keys, values, table_keys, table_values, shift)
         return CodeTable(table_keys, table_values, shift, count, conflicts, first)

@@ -1,32 +1,34 @@
-"""Building a plan beside a running event loop: where the build stands, and its small steps.
+"""Building a plan off the event loop, to be swapped in beside a running line.
 
-Router.build_and_swap runs the build in a worker thread and makes a BesideLoop current for
-it (a context variable, which goes into the thread with the build's context). load_plan sees it
-and builds in a child process; the Python steps left in this process (putting the plan back
-together from its pieces, about a tenth of a millisecond each) then run on the event loop
-itself, in slices that start no step after SLICE_S, between two parcels. Not in the worker
-thread: a thread that holds the GIL and loses its CPU to another process holds up the loop
-for as long as the operating system keeps it waiting, which on a busy machine is milliseconds.
+Router.build_and_swap makes an OffLoopBuild for each build and calls the build in its worker
+thread with the build's loader, OffLoopBuild.load: a child process builds the plan where one
+can be started (plan_build_process.py), and the Python steps left in this process (putting the
+plan back together from its pieces, about a tenth of a millisecond each) then run on the event
+loop itself, in slices that start no step after SLICE_S, between two parcels. Not in the worker
+thread: a thread that holds the GIL and loses its CPU to another process holds up the loop for
+as long as the operating system keeps it waiting, which on a busy machine is milliseconds.
+Where no child process can be started, the worker thread builds the plan itself
+(load_in_thread).
 """
 import asyncio
 import concurrent.futures
 import contextlib
-import contextvars
 import os
 import sys
 import time
 import weakref
+
+from . import plan_build_process
+from .plan import load_plan
 
 SLICE_S = 0.0001
 # A build in the worker thread itself holds the GIL in stretches of Python; at the default 5 ms
 # switch interval the event loop could wait that long for it.
 THREAD_BUILD_SWITCH_INTERVAL_S = 0.0005
 
-_current = contextvars.ContextVar("fastpath_beside_loop", default=None)
 
-
-class BesideLoop:
-    """The loop a build runs beside, and whether the build is still wanted.
+class OffLoopBuild:
+    """One build: the loop it runs beside, whether it is still wanted, and its loader.
 
     The worker thread never polls: each time another thread wakes up it needs the GIL, and
     the event loop may then have to wait until that thread gets a CPU. Its waits sleep until
@@ -70,8 +72,27 @@ class BesideLoop:
         finally:
             self._futures.discard(future)
 
-    def run(self, steps):
-        """Run every step of the iterator on the loop, in slices; from a worker thread."""
+    def load(self, path, n_chutes):
+        """load_plan(path, n_chutes) for this build: in a child process where one can be started,
+        else in the worker thread itself. The same Plan and the same PlanError either way."""
+        if plan_build_process.available():
+            return plan_build_process.load(path, n_chutes, self)
+        return load_in_thread(path, n_chutes)
+
+    def run_steps(self, steps):
+        """Run every step of the iterator on the loop: in slices from a worker thread, at once
+        on the loop's own thread (which would otherwise wait for itself)."""
+        try:
+            on_loop = asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            for _ in steps:
+                pass
+        else:
+            self._run_in_slices(steps)
+
+    def _run_in_slices(self, steps):
         done = concurrent.futures.Future()
 
         def slice_():
@@ -105,34 +126,6 @@ def _settle(outcome, value):
         pass                             # cancelled by the worker meanwhile: nobody waits
 
 
-def current():
-    """The BesideLoop of the build running in this context, or None."""
-    return _current.get()
-
-
-def enter(beside):
-    return _current.set(beside)
-
-
-def leave(token):
-    _current.reset(token)
-
-
-def run_steps(steps):
-    """Run the steps on the loop the current build is beside, or here when there is none."""
-    beside = current()
-    if beside is not None:
-        try:
-            on_loop = asyncio.get_running_loop() is beside.loop
-        except RuntimeError:
-            on_loop = False
-        if not on_loop:
-            beside.run(steps)
-            return
-    for _ in steps:
-        pass
-
-
 @contextlib.contextmanager
 def quick_gil_handover():
     """While a plan is built in the worker thread itself: hand the GIL back to the loop sooner.
@@ -147,3 +140,10 @@ def quick_gil_handover():
         yield
     finally:
         sys.setswitchinterval(previous)
+
+
+def load_in_thread(path, n_chutes):
+    """load_plan(path, n_chutes) in the build's worker thread itself, handing the GIL back to the
+    loop sooner while it runs."""
+    with quick_gil_handover():
+        return load_plan(path, n_chutes)

@@ -25,9 +25,8 @@ RETIRE_SLICE_S = 0.0001      # a slice of steps on the loop starts no step after
 
 class Plan:
     """Public: path, version, name, n_chutes, special, couriers, destinations, routing_codes,
-    routing_shapes, warnings, preadvice_count, built_by_pid (the process that built it: a plan
-    loaded to be swapped in beside a running line is built in a child process). The rest is read
-    by the routing cores."""
+    routing_shapes, warnings, preadvice_count, built_by_pid (the process that built it: the
+    router's off-loop loader builds in a child process). The rest is read by the routing cores."""
 
     def __init__(self, spec, preadvice):
         self.built_by_pid = os.getpid()
@@ -284,34 +283,10 @@ def _retire_steps(holder):
         yield
 
 
-def load_plan(path, n_chutes, *, apart=None):
-    """Read, check and compile a plan file and its pre-advice files; raises PlanError.
-
-    `apart`: build in a child process (True) or in this one (False). By default (None) a plan
-    built to be swapped in beside a running line (Router.reload, Router.build_and_swap) is
-    built apart, so that the line's process never runs the build; any other in this process.
-    The Plan and the errors are the same either way.
-    """
-    from . import beside_loop, plan_apart
-    beside = beside_loop.current()
-    if apart is None:
-        apart = beside is not None
-    if apart and plan_apart.available():
-        return plan_apart.load(path, n_chutes)
-    if beside is None:
-        return _load_here(path, n_chutes)
-    with beside_loop.quick_gil_handover():
-        return _load_here(path, n_chutes)
-
-
-def load_reading_rules(path, n_chutes):
-    """The plan without its pre-advice: what a label reader needs (courier formats, routing code
-    shapes) in milliseconds, however large the pre-advice files are. Raises PlanError for the plan
-    file itself; its pre-advice files are neither read nor checked."""
-    return Plan(read_plan_file(path, n_chutes), preadvice_data.empty())
-
-
-def _load_here(path, n_chutes):
+def load_plan(path, n_chutes):
+    """Read, check and compile a plan file and its pre-advice files, in this process; raises
+    PlanError. Router.build_and_swap hands its builds a loader that runs this off the event loop
+    (offloop_build.py)."""
     spec = read_plan_file(path, n_chutes)
     destination_index = {name: i for i, (name, _, _) in enumerate(spec.destinations, start=1)}
     if spec.preadvice_files:
@@ -319,3 +294,10 @@ def _load_here(path, n_chutes):
     else:
         pre = preadvice_data.empty()
     return Plan(spec, pre)
+
+
+def load_reading_rules(path, n_chutes):
+    """The plan without its pre-advice: what a label reader needs (courier formats, routing code
+    shapes) in milliseconds, however large the pre-advice files are. Raises PlanError for the plan
+    file itself; its pre-advice files are neither read nor checked."""
+    return Plan(read_plan_file(path, n_chutes), preadvice_data.empty())

@@ -1,4 +1,5 @@
-"""The child process that builds a plan for plan_apart.py (which starts it and calls main([FD])).
+"""The child process that builds a plan for plan_build_process.py (which starts it and calls
+main([FD])).
 
 FD is its end of a socket pair. It reads the request (a pickle of (path, n_chutes)) until the
 parent shuts its side for writing, builds the plan exactly as load_plan does in a process,
@@ -19,6 +20,10 @@ import pickle
 import socket
 import struct
 import traceback
+
+from . import plan_pieces
+from .errors import PlanError
+from .plan import load_plan
 
 BUILD_NICE = 10
 OOM_SCORE_ADJ = 500
@@ -67,13 +72,10 @@ def _answer(sock, header, body=b"", fds=()):
 
 
 def serve(sock):
-    from . import plan_transfer
-    from .errors import PlanError
-    from .plan import load_plan
     path, n_chutes = _read_request(sock)
     try:
-        plan = load_plan(path, n_chutes, apart=False)
-        pieces, buffers = plan_transfer.pack(plan)
+        plan = load_plan(path, n_chutes)
+        pieces, buffers = plan_pieces.pack(plan)
         fd, placed = _write_segment(buffers)
     except PlanError as exc:
         _answer(sock, {"ok": False, "error": exc, "traceback": None})
@@ -94,7 +96,7 @@ def serve(sock):
 
 
 def main(argv):
-    """Run by plan_apart.py at priority nice BUILD_NICE."""
+    """Run by plan_build_process.py at priority nice BUILD_NICE."""
     _volunteer_for_the_oom_killer()
     with socket.socket(fileno=int(argv[0])) as sock:
         try:

@@ -4,10 +4,10 @@ Parsing the plan file (tomllib is pure Python), checking it and building the pre
 take seconds for millions of records. In a thread of the controller, every stretch of that
 work holding the GIL would delay the event loop, and on a busy machine the OS may take the
 CPU away from the build in the middle of such a stretch, for milliseconds. In a child process
-(plan_child.py) nothing of it touches this interpreter: the worker thread here sleeps until
+(plan_build_child.py) nothing of it touches this interpreter: the worker thread here sleeps until
 the child answers, takes the finished tables from shared memory (mapped, or copied in one
 system call with the GIL released) and the plan's Python parts are put back together on the
-event loop in steps of a tenth of a millisecond (plan_transfer.py, beside_loop.py).
+event loop in steps of a tenth of a millisecond (plan_pieces.py, offloop_build.py).
 
 The worker wakes up as few times as it can: whenever it needs the GIL back, the loop may have
 to hand it over and wait until the worker gets a CPU. So it never polls (a give-up wakes it
@@ -25,10 +25,9 @@ import subprocess
 import sys
 import time
 
-from . import beside_loop
-from . import big_arrays
-from . import plan_transfer
-from .plan_child import BUILD_NICE, FRAME
+from . import mapped_arrays
+from . import plan_pieces
+from .plan_build_child import BUILD_NICE, FRAME
 
 COPY_MIN_BYTES = 32 << 20
 
@@ -36,17 +35,21 @@ COPY_MIN_BYTES = 32 << 20
 # milliseconds of CPU), then imports this very package, wherever this process imported it from.
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CHILD_MAIN = ("import os, sys; os.nice(int(sys.argv[1])); sys.path.insert(0, sys.argv[2]); "
-               "from fastpath.plan_child import main; sys.exit(main(sys.argv[3:]))")
+               "from fastpath.plan_build_child import main; sys.exit(main(sys.argv[3:]))")
 
 
 def available():
-    """Whether plans can be built apart here (Linux: memfd and descriptor passing)."""
+    """Whether plans can be built in a child process here (Linux: memfd and descriptor passing)."""
     return hasattr(os, "memfd_create") and hasattr(socket, "send_fds") and bool(sys.executable)
 
 
-def load(path, n_chutes, timeout_s=None):
-    """load_plan(path, n_chutes) run in a child process; same Plan, same PlanError."""
-    beside = beside_loop.current()
+def load(path, n_chutes, offloop=None, timeout_s=None):
+    """load_plan(path, n_chutes) run in a child process; same Plan, same PlanError.
+
+    `offloop`: the OffLoopBuild this load serves (offloop_build.py): giving it up stops the
+    child, and the plan is put back together on its loop. None: waited for and put back
+    together in the calling thread.
+    """
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     ours, theirs = socket.socketpair()
     with ours:
@@ -61,7 +64,7 @@ def load(path, n_chutes, timeout_s=None):
             try:
                 ours.sendall(pickle.dumps((path, n_chutes), protocol=5))
                 ours.shutdown(socket.SHUT_WR)
-                header, body, segment = _receive(ours, child, beside, deadline)
+                header, body, segment = _receive(ours, child, offloop, deadline)
             except (BrokenPipeError, ConnectionResetError):
                 raise _ended(child) from None
         except BaseException:
@@ -79,8 +82,12 @@ def load(path, n_chutes, timeout_s=None):
         if segment is not None:
             os.close(segment)
         child.wait()             # it exits once it has answered: one wake-up, no polling
-    plan, steps = plan_transfer.unpack(_pieces(header["pieces"], body), buffers)
-    beside_loop.run_steps(steps)
+    plan, steps = plan_pieces.unpack(_pieces(header["pieces"], body), buffers)
+    if offloop is None:
+        for _ in steps:
+            pass
+    else:
+        offloop.run_steps(steps)
     return plan
 
 
@@ -90,26 +97,26 @@ def _pieces(placed, body):
     the OS gives its CPU to another process, the loop waits (a 16 MB plan has 2,000 pieces)."""
     at = 0
     for piece_path, how, length, n_buffers in placed:
-        yield plan_transfer.Piece(piece_path, how, body[at:at + length], n_buffers)
+        yield plan_pieces.Piece(piece_path, how, body[at:at + length], n_buffers)
         at += length
 
 
-def _wait_readable(sock, beside, deadline):
-    waiting = [sock] if beside is None else [sock, beside.wake_fd]
+def _wait_readable(sock, offloop, deadline):
+    waiting = [sock] if offloop is None else [sock, offloop.wake_fd]
     timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
     ready, _, _ = select.select(waiting, [], [], timeout)
-    if beside is not None:
-        beside.check()
+    if offloop is not None:
+        offloop.check()
     if not ready:
         raise TimeoutError("building the plan in a child process took too long")
 
 
-def _receive(sock, child, beside, deadline):
+def _receive(sock, child, offloop, deadline):
     """(header, body, memfd or None) from the child; the body is a view of what was received."""
     fds = []
     data = bytearray()
     while len(data) < FRAME.size:
-        _wait_readable(sock, beside, deadline)
+        _wait_readable(sock, offloop, deadline)
         chunk, got, _, _ = socket.recv_fds(sock, FRAME.size - len(data), 1)
         if not chunk:
             raise _ended(child)
@@ -119,7 +126,7 @@ def _receive(sock, child, beside, deadline):
     rest = bytearray(head_length + body_length)
     view, at = memoryview(rest), 0
     while at < len(rest):
-        _wait_readable(sock, beside, deadline)
+        _wait_readable(sock, offloop, deadline)
         got = sock.recv_into(view[at:])
         if not got:
             raise _ended(child)
@@ -144,11 +151,11 @@ def _tables(fd, placed):
     """
     size = placed[-1][0] + placed[-1][1] if placed else 0
     if size == 0:
-        return [big_arrays.zeros(0, "u1") for _ in placed]
+        return [mapped_arrays.zeros(0, "u1") for _ in placed]
     if size < COPY_MIN_BYTES:
-        source = big_arrays.shared(fd, size)
+        source = mapped_arrays.shared(fd, size)
     else:
-        source = big_arrays.empty(size, "u1")
+        source = mapped_arrays.empty(size, "u1")
         done = 0
         while done < size:
             got = os.preadv(fd, [memoryview(source)[done:]], done)

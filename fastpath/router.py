@@ -1,22 +1,19 @@
 """The Router: one live plan, the chute states, and the routing core that decides.
 
 decide() runs on the controller's event loop. A new plan is built elsewhere (reload and
-build_and_swap: load_plan in a child process, waited for by a worker thread) and swap()
-replaces the core with one attribute assignment, which the GIL makes atomic: a decision sees
-the old plan or the new one, never a mix. Chute states belong to the machine, not to the
-plan, so they survive swaps.
+build_and_swap: the off-loop loader of offloop_build.py, a child process waited for by a worker
+thread) and swap() replaces the core with one attribute assignment, which the GIL makes atomic:
+a decision sees the old plan or the new one, never a mix. Chute states belong to the machine,
+not to the plan, so they survive swaps.
 """
 import asyncio
 import concurrent.futures
-import contextvars
-import functools
 import threading
 
-from . import beside_loop
-from . import big_arrays
 from . import implementation
+from . import mapped_arrays
+from . import offloop_build
 from .errors import PlanError
-from .plan import load_plan
 
 DISABLED, FULL, FAULTED = 1, 2, 4
 
@@ -36,7 +33,7 @@ def build_thread():
         if _builder is None:
             _builder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="asyncio_fastpath_build")
             _builder.submit(int).result()
-            big_arrays.start_unmapper()
+            mapped_arrays.start_unmapper()
     return _builder
 
 
@@ -46,7 +43,7 @@ class Router:
         self.implementation = "pure" if self._module.__name__.endswith("_pure") else "compiled"
         self._flags = bytearray(plan.n_chutes + 1)
         self._reload_lock = asyncio.Lock()
-        self.last_build = None           # the BesideLoop of the last build: slices run on the loop
+        self.last_build = None           # the OffLoopBuild of the last build: slices run on the loop
         self._install(self._module.Engine(plan, self._flags))
         build_thread()
 
@@ -97,28 +94,25 @@ class Router:
 
         Raises PlanError (the live plan stays) or TimeoutError.
         """
-        return await self.build_and_swap(functools.partial(load_plan, path, len(self._flags) - 1),
-                                         timeout_s=timeout_s)
+        n_chutes = len(self._flags) - 1
+        return await self.build_and_swap(lambda load: load(path, n_chutes), timeout_s=timeout_s)
 
     async def build_and_swap(self, build, *, timeout_s=60.0):
-        """Run `build()` (which returns a Plan) in the build thread, then swap its plan in.
+        """Run `build(load)` (which returns a Plan) in the build thread, then swap its plan in.
 
-        One build at a time. load_plan called by `build` builds the plan in a child process
-        (see plan_apart.py). On timeout or cancellation the live plan stays and the build is
-        stopped (a child process is killed; a build in the thread itself finishes on its own
-        and its plan is dropped).
+        `load(path, n_chutes)` is this build's off-loop loader (OffLoopBuild.load): load_plan in
+        a child process where one can be started. One build at a time. On timeout or
+        cancellation the live plan stays and the build is stopped (a child process is killed; a
+        build in the thread itself finishes on its own and its plan is dropped).
         """
         async with self._reload_lock:
-            beside = self.last_build = beside_loop.BesideLoop(asyncio.get_running_loop())
-            token = beside_loop.enter(beside)
-            context = contextvars.copy_context()
+            loop = asyncio.get_running_loop()
+            offloop = self.last_build = offloop_build.OffLoopBuild(loop)
             try:
-                engine = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
-                    build_thread(), context.run, lambda: self._engine_for(build())), timeout_s)
+                engine = await asyncio.wait_for(loop.run_in_executor(
+                    build_thread(), lambda: self._engine_for(build(offloop.load))), timeout_s)
             except BaseException:
-                beside.give_up()
+                offloop.give_up()
                 raise
-            finally:
-                beside_loop.leave(token)
             self._install(engine)
             return engine.plan

@@ -28,7 +28,7 @@ destination = "B"
 def _router(tmp_path, couriers="", plan_keys=""):
     path = tmp_path / "t.plan.toml"
     path.write_text(PLAN.format(couriers=couriers, plan_keys=plan_keys), encoding="utf-8")
-    return Router(load_plan(path, n_chutes=10, apart=False))
+    return Router(load_plan(path, n_chutes=10))
 
 
 def test_every_default_courier_says_where_its_shapes_come_from():

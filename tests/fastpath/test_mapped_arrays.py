@@ -3,7 +3,7 @@ import time
 
 import numpy as np
 
-from fastpath import big_arrays, hashtable
+from fastpath import mapped_arrays, hashtable
 
 
 def _mapping_of(address):
@@ -16,8 +16,8 @@ def _mapping_of(address):
 
 
 def test_a_big_array_is_unmapped_once_nothing_uses_it():
-    array = big_arrays.zeros(big_arrays.MIN_BYTES, np.int64)
-    assert array.flags.writeable and not array.any() and array.nbytes == 8 * big_arrays.MIN_BYTES
+    array = mapped_arrays.zeros(mapped_arrays.MIN_BYTES, np.int64)
+    assert array.flags.writeable and not array.any() and array.nbytes == 8 * mapped_arrays.MIN_BYTES
     array[::4096] = 7
     span = _mapping_of(array.__array_interface__["data"][0])
     address = array.__array_interface__["data"][0]
@@ -33,7 +33,7 @@ def test_a_big_array_is_unmapped_once_nothing_uses_it():
 
 
 def test_small_arrays_are_plain_and_tables_use_big_ones():
-    small = big_arrays.zeros(10, np.uint16)
+    small = mapped_arrays.zeros(10, np.uint16)
     assert small.base is None and small.dtype == np.uint16
     keys = np.arange(1, 200_001, dtype=np.int64)
     table = hashtable.build(keys, keys % 100, np.uint16)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastpath import PlanError, Router, bench_data, beside_loop, load_plan, plan_apart, plan_transfer
+from fastpath import PlanError, Router, bench_data, load_plan, offloop_build, plan_build_process, plan_pieces
 from fastpath.plan_file import read_plan_file
 from fastpath.samples import courier_formats_of, waybill_from_masks
 from tests.fastpath.conftest import SHIPPED_PLAN, SMALL_PLAN
@@ -42,7 +42,7 @@ def _child_pids():
 def _is_build(pid):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"fastpath.plan_child" in f.read()
+            return b"fastpath.plan_build_child" in f.read()
     except FileNotFoundError:
         return False
 
@@ -68,10 +68,10 @@ def test_the_tables_of_a_plan_built_apart_go_with_the_plan(tmp_path):
     path.write_text(PRE_PLAN, encoding="utf-8")
     (tmp_path / "pre.csv").write_text(PRE_CSV, encoding="utf-8")
     before = len(_memfd_mappings())
-    router = Router(load_plan(path, 10, apart=True))
+    router = Router(plan_build_process.load(path, 10))
     assert len(_memfd_mappings()) == before + 1
     assert router.decide(["SF1234567890123"], None).destination == "C"
-    router.swap(load_plan(path, 10, apart=False))
+    router.swap(load_plan(path, 10))
     deadline = time.monotonic() + 5
     while len(_memfd_mappings()) > before and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -90,7 +90,7 @@ def _same_plan(apart, here):
 @pytest.mark.parametrize("case", ["shipped", "pre-advice", "2,000 rules"])
 def test_a_plan_built_apart_is_the_plan_built_here(case, tables, tmp_path, pure, monkeypatch):
     if tables == "copied":
-        monkeypatch.setattr(plan_apart, "COPY_MIN_BYTES", 0)
+        monkeypatch.setattr(plan_build_process, "COPY_MIN_BYTES", 0)
     if case == "shipped":
         path, n_chutes = SHIPPED_PLAN, 24
     elif case == "pre-advice":
@@ -100,7 +100,7 @@ def test_a_plan_built_apart_is_the_plan_built_here(case, tables, tmp_path, pure,
     else:
         path, n_chutes = tmp_path / "b.plan.toml", 80
         path.write_text(bench_data.make_plan_text(80, 2000, 200)[0], encoding="utf-8")
-    apart, here = load_plan(path, n_chutes, apart=True), load_plan(path, n_chutes, apart=False)
+    apart, here = plan_build_process.load(path, n_chutes), load_plan(path, n_chutes)
     assert apart.built_by_pid != os.getpid() and here.built_by_pid == os.getpid()
     _same_plan(apart, here)
     a, h = Router(apart, pure=pure), Router(here, pure=pure)
@@ -124,9 +124,9 @@ def test_errors_from_apart_are_the_errors_from_here(case, tmp_path):
     if csv:
         (tmp_path / "pre.csv").write_text(csv, encoding="utf-8")
     with pytest.raises(PlanError) as here:
-        load_plan(path, 10, apart=False)
+        load_plan(path, 10)
     with pytest.raises(PlanError) as apart:
-        load_plan(path, 10, apart=True)
+        plan_build_process.load(path, 10)
     assert str(apart.value) == str(here.value)
     assert vars(apart.value) == vars(here.value)
 
@@ -134,19 +134,28 @@ def test_errors_from_apart_are_the_errors_from_here(case, tmp_path):
 def test_a_missing_plan_and_a_wrong_chute_count_are_refused_alike(tmp_path):
     for args in ((tmp_path / "none.plan.toml", 10), (SHIPPED_PLAN, True), (SHIPPED_PLAN, 0)):
         messages = []
-        for apart in (False, True):
+        for load in (load_plan, plan_build_process.load):
             with pytest.raises(PlanError) as err:
-                load_plan(*args, apart=apart)
+                load(*args)
             messages.append(str(err.value))
         assert messages[0] == messages[1]
 
 
-async def test_a_reload_builds_apart_and_a_plain_load_here(write_plan):
+async def test_a_reload_builds_in_a_child_process_and_a_plain_load_here(write_plan):
     router = Router(load_plan(write_plan(SMALL_PLAN), 10))
     assert router.plan.built_by_pid == os.getpid()
     plan = await router.reload(write_plan(SMALL_PLAN.replace('"t1"', '"t2"'), name="v2.plan.toml"), timeout_s=60)
     assert plan.version == "t2" and plan.built_by_pid != os.getpid()
     assert _child_pids() == []
+
+
+async def test_a_build_loads_in_a_child_process_only_through_the_loader_it_is_given(write_plan):
+    router = Router(load_plan(write_plan(SMALL_PLAN), 10))
+    path = write_plan(SMALL_PLAN.replace('"t1"', '"t2"'), name="v2.plan.toml")
+    plan = await router.build_and_swap(lambda load: load(path, 10))
+    assert plan.built_by_pid != os.getpid()
+    plan = await router.build_and_swap(lambda load: load_plan(path, 10))
+    assert plan.built_by_pid == os.getpid() and router.plan is plan
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +184,7 @@ async def test_a_reload_given_up_stops_its_build_process(big_plan):
 
 def test_a_build_process_that_dies_is_reported(big_plan):
     outcome = []
-    worker = threading.Thread(target=lambda: outcome.append(_catch(lambda: load_plan(big_plan, 80, apart=True))))
+    worker = threading.Thread(target=lambda: outcome.append(_catch(lambda: plan_build_process.load(big_plan, 80))))
     worker.start()
     deadline = time.monotonic() + 30
     while not _child_pids() and time.monotonic() < deadline:
@@ -204,14 +213,10 @@ async def test_the_steps_of_a_build_beside_the_loop_run_on_the_loop():
             ran.append(threading.get_ident())
             time.sleep(0.00005)
             yield
-    beside = beside_loop.BesideLoop(asyncio.get_running_loop())
-    token = beside_loop.enter(beside)
-    try:
-        await asyncio.to_thread(beside_loop.run_steps, steps())
-    finally:
-        beside_loop.leave(token)
-    assert ran and set(ran) == {loop_thread}
-    beside_loop.run_steps(steps())          # no build beside a loop: here
+    build = offloop_build.OffLoopBuild(asyncio.get_running_loop())
+    await asyncio.to_thread(build.run_steps, steps())
+    assert ran and set(ran) == {loop_thread} and build.slices > 1
+    build.run_steps(steps())                # called on the loop itself: run at once
     assert len(ran) == 100
 
 
@@ -225,11 +230,11 @@ def test_a_plan_put_back_together_from_small_pieces_decides_alike(data, tmp_path
     (folder / "pre.csv").write_text(csv, encoding="utf-8")
     plan = load_plan(folder / "r.plan.toml", n_chutes)
     with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setattr(plan_transfer, "PIECE_BYTES", 40)        # every list and dict in chunks
-        monkeypatch.setattr(plan_transfer, "OUT_OF_BAND_MIN_BYTES", 1)
-        pieces, buffers = plan_transfer.pack(plan)
+        monkeypatch.setattr(plan_pieces, "PIECE_BYTES", 40)        # every list and dict in chunks
+        monkeypatch.setattr(plan_pieces, "OUT_OF_BAND_MIN_BYTES", 1)
+        pieces, buffers = plan_pieces.pack(plan)
     assert any(p.how != "set" for p in pieces) and buffers
-    copy, steps = plan_transfer.unpack(pieces, [bytearray(b.raw()) for b in buffers])
+    copy, steps = plan_pieces.unpack(pieces, [bytearray(b.raw()) for b in buffers])
     for _ in steps:
         pass
     routers = [(Router(plan, pure=p), Router(copy, pure=p)) for p in (True, False)]
@@ -251,10 +256,10 @@ def test_pieces_of_a_big_plan_stay_small(tmp_path):
     path.write_text(bench_data.make_plan_text(80, 2000, 200)[0], encoding="utf-8")
     plan = load_plan(path, 80)
     plan.preadvice.slow.update({f"ODD-{i}".encode(): 1 + i % 200 for i in range(20_000)})
-    pieces, buffers = plan_transfer.pack(plan)
+    pieces, buffers = plan_pieces.pack(plan)
     # The flat tables are a few small arrays, copied whole when unpickled: cheap at any size.
-    assert max(len(p.data) for p in pieces if p.path != ("flat",)) <= 1.2 * plan_transfer.PIECE_BYTES
-    copy, steps = plan_transfer.unpack(pieces, [bytearray(b.raw()) for b in buffers])
+    assert max(len(p.data) for p in pieces if p.path != ("flat",)) <= 1.2 * plan_pieces.PIECE_BYTES
+    copy, steps = plan_pieces.unpack(pieces, [bytearray(b.raw()) for b in buffers])
     n_steps = sum(1 for _ in steps)
     assert n_steps == len(pieces) + len(plan.courier_table.entries)
     assert copy.preadvice.slow == plan.preadvice.slow and copy.routing_codes == plan.routing_codes

@@ -134,7 +134,7 @@ def test_overlapping_shapes_follow_the_documented_order():
 @pytest.fixture(scope="module")
 def shipped_router():
     from fastpath import Router, load_plan
-    return Router(load_plan("configs/plans/county-24.plan.toml", n_chutes=24, apart=False))
+    return Router(load_plan("configs/plans/county-24.plan.toml", n_chutes=24))
 
 
 @pytest.mark.parametrize("number, courier", _cases(REAL))
@@ -238,7 +238,7 @@ def test_a_preadvised_number_of_no_courier_shape_is_sorted_by_its_preadvice(tmp_
     from vision.result import with_preadvised
     (tmp_path / "t.plan.toml").write_text(PLAN, encoding="utf-8")
     (tmp_path / "pre.csv").write_text("waybill,destination\nTK0123456789X,A\n", encoding="utf-8")
-    plan = load_plan(tmp_path / "t.plan.toml", n_chutes=10, apart=False)
+    plan = load_plan(tmp_path / "t.plan.toml", n_chutes=10)
     router = Router(plan)
 
     read = read_label(_symbol_frame("TK0123456789X", "Code128"), budget_ms=1000)
