@@ -74,7 +74,7 @@ def recheck_widen():
 
 @pytest.mark.skipif(not __import__("vision.textmodel.runtime", fromlist=["status"]).status()[0],
                     reason="text model unavailable")
-@pytest.mark.parametrize("frame,misread", [(151, "359-042-85"), (1059, "553-071-73")])
+@pytest.mark.parametrize("frame,misread", [(151, "359-042-85"), (10, "176-084-55")])
 def test_an_o_read_as_0_is_not_taken_once_read_wider(frame, misread, recheck_widen):
     from vision import read_label
     truth, img = _lookalike_frame(frame)
