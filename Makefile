@@ -7,13 +7,18 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 APT_PACKAGES := mbpoll chromium fonts-wqy-microhei
 
-.PHONY: demo test venv build os-packages browser-deps clean
+.PHONY: demo test lint venv build os-packages browser-deps clean
 
 demo: build
 	$(PY) -m edge.cli demo
 
-test: build os-packages browser-deps
+test: build os-packages browser-deps lint
 	$(PY) -m pytest -q
+
+# ruff and mypy, with the rules and files named in pyproject.toml.
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 venv: $(STAMP)
 

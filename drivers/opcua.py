@@ -288,7 +288,8 @@ class OpcUaLink(PlcLink):
             except TimeoutError:
                 self.status.anomaly("opcua_silent", f"no notification from the PLC at {self.address} for "
                                     f"{self.silence_s * 1000:.0f} ms although its heartbeat changes every 100 ms")
-                raise LinkError(f"no notification for {self.silence_s * 1000:.0f} ms: the subscription is dead")
+                raise LinkError(f"no notification for {self.silence_s * 1000:.0f} ms: the subscription is dead") \
+                    from None
             if isinstance(ev, StatusChangeEvent):
                 status = ev.notification.Status
                 if not status.is_good():

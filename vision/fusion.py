@@ -119,7 +119,7 @@ def fuse(barcode_texts, text_hits, elapsed_ms: float, notes=()) -> LabelRead:
     if not waybills and routing_code is None:
         reason = "; ".join(notes) if notes else "no barcode and no printed number or routing code found"
         if len(routing) > 1:
-            reason = routing_note
+            reason = routing_note or reason          # it names the codes that were printed
         return LabelRead((), None, None, {}, 0.0, elapsed_ms, reason, routing_note=routing_note)
     return LabelRead(waybills, routing_code, courier, sources, round(confidence, 4), elapsed_ms, None,
                      round(routing[routing_code], 4) if routing_code else 0.0, routing_note)

@@ -104,7 +104,7 @@ def _fill_gaps(mask: np.ndarray, bars) -> None:
         for b in bars:
             if not side_by_side(a, b):
                 continue
-            (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = a, b
+            (_, ay0, ax1, ay1), (bx0, by0, _, by1) = a, b
             top, bottom = max(ay0, by0), min(ay1, by1)
             cv2.rectangle(mask, (ax1 - GAP_EDGE_X, top - GAP_EDGE_Y), (bx0 + GAP_EDGE_X, bottom - 1 + GAP_EDGE_Y),
                           255, cv2.FILLED)
