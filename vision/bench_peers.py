@@ -333,7 +333,8 @@ def _courier_differs(rows: list[dict], name: str) -> int | None:
 
 
 def table(report: dict) -> str:
-    head = f"{'engine':<30} {'waybill':>9} {'wrong':>5} {'multi':>5} {'routing':>9} {'r.wrong':>7} {'ms p50':>8} {'ms p90':>8}"
+    head = (f"{'engine':<30} {'waybill':>9} {'wrong':>5} {'multi':>5} {'routing':>9} {'r.wrong':>7} "
+            f"{'ms p50':>8} {'ms p90':>8}")
     lines = [f"{report['images']} images in {report['images_dir']} ({report['with_routing_code']} with a routing code)",
              head]
     for name, s in report["engines"].items():
