@@ -167,15 +167,23 @@ class Code128StageEngine:
         start = time.perf_counter()
         texts = self.read_code128(image, budget_ms=self.budget_ms)
         ms = (time.perf_counter() - start) * 1000
-        return Outcome(_symbols_verdict(texts, truth), list(texts), ms)
+        return _symbols_outcome(list(texts), truth, ms)
 
 
-def _symbols_verdict(texts, truth: Truth) -> str:
+def _symbols_outcome(texts: list[str], truth: Truth, ms: float, extra: dict | None = None) -> Outcome:
     """Decoded symbols with no rules: right when the number is among them, wrong when it is not
-    and one of them is no text known to be on the label."""
+    and one of them is no text known to be on the label. Such unknown texts are kept apart
+    (`unknown`) even beside the right number: where every symbol of the label is known (the
+    NAME.txt truth of shared/realdata), they are misdecodes that no courier rule caught."""
+    unknown = sorted(set(texts) - truth.accepted - set(truth.known))
     if truth.accepted & set(texts):
-        return "right"
-    return "wrong" if set(texts) - set(truth.known) else "none"
+        verdict = "right"
+    else:
+        verdict = "wrong" if unknown else "none"
+    extra = dict(extra or {})
+    if unknown:
+        extra["unknown"] = unknown
+    return Outcome(verdict, texts, ms, extra=extra)
 
 
 def _routing_verdict(given: str | None, printed: str) -> str:
@@ -197,7 +205,7 @@ class ZxingEngine:
         # A QR code's URL is no candidate for a waybill number: only linear symbols are.
         texts = sorted({s.text for s in symbols if s.format in self.linear})
         others = sorted({s.text for s in symbols if s.format not in self.linear})
-        return Outcome(_symbols_verdict(texts, truth), texts, ms, extra={"other_symbols": others} if others else {})
+        return _symbols_outcome(texts, truth, ms, {"other_symbols": others} if others else None)
 
 
 class PpocrEngine:
@@ -302,6 +310,7 @@ def summarize(rows: list[dict], name: str) -> dict:
         "waybill_wrong": waybills["wrong"],
         "waybill_multi": waybills["multi"],
         "courier_differs": _courier_differs(rows, name),
+        "images_with_unknown_symbols": sum("unknown" in o for o in outs),
         "routing_judged": len(judged),
         "routing_read": routing["right"],
         "routing_read_rate": _rate(routing["right"], len(judged)),
