@@ -21,7 +21,7 @@ COMMANDS = {
 }
 
 BENCHES = {
-    "fastpath": ("fastpath.bench", "routing core: decisions per second, compiled vs pure Python"),
+    "fastpath": ("fastpath.bench.routing", "routing core: decisions per second, compiled vs pure Python"),
     "vision": ("vision.bench", "label reading: read rate and latency per difficulty tier"),
     "vision-peers": ("vision.bench_peers", "label reading on real photos beside zxing-cpp alone and PP-OCR"),
     "link": ("drivers.bench", "PLC link: event-to-assignment round trip, events/s, poll interval, bare library"),

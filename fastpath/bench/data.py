@@ -7,10 +7,10 @@ import dataclasses
 
 import numpy as np
 
-from . import preadvice
-from . import waybill
-from .plan import Plan
-from .plan_file import read_plan_file
+from .. import preadvice
+from .. import waybill
+from ..plan import Plan
+from ..plan_file import read_plan_file
 
 COURIERS = """
 [couriers.EMS]

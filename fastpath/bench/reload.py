@@ -9,7 +9,7 @@ cause). The rest of a turn is time the thread ran (decisions, the steps of a swa
 the old plan) or waited for something other than a CPU, such as the GIL: that rest is what
 our own process did to the loop, and is reported as `held`. On a virtual machine it also holds
 the time the host gave the CPU to someone else (steal), which the baselines show.
-`longest_loop_slice_ms` is the longest slice of plan steps the loop ran itself (offloop_build.py),
+`longest_loop_slice_ms` is the longest slice of plan steps the loop ran itself (fastpath/offloop_build.py),
 in wall time (steal included); `longest_loop_slice_cpu_ms` is the loop thread's CPU time in it.
 
 Two ways to build are compared, one after the other in each round: "process" (the off-loop
@@ -31,9 +31,9 @@ import time
 
 import numpy as np
 
-from .offloop_build import load_in_thread
-from .plan_build_child import BUILD_NICE
-from .router import build_thread
+from ..offloop_build import load_in_thread
+from ..plan_build_child import BUILD_NICE
+from ..router import build_thread
 
 MODES = ("process", "thread")
 BATCH = 21

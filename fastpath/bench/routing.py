@@ -1,13 +1,13 @@
 """Routing benchmark: compiled and pure cores on the same generated plan, in the same run.
 
-    python -m fastpath.bench --json                  # 80 chutes, 2,000 rules, 10,000,000 records
-    python -m fastpath.bench --json --records 200000 # quick run
-    python -m fastpath.bench --json --parts reload   # only the reloads (5 per way of building)
+    python -m fastpath.bench.routing --json                   # 80 chutes, 2,000 rules, 10,000,000 records
+    python -m fastpath.bench.routing --json --records 200000  # quick run
+    python -m fastpath.bench.routing --json --parts reload    # only the reloads (5 per way of building)
 
 Part "decide": decisions/s and ns per decision (p50/p99/p99.9, one at a time from Python, timer
 included), batch decisions/s. Part "reload": the plan with its records written as a pre-advice
 file and reloaded several times while a loop decides parcels, built in a child process and in
-a thread, with how long the loop was held up against an idle baseline (bench_reload.py). Both:
+a thread, with how long the loop was held up against an idle baseline (fastpath/bench/reload.py). Both:
 bytes per pre-advice record and plan build time.
 """
 import argparse
@@ -20,10 +20,10 @@ import time
 
 import numpy as np
 
-from . import bench_data
-from . import bench_reload
-from .plan import load_plan
-from .router import Router
+from ..plan import load_plan
+from ..router import Router
+from . import data as bench_data
+from . import reload as bench_reload
 
 TARGETS = {"compiled_over_pure": 30.0, "batch_decisions_per_s": 3_000_000, "single_p99_ns": 2000,
            "bytes_per_record": 32, "build_10m_s": 10.0, "swap_pause_ms": 1.0}
@@ -123,7 +123,7 @@ def run(args):
     t = time.perf_counter()
     work = bench_data.make_workload(args.seed, args.chutes, args.rules, args.records)
     generate_s = time.perf_counter() - t
-    report = {"command": "python -m fastpath.bench " + " ".join(args.argv)}
+    report = {"command": "python -m fastpath.bench.routing " + " ".join(args.argv)}
     with tempfile.TemporaryDirectory() as tmp:
         plan_path = os.path.join(tmp, "bench.plan.toml")
         with open(plan_path, "w", encoding="utf-8") as f:
@@ -161,7 +161,8 @@ def _decide(args, rng, work, plan):
     compiled = Router(plan, pure=False)
     pure = Router(plan, pure=True)
     if compiled.implementation != "compiled":
-        raise SystemExit("fastpath.bench: the compiled core is not built: .venv/bin/python setup.py build_ext --inplace")
+        raise SystemExit("fastpath.bench.routing: the compiled core is not built: "
+                         ".venv/bin/python setup.py build_ext --inplace")
     pure_parcels = parcels[:args.pure_decisions]
     agree = _agree(plan, pure_parcels)
     result_compiled = _single(compiled, parcels)
@@ -243,7 +244,7 @@ def _cpu():
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m fastpath.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m fastpath.bench.routing", description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--records", type=int, default=10_000_000, help="pre-advice records (default 10,000,000)")
     parser.add_argument("--chutes", type=int, default=80)

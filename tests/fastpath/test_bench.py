@@ -1,7 +1,7 @@
 """The benchmark command runs end to end on a small workload and prints its JSON report."""
 import json
 
-from fastpath import bench
+from fastpath.bench import routing as bench
 
 
 def test_bench_prints_a_complete_json_report(capsys):

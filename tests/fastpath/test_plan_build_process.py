@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastpath import PlanError, Router, bench_data, load_plan, offloop_build, plan_build_process, plan_pieces
+from fastpath import PlanError, Router, load_plan, offloop_build, plan_build_process, plan_pieces
+from fastpath.bench import data as bench_data
 from fastpath.plan_file import read_plan_file
 from fastpath.samples import courier_formats_of, waybill_from_masks
 from tests.fastpath.conftest import SHIPPED_PLAN, SMALL_PLAN

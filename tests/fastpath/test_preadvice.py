@@ -84,7 +84,8 @@ def test_compiled_scanner_matches_python_rules(data, tmp_path, monkeypatch):
 def test_a_generated_file_loads_the_same_records_as_the_arrays(tmp_path):
     import numpy as np
 
-    from fastpath import bench_data, waybill
+    from fastpath import waybill
+    from fastpath.bench import data as bench_data
     work = bench_data.make_workload(3, 80, 100, 5000)
     csv = tmp_path / "big.csv"
     bench_data.write_csv(csv, work.keys, work.destinations)
