@@ -24,7 +24,7 @@ BENCHES = {
     "fastpath": ("fastpath.bench.routing", "routing core: decisions per second, compiled vs pure Python"),
     "vision": ("vision.bench", "label reading: read rate and latency per difficulty tier"),
     "vision-peers": ("vision.bench_peers", "label reading on real photos beside zxing-cpp alone and PP-OCR"),
-    "link": ("drivers.bench", "PLC link: event-to-assignment round trip, events/s, poll interval, bare library"),
+    "link": ("drivers.bench.link", "PLC link: event-to-assignment round trip, events/s, poll interval, bare library"),
     "e2e": ("edge.bench", "simulated PLC + controller processes: latency, misses, accuracy, CPU"),
     "sim": ("sim_plc.bench", "simulated PLC: divert timing, camera rendering cost, event-loop wake-ups"),
     "web": ("edge.web.bench", "line screen and shift report costs"),

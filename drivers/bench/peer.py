@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import regmap as rm
+from .. import regmap as rm
 
 WAIT_FOR_ASSIGNMENTS_S = 3.0
 
@@ -98,7 +98,7 @@ async def serve(args) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m drivers.bench_peer", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m drivers.bench.peer", description=__doc__)
     parser.add_argument("--protocol", choices=("modbus", "opcua"), required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--pki", default="", help="OPC UA: folder with plc.der/.pem and controller.der (security on)")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .link import LinkSettings, OpcUaSettings, ScanEvent, open_link
+from ..link import LinkSettings, OpcUaSettings, ScanEvent, open_link
 
 
 def _free_port() -> int:
@@ -43,7 +43,7 @@ class Peer:
     """The simulated PLC process and its command line."""
 
     def __init__(self, protocol: str, port: int, pki: str):
-        self.proc = subprocess.Popen([sys.executable, "-m", "drivers.bench_peer", "--protocol", protocol,
+        self.proc = subprocess.Popen([sys.executable, "-m", "drivers.bench.peer", "--protocol", protocol,
                                       "--port", str(port), "--pki", pki],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
 
@@ -122,7 +122,7 @@ async def bare_opcua(port: int, peer: Peer, n: int, gap_s: float, opcua: OpcUaSe
     from asyncua import Client, ua
     from asyncua.crypto import security_policies
 
-    from . import opcua_layout as lay
+    from .. import opcua_layout as lay
     client = Client(f"opc.tcp://127.0.0.1:{port}{opcua.path}", timeout=5)
     if opcua.security == "sign-and-encrypt":
         client.application_uri = "urn:sortline:controller"
@@ -161,7 +161,7 @@ async def bare_opcua(port: int, peer: Peer, n: int, gap_s: float, opcua: OpcUaSe
 def make_pki(folder: Path) -> OpcUaSettings:
     from sim_plc.opcua_server import APPLICATION_URI
 
-    from .opcua_certs import make_certificate
+    from ..opcua_certs import make_certificate
     plc_cert, _ = make_certificate(folder, "plc", APPLICATION_URI, server=True)
     cert, key = make_certificate(folder, "controller", "urn:sortline:controller")
     return OpcUaSettings(path="/sorter/", security="sign-and-encrypt", certificate=str(cert), private_key=str(key),
