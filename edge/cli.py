@@ -26,7 +26,7 @@ BENCHES = {
     "vision-peers": ("vision.bench_peers", "label reading on real photos beside zxing-cpp alone and PP-OCR"),
     "link": ("drivers.bench.link", "PLC link: event-to-assignment round trip, events/s, poll interval, bare library"),
     "e2e": ("edge.bench", "simulated PLC + controller processes: latency, misses, accuracy, CPU"),
-    "sim": ("sim_plc.bench", "simulated PLC: divert timing, camera rendering cost, event-loop wake-ups"),
+    "sim": ("sim_plc.bench.timing", "simulated PLC: divert timing, camera rendering cost, event-loop wake-ups"),
     "web": ("edge.web.bench", "line screen and shift report costs"),
     "crash": ("edge.bench_crash", "kill -9 the controller mid-shift, restart, check every record"),
     "soak": ("edge.bench_soak", "an hour of parcels with a fault every few minutes: lost, duplicated, late, resources"),

@@ -1,9 +1,9 @@
 """Measure the simulated PLC: divert timing over a run, and what the label camera costs. Prints JSON.
 
-    python -m sim_plc.bench divert --parcels 1000 --rate 12000            # PLC + a Modbus responder
-    python -m sim_plc.bench divert --parcels 1000 --controller real       # PLC + `sortline run`
-    python -m sim_plc.bench camera --images 40
-    python -m sim_plc.bench loop --seconds 30 [--realtime]                # event-loop wake-up lateness
+    python -m sim_plc.bench.timing divert --parcels 1000 --rate 12000       # PLC + a Modbus responder
+    python -m sim_plc.bench.timing divert --parcels 1000 --controller real  # PLC + `sortline run`
+    python -m sim_plc.bench.timing camera --images 40
+    python -m sim_plc.bench.timing loop --seconds 30 [--realtime]           # event-loop wake-up lateness
 
 `divert` runs `sortline sim` in its own process, as on a test bench, and a controller beside it:
 either a responder that assigns every parcel a side chute through the real Modbus link the moment
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _line_config(folder: Path, config: Path, port: int) -> Path:
@@ -109,9 +109,9 @@ async def _divert(args, folder: Path) -> dict:
 
 async def _camera(args, folder: Path) -> dict:
     """Per-image cost in full and on layouts, background throughput, and the cost of a cache hit."""
-    from .camera import FolderCamera, LabelImages, render_jpeg
-    from .label_render import build_layout
-    from .labels import label_stream
+    from ..camera import FolderCamera, LabelImages, render_jpeg
+    from ..label_render import build_layout
+    from ..labels import label_stream
     from fastpath import load_plan
     from edge.config import load_config
     config = load_config(args.config)
@@ -169,7 +169,7 @@ async def _loop(args) -> dict:
     """How late an event loop wakes from a 5 ms sleep on this machine: what diverter timers are up against."""
     granted = "normal priority"
     if args.realtime:
-        from .realtime import request_realtime
+        from ..realtime import request_realtime
         granted = request_realtime()
     loop = asyncio.get_running_loop()
     late, end = [], loop.time() + args.seconds
@@ -197,7 +197,7 @@ def _in_scratch(prefix: str, bench):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim_plc.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m sim_plc.bench.timing", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
     d = sub.add_parser("divert", help="divert timing over a run")
