@@ -25,11 +25,11 @@ BENCHES = {
     "vision": ("vision.bench", "label reading: read rate and latency per difficulty tier"),
     "vision-peers": ("vision.bench_peers", "label reading on real photos beside zxing-cpp alone and PP-OCR"),
     "link": ("drivers.bench.link", "PLC link: event-to-assignment round trip, events/s, poll interval, bare library"),
-    "e2e": ("edge.bench", "simulated PLC + controller processes: latency, misses, accuracy, CPU"),
+    "e2e": ("edge.bench.e2e", "simulated PLC + controller processes: latency, misses, accuracy, CPU"),
     "sim": ("sim_plc.bench.timing", "simulated PLC: divert timing, camera rendering cost, event-loop wake-ups"),
-    "web": ("edge.web.bench", "line screen and shift report costs"),
-    "crash": ("edge.bench_crash", "kill -9 the controller mid-shift, restart, check every record"),
-    "soak": ("edge.bench_soak", "an hour of parcels with a fault every few minutes: lost, duplicated, late, resources"),
+    "web": ("edge.bench.web", "line screen and shift report costs"),
+    "crash": ("edge.bench.crash", "kill -9 the controller mid-shift, restart, check every record"),
+    "soak": ("edge.bench.soak", "an hour of parcels with a fault every few minutes: lost, duplicated, late, resources"),
 }
 
 

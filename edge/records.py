@@ -10,7 +10,7 @@ allows, and a disk that does not never makes a parcel late.
 WAL with synchronous=NORMAL survives a killed process without an fsync per parcel. The log is
 copied into the database file (a checkpoint, with its fsyncs) by another thread, never inside a
 commit: on a disk, SQLite's automatic checkpoints held one commit in 250 for 5-45 ms
-(`python -m edge.records_bench`).
+(`python -m edge.bench.records`).
 
 No fault of the records stops sorting. A database that refuses writes (disk full, read-only,
 locked by another program) keeps rows in memory, in order, until it accepts them again. A
@@ -240,7 +240,7 @@ def _set_pragmas(db: sqlite3.Connection, own_checkpoints: bool) -> None:
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute(f"PRAGMA busy_timeout={WRITE_WAIT_MS}")
     if own_checkpoints:
-        # Without the thread (for comparison: python -m edge.records_bench), SQLite checkpoints
+        # Without the thread (for comparison: python -m edge.bench.records), SQLite checkpoints
         # inside a commit every 1,000 pages of log.
         db.execute("PRAGMA wal_autocheckpoint=0")
 

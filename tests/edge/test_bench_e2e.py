@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from edge import bench
+from edge.bench import e2e as bench
 
 
 def test_bench_e2e_prints_what_the_plc_saw(capsys):
@@ -90,7 +90,7 @@ def test_a_trace_is_replayed_with_its_parcels_queued_at_the_induction(tmp_path, 
 
 
 def test_outcomes_tell_a_misread_from_an_exception_and_a_courier_fallback():
-    from edge.bench_paths import exception_chutes, outcome
+    from edge.bench.paths import exception_chutes, outcome
     exceptions = exception_chutes({"no_read": 24, "no_rule": 23, "overflow": 22}, end_chute=24)
     base = {"correct": False, "result": "DIVERTED", "reason": "ROUTING_CODE", "actual": 5}
     assert outcome({**base, "correct": True}, exceptions) == "right"
@@ -102,7 +102,7 @@ def test_outcomes_tell_a_misread_from_an_exception_and_a_courier_fallback():
 
 
 def test_label_misses_say_whether_the_code_was_read_and_how_long_the_read_took():
-    from edge.bench_paths import label_misses
+    from edge.bench.paths import label_misses
     exceptions = frozenset({23, 24})
     rows = [{"plc_boot": 7, "tracking": t, "path": path, "correct": correct, "result": "DIVERTED",
              "reason": reason, "actual": actual}

@@ -1,4 +1,4 @@
-"""edge/core_stall.py: the core taken away for `sortline bench e2e --take-core`."""
+"""edge/bench/core_stall.py: the core taken away for `sortline bench e2e --take-core`."""
 import os
 import subprocess
 import sys
@@ -6,13 +6,13 @@ import time
 
 import pytest
 
-from edge import bench
-from edge.core_stall import parse
+from edge.bench import e2e as bench
+from edge.bench.core_stall import parse
 from tests.conftest import REPO
 
 
 def test_a_stall_takes_its_share_of_one_core_and_nothing_else():
-    proc = subprocess.Popen([sys.executable, "-m", "edge.core_stall", "0", "20", "100"], cwd=REPO)
+    proc = subprocess.Popen([sys.executable, "-m", "edge.bench.core_stall", "0", "20", "100"], cwd=REPO)
     try:
         time.sleep(0.5)                                  # started, pinned, looping
         t0 = _cpu_s(proc.pid)

@@ -5,7 +5,7 @@ on its own while the controller was down are recorded as such.
 `sortline bench crash --parcels 5000` runs the same check on a whole shift."""
 import pytest
 
-from edge.bench_crash import crash_run
+from edge.bench.crash import crash_run
 
 pytestmark = pytest.mark.timeout(400)
 

@@ -3,7 +3,7 @@ other work on the PC does: a busy loop pinned to the core at real-time priority 
 below the simulated PLC's 10, so the simulator itself is not stalled). For `sortline bench e2e
 --take-core`; needs root for the real-time priority, and runs at normal priority otherwise.
 
-    python -m edge.core_stall CORE BURST_MS PERIOD_MS
+    python -m edge.bench.core_stall CORE BURST_MS PERIOD_MS
 """
 import os
 import sys

@@ -27,8 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .bench import _feed_args, _free_port, bench_config, stop_both
-from .config_overlay import derive_config
+from .e2e import _feed_args, _free_port, bench_config, stop_both
+from ..config_overlay import derive_config
 
 RECOVERY_S = 5.0             # after a fault ends: reconnect, a restarted PLC's heartbeat check, the camera's next image
 SAMPLE_EVERY_S = 10.0

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .bench import _feed_args, bench_config
+from .e2e import _feed_args, bench_config
 
 
 async def _start_controller(config: Path, env: dict):

@@ -9,7 +9,7 @@ on generated labels, at a given parcel rate; prints what the PLC saw (JSON with 
 
 With --preadvice-share below 1 the other parcels are in no pre-advice: the controller routes them
 from the label (routing code, courier rules), and `decision_paths` says per path how many went
-to the right chute, to an exception chute, by a courier rule, or to a wrong chute (edge/bench_paths.py).
+to the right chute, to an exception chute, by a courier rule, or to a wrong chute (edge/bench/paths.py).
 
 Latency is measured on the PLC side: from the scan photo-eye to the assignment in the PLC.
 """
@@ -24,8 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .bench_paths import decision_paths, exception_chutes, label_misses
-from .config_overlay import derive_config
+from .paths import decision_paths, exception_chutes, label_misses
+from ..config_overlay import derive_config
 
 RATES_FOR_MAX = (6000, 20000, 40000, 80000, 120000, 150000, 180000, 220000, 260000, 320000, 400000, 500000)
 
@@ -165,7 +165,7 @@ def _controller_reads(records_db: Path) -> dict:
 
 
 def _vision_budget_ms(config: Path) -> float:
-    from .config import load_config
+    from ..config import load_config
     return load_config(config)["vision"]["budget_ms"]
 
 
@@ -380,7 +380,7 @@ def main(argv=None) -> int:
                         help="an idle label reader reads the same image too ([vision] hedge_reads; default: the config's)")
     parser.add_argument("--take-core", type=_stall, metavar="CORE,BURST_MS,PERIOD_MS",
                         help="take a core away for a burst in every period during the run, as a virtual "
-                             "machine's host would (edge/core_stall.py), e.g. 1,20,200")
+                             "machine's host would (edge/bench/core_stall.py), e.g. 1,20,200")
     parser.add_argument("--preadvice-share", type=_share, default=1.0, metavar="F",
                         help="share of the parcels whose waybill is in the pre-advice file the controller gets "
                              "(real centers: 0.6-0.9; of those with a label and a known routing code, when the two "
@@ -423,7 +423,7 @@ def main(argv=None) -> int:
     stall = None
     if args.take_core:
         import subprocess
-        stall = subprocess.Popen([sys.executable, "-m", "edge.core_stall", *args.take_core.split(",")])
+        stall = subprocess.Popen([sys.executable, "-m", "edge.bench.core_stall", *args.take_core.split(",")])
     try:
         return _main(args)
     finally:

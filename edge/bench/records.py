@@ -1,6 +1,6 @@
 """Commit latency of parcel records on a disk: SQLite's own checkpoints vs the checkpoint thread.
 
-    python -m edge.records_bench --folder /var/lib/sortline/bench --parcels 10000 --gap-ms 2 --json
+    python -m edge.bench.records --folder /var/lib/sortline/bench --parcels 10000 --gap-ms 2 --json
 
 Each parcel is recorded as the controller records it, on an event loop: its decision (whose
 future says when the row is committed: the controller waits for that before sending the
@@ -24,7 +24,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .records import Records
+from ..records import Records
 
 READ = SimpleNamespace(waybills=("SF1234567890123",), routing_code="571-J25-03", sources={"waybill": "barcode"},
                        no_read_reason=None)
@@ -92,7 +92,7 @@ def run(folder: Path, parcels: int, gap_s: float, thread: bool, hold_lock_s: flo
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edge.records_bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m edge.bench.records", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folder", default="/var/tmp", help="a folder on the disk to measure (default /var/tmp)")
     parser.add_argument("--parcels", type=int, default=10000)

@@ -1,4 +1,4 @@
-"""`python -m edge.web.bench`: what the line screen and the shift report cost, as JSON.
+"""`python -m edge.bench.web`: what the line screen and the shift report cost, as JSON.
 
 Label thumbnails (reduced JPEG decode against a full decode and resize) and a shift report of
 an eight-hour shift at 5,000 parcels per hour from records written by the real Records class.
@@ -26,7 +26,7 @@ def bench_thumbnails(folder: Path, repeat: int = 30) -> dict:
 
     from vision.synth import random_truth, render_label
 
-    from .thumbs import make_thumbnail
+    from ..web.thumbs import make_thumbnail
     rng = np.random.default_rng(3)
     path = folder / "label.jpg"
     cv2.imwrite(str(path), render_label(random_truth(rng), rng, tier="clean"), [cv2.IMWRITE_JPEG_QUALITY, 92])
@@ -76,7 +76,7 @@ async def bench_view(folder: Path, repeat: int = 30) -> dict:
     from ..app import build_controller
     from ..config import load_config
     from ..config_overlay import derive_config
-    from .live import LiveView, RecordsReader
+    from ..web.live import LiveView, RecordsReader
     repo = Path(__file__).resolve().parents[2]
     path = derive_config(repo / "configs" / "county-24.toml", folder / "line.toml",
                          {"records": {"folder": str(folder / "records")}, "plan": {"watch": False}})

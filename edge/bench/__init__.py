@@ -1,0 +1,1 @@
+"""Benchmarks of the controller: end to end with the simulated PLC, crash, soak, records, line screen."""
