@@ -66,7 +66,7 @@ def main(argv=None) -> int:
         # Certificates and logins are files and pairs of keys: check them here, not at the line.
         from drivers.opcua import check_settings
 
-        from .app import link_settings
+        from .run import link_settings
         problems = check_settings(link_settings(config))
         if problems:
             print(f"config {args.config} has {len(problems)} error(s):", file=sys.stderr)

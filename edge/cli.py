@@ -11,7 +11,7 @@ import sys
 DEFAULT_CONFIG = "configs/county-24.toml"
 
 COMMANDS = {
-    "run": ("edge.app", "run the controller for a line"),
+    "run": ("edge.run", "run the controller for a line"),
     "demo": ("edge.demo", "a short simulated shift through the whole line, with a summary"),
     "check-config": ("edge.check_config", "check a line config and its sort plan"),
     "reload": ("edge.reload", "make the running controller load the sort plan again, between two parcels"),

@@ -28,7 +28,7 @@ def print_summary(report: dict, out=sys.stdout) -> None:
 
 
 async def _demo(config_path, parcels, rate, seed) -> int:
-    from .app import build_controller
+    from .run import build_controller
     from .config import load_or_exit
     config = load_or_exit(config_path)
     report_path = Path(tempfile.mkdtemp(prefix="sortline-demo-")) / "report.json"

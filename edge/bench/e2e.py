@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from .paths import decision_paths, exception_chutes, label_misses
-from ..config_overlay import derive_config
+from ..config_copy import derive_config
 
 RATES_FOR_MAX = (6000, 20000, 40000, 80000, 120000, 150000, 180000, 220000, 260000, 320000, 400000, 500000)
 

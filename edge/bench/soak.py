@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from .e2e import _feed_args, _free_port, bench_config, stop_both
-from ..config_overlay import derive_config
+from ..config_copy import derive_config
 
 RECOVERY_S = 5.0             # after a fault ends: reconnect, a restarted PLC's heartbeat check, the camera's next image
 SAMPLE_EVERY_S = 10.0

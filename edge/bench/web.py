@@ -73,9 +73,9 @@ async def bench_view(folder: Path, repeat: int = 30) -> dict:
     """One tick of the live view over the records of bench_report (a full shift), 50 recent parcels."""
     import asyncio
 
-    from ..app import build_controller
+    from ..run import build_controller
     from ..config import load_config
-    from ..config_overlay import derive_config
+    from ..config_copy import derive_config
     from ..web.live import LiveView, RecordsReader
     repo = Path(__file__).resolve().parents[2]
     path = derive_config(repo / "configs" / "county-24.toml", folder / "line.toml",

@@ -8,7 +8,7 @@ import pytest
 
 from drivers import open_link
 from drivers.opcua_certs import make_certificate
-from edge.app import link_settings
+from edge.run import link_settings
 from edge.config import ConfigError, load_config
 from tests.conftest import REPO
 

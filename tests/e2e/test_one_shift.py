@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from edge.app import build_controller
+from edge.run import build_controller
 from edge.config import load_config
-from edge.config_overlay import derive_config
+from edge.config_copy import derive_config
 from tests.conftest import REPO, free_port
 
 pytestmark = pytest.mark.timeout(240)

@@ -10,7 +10,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from edge.app import build_controller
+from edge.run import build_controller
 from edge.config import load_config
 from tests.conftest import REPO, free_port
 from tests.edge.config_files import set_keys

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from edge.app import build_controller
+from edge.run import build_controller
 from edge.config import load_config
 from tests.drivers.peers import sim_plc
 from tests.edge.config_files import LINE, PLAN, set_keys, write

@@ -195,7 +195,7 @@ def test_there_are_enough_cases():
 
 def test_check_config_names_missing_opcua_security_files(tmp_path, capsys):
     from edge.check_config import main
-    from edge.config_overlay import derive_config
+    from edge.config_copy import derive_config
     from tests.conftest import REPO
     path = derive_config(REPO / "configs" / "county-24.toml", tmp_path / "line.toml",
                          {"plc": {"protocol": "opcua", "opcua_security": "sign-and-encrypt"}})

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from edge.app import build_controller
+from edge.run import build_controller
 from edge.config import load_config
 from edge.records import RecordsLocked
 from tests.conftest import free_port

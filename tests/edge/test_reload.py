@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from edge.app import build_controller
+from edge.run import build_controller
 from edge.config import load_config
 from edge.reload import ReloadTriggers, WatchedFiles, ask, build_line_plan, preadvice_files, socket_path
 from fastpath import PlanError, text_files

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from edge.config_overlay import derive_config
+from edge.config_copy import derive_config
 from tests.conftest import REPO, free_port
 
 pytestmark = pytest.mark.timeout(60)

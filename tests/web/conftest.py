@@ -125,9 +125,9 @@ async def raise_alarms(controller, screen) -> None:
 
 
 async def run_shift(tmp: Path, browser: bool) -> BrowserShift:
-    from edge.app import build_controller
+    from edge.run import build_controller
     from edge.config import load_config
-    from edge.config_overlay import derive_config
+    from edge.config_copy import derive_config
     from edge.web import screen_settings, start_screen
 
     web_port = free_port()
@@ -199,9 +199,9 @@ async def running_line(tmp_path: Path, tokens: str, **screen_changes):
     (controller, the PLC's model, screen, plans folder).
     """
     from drivers.regmap import RegisterMap
-    from edge.app import build_controller
+    from edge.run import build_controller
     from edge.config import load_config
-    from edge.config_overlay import derive_config
+    from edge.config_copy import derive_config
     from edge.web import screen_settings, start_screen
     from sim_plc.plc import SimPlc
     plans = tmp_path / "plans"

@@ -32,7 +32,7 @@ MAX_LOG_BYTES = 200_000
 
 
 def line_config(tmp_path):
-    from edge.config_overlay import derive_config
+    from edge.config_copy import derive_config
     (tmp_path / "tokens.txt").write_text(f"{TOKEN}\n")
     (tmp_path / "tokens.txt").chmod(0o600)
     return derive_config(REPO / "configs" / "county-24.toml", tmp_path / "line.toml", {
