@@ -3,6 +3,7 @@
 Label thumbnails (reduced JPEG decode against a full decode and resize) and a shift report of
 an eight-hour shift at 5,000 parcels per hour from records written by the real Records class.
 """
+import argparse
 import json
 import statistics
 import sys
@@ -103,6 +104,8 @@ async def bench_view(folder: Path, repeat: int = 30) -> dict:
 
 def main(argv=None) -> int:
     import asyncio
+    argparse.ArgumentParser(prog="sortline bench web", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="sortline-web-bench-") as tmp:
         result = {"thumbnails": bench_thumbnails(Path(tmp)), "report": bench_report(Path(tmp))}
         result["live_view"] = asyncio.run(bench_view(Path(tmp)))
