@@ -340,7 +340,7 @@ def _der(path) -> bytes:
 
 
 async def _serve_forever(args) -> None:
-    from edge.check_config import load_or_exit
+    from edge.config import load_or_exit
 
     from .plc import SimPlc
     config = load_or_exit(args.config)
