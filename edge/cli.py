@@ -22,8 +22,9 @@ COMMANDS = {
 
 BENCHES = {
     "fastpath": ("fastpath.bench.routing", "routing core: decisions per second, compiled vs pure Python"),
-    "vision": ("vision.bench", "label reading: read rate and latency per difficulty tier"),
-    "vision-peers": ("vision.bench_peers", "label reading on real photos beside zxing-cpp alone and PP-OCR"),
+    "vision": ("vision.bench.tiers", "label reading: read rate and latency per difficulty tier"),
+    "vision-peers": ("vision.bench.peers", "label reading on real photos beside zxing-cpp alone and PP-OCR"),
+    "routing-lines": ("vision.bench.routing_lines", "routing lines: the text model beside the PP-OCR recogniser on line cuts"),
     "link": ("drivers.bench.link", "PLC link: event-to-assignment round trip, events/s, poll interval, bare library"),
     "e2e": ("edge.bench.e2e", "simulated PLC + controller processes: latency, misses, accuracy, CPU"),
     "sim": ("sim_plc.bench.timing", "simulated PLC: divert timing, camera rendering cost, event-loop wake-ups"),

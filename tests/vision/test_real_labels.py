@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from vision.bench_peers import (Code128StageEngine, ReaderEngine, TruthError, load_truth, run,
+from vision.bench.peers import (Code128StageEngine, ReaderEngine, TruthError, load_truth, run,
                                 SHIPPED_BUDGET_MS, GENEROUS_BUDGET_MS)
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "real_labels")

@@ -3,7 +3,8 @@ import json
 import cv2
 import pytest
 
-from vision import bench, cli
+from vision import cli
+from vision.bench import tiers as bench
 from vision.synth import random_truth, render_label
 
 

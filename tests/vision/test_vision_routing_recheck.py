@@ -60,7 +60,7 @@ def test_codes_fusion_would_not_take_and_waybills_are_not_read_again():
 
 def _lookalike_frame(i: int):
     """Frame i of `sortline bench vision --seed 779 --tiers noisy --lookalikes`."""
-    from vision.bench import LOOKALIKE_LETTERS, frame
+    from vision.bench.tiers import LOOKALIKE_LETTERS, frame
     return frame(779, "noisy", i, lookalike_letters=LOOKALIKE_LETTERS)
 
 

@@ -1,6 +1,6 @@
 """Measure what reading the Chinese words of a routing line (大头笔) costs.
 
-    python -m vision.routing_lines_bench [--labels 60] [--seed 5] [--json] [--read-rates TIER]
+    sortline bench routing-lines [--labels 60] [--seed 5] [--json] [--read-rates TIER]
 
 Synthetic labels print routing lines with Chinese words before the code (`冀A石家庄 203-00 17`).
 The project's line finder cuts each label's routing line; the same cut is read by the project's
@@ -172,7 +172,7 @@ def read_rates(n: int, seed: int, tier: str, budget_ms: float) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="sortline bench routing-lines", description=__doc__.split("\n\n")[0])
     parser.add_argument("--labels", type=int, default=60)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--json", action="store_true")
