@@ -35,20 +35,61 @@ SOURCES = {
     "jdquery": "express query answer with type JD quoted in public code",
     "jddoc": "API model example for a JD waybill field (运单号) in public code",
     "depponquery": "Deppon tracking script in public code, its sample waybill",
+    "kdnems": "kdniao answer (ShipperCode EMS, traces of 天津市邮政速递物流公司武清区分公司, 2018) in a public API document "
+              "'物流运费模块' (/logistics/information, kdn_company_code EMS) and in Android class com.thn.lexi.orderList.LogisticsBean",
+    "k100ems1": "kuaidi100 query?type=ems&postid=1115785780598 in the main() of a public Java HTTP helper (also chaxun?com=ems&nu=)",
+    "k100ems2": "kuaidi100 query?type=ems&postid=1085160751132 in a public Python express-query script (get_process)",
+    "k100ems3": "kuaidi100 query?type=ems&postid=9745531155532 in the doc comment of a public Android Retrofit interface MailService",
+    "k100sf1": "kuaidi100 query?type=shunfeng&postid=SF1420349064432, the HTTP_GET_URL of public C sources of a payment terminal "
+               "(paytm_http_api.h, paytm_net_api.h)",
+    "k100sf2": "kuaidi100 query?type=shunfeng&postid=SF6091240032008 in a public front-end API module (getList, utils/request)",
+    "k100sf3": "kuaidi100 query?type=shunfeng&postid=SF1123989188840, a commented WATCH_HTTP_URI_STRING of public C sources",
+    "k100jt": "kuaidi100 query?type=shunfeng&postid=SF1339172949508 and type=jtexpress&postid=JT5031271076511 in a public Java "
+              "HttpClientUtil (package com.farerboy.framework), with a checkCode cookie for each number",
+    "kdnsf": "kdniao request (ShipperCode SF, LogisticCode SF1613099010320) in the sign test of the public hiagent_plugin_kuaidiniao",
+    "k100yto": "kuaidi100 answer com=yuantong (status 200, 圆通速递 traces of 2017) for 884238800992987778 in a public Python "
+               "script; the same number asked as debangwuliu: 单号不存在",
+    "k100yto2": "LeeypOR/store-decoration-uniapp, pagesA/shop/logisticData.js: kuaidi100 answer com=yuantong (圆通速递) for YT5555508965056",
+    "jtsdk": "maxbetas/jtexpress (Go SDK of the J&T open platform, 极兔快递开放平台), README.md: QueryTrack(\"JT2099306666983\")",
+    "k100jt2": "kuaidi100 query (com jtexpress, num JT5495958974895) in the credentials check of a public Python backend",
+    "k100jt3": "kuaidi100 answer com=jtexpress (深圳龙华区民乐网点) for JT4006791817090 in a public project's express-API document "
+               "(kdapi.apistore.huaweicloud.com channelquery, '实测通过真实查询')",
+    "stopage": "terryhuangbo/placeorder, frontend/modules/plorder/views/logistic/detail.php: 物流公司 申通快递, 运单编号 3308071893931",
+    "k100sto1": "kuaidi100 answer com=shentong (值班室签收, 2018) for 3387798869530 in a public PHP controller (beside com=huitongkuaidi "
+                "70348608789265)",
+    "k100sto2": "kuaidi100 answer com=shentong (前台签收, 2018) for 3378237498354 quoted after a public Java getEmsMethod",
+    "k100zto1": "kuaidi100 query?type=zhongtong&postid=75108286196439 in a public Python requests script",
+    "k100zto2": "kuaidi100 query?type=zhongtong&postid=73123917441103 in a public Go test (TestKuaiDi100Api)",
+    "k100zto3": "m.kuaidi100.com/query?type=zhongtong&postid=75132983789816 in a public WeChat mini-program (wx.request)",
+    "kdnbest": "kdniao answers (ShipperCode HTKY, 百世汇通) for 70737907079124 quoted in Android class com.example.cxhll.huifenq.EMS.Gjson",
+    "k100best1": "kuaidi100 type=huitongkuaidi&postid=71028900523318 in a public Android OkGo helper (queryExpressName)",
+    "k100best2": "kuaidi100 query?type=huitongkuaidi&postid=71262523919018 in a public Java Jsoup test",
+    "k100best3": "kuaidi100 query?type=huitongkuaidi&postid=70388432404380 in the doc comment of a public Retrofit API interface",
+    "k100best4": "m.kuaidi100.com/query?type=huitongkuaidi&postid=70379905087149 in a public C# WebRequestTests.HttpGetTest",
+    "deppondoc": "API-market document 返回示例 (cpCode DBKD, logisticsCompanyName 德邦快递, mailNo DPK366013054101, 2021), and a public "
+                 "Java test querying DBKD DPK366013054101 (ApispaceLogisticsTrackingProvider, company Deppon Express)",
+    "depponcancel": "Deppon cancel-order probe script in public code (德邦取消参数/接口形态探测), on its real test waybill DPK365090335534",
+    "depponjava": "public Java test: ShipmentTimeline(\"DPK365068298955\", \"德邦\", ...)",
+    "k100demo": "kuaidi100-api/php-demo, src/synquery.php: com yunda, num 3950055201640 (kuaidi100's own query demo)",
 }
 
 REAL = {
     "EMS": [("1207119765021", "bf"), ("1240921381750", "udf"), ("1186465887499", "k100"),
             ("1097273463220", "k100"), ("1193282791013", "k100"), ("9862325358361", "k100"),
-            ("5042260908504", "kdniao"), ("RR473124829GB", "s10")],
+            ("5042260908504", "kdniao"), ("RR473124829GB", "s10"), ("1199965242414", "kdnems"),
+            ("1115785780598", "k100ems1"), ("1085160751132", "k100ems2"), ("9745531155532", "k100ems3")],
     "SF": [("SF1385628716739", "bf"), ("SF1040276461418", "sfapi"), ("SF7444473356235", "sfapi"),
            ("SF7444400067318", "sfapi"), ("SF7444471039325", "sfapi"), ("SF7444497619913", "sfapi"),
-           ("SF5119694772350", "k100auto")],
+           ("SF5119694772350", "k100auto"), ("SF1420349064432", "k100sf1"), ("SF6091240032008", "k100sf2"),
+           ("SF1123989188840", "k100sf3"), ("SF1339172949508", "k100jt"), ("SF1613099010320", "kdnsf")],
     "YTO": [("YT8962646785389", "bf"), ("YT4242688631310", "k100"), ("YT6186594166532", "k100"),
             ("YT7199652228745", "k100"), ("V030344422", "k100doc"), ("882456690862029473", "kdniao"),
-            ("883694722577193295", "k100"), ("YT5169544100040", "kdniao"), ("803302366676880171", "kdniao")],
+            ("883694722577193295", "k100"), ("YT5169544100040", "kdniao"), ("803302366676880171", "kdniao"),
+            ("884238800992987778", "k100yto"), ("YT5555508965056", "k100yto2")],
     "JT": [("JT5261988016578", "bf"), ("JT0006968326954", "udf"), ("JT3002232682242", "udf"),
-           ("JT5203235106664", "k100"), ("JT4000073746531", "jtapi"), ("JT3178691239988", "taobao")],
+           ("JT5203235106664", "k100"), ("JT4000073746531", "jtapi"), ("JT3178691239988", "taobao"),
+           ("JT2099306666983", "jtsdk"), ("JT5031271076511", "k100jt"), ("JT5495958974895", "k100jt2"),
+           ("JT4006791817090", "k100jt3")],
     "JD": [("JDX024407261700", "bf"), ("JDVA11408814483", "udf"), ("JDVA46783539436", "jdtest"),
            ("JD0076810060555", "k100"), ("JDX000033078715", "jdmock"), ("JDVC33760951078", "jdapi"),
            ("JDVB16033803683", "jdapi"), ("JDVB02278596342", "jdapi"), ("JDVC03992440423", "jdapi"),
@@ -56,29 +97,36 @@ REAL = {
            ("JDX010301626950", "jddoc")],
     "Debon": [("DPK202252612836", "bf"), ("DPK364112047425", "udf"), ("DPK300585915441", "udf"),
               ("DPK365088772140", "deppon"), ("DPK364322890411", "deppontest"),
-              ("DPK364016052192", "depponquery")],
+              ("DPK364016052192", "depponquery"), ("DPK366013054101", "deppondoc"),
+              ("DPK365090335534", "depponcancel"), ("DPK365068298955", "depponjava")],
     "STO": [("773277027280336", "bf"), ("77316523125896", "udf"), ("773027491214552", "k100"),
             ("7700438906817", "k100"), ("773093909188061", "stoscan"), ("773367326370601", "kdniao"),
-            ("777357719949881", "kdniao"), ("3330118230232", "kdniao")],
+            ("777357719949881", "kdniao"), ("3330118230232", "kdniao"), ("3308071893931", "stopage"),
+            ("3387798869530", "k100sto1"), ("3378237498354", "k100sto2")],
     "ZTO": [("73610555582883", "bf"), ("73220458354032", "ztoapi"), ("78280031222394", "ztoapi"),
             ("79102936311690", "ztoapi"), ("73100196611386", "ztoapi"), ("73190553102532", "ztomock"),
-            ("79036183259778", "orderbridge"), ("78109356970791", "k100"), ("73108995922259", "k100")],
+            ("79036183259778", "orderbridge"), ("78109356970791", "k100"), ("73108995922259", "k100"),
+            ("75108286196439", "k100zto1"), ("73123917441103", "k100zto2"), ("75132983789816", "k100zto3")],
     "Best": [("71715801271000", "bsht"), ("70267806030689", "k100"), ("70348608789265", "k100"),
              ("70048306456243", "k100"), ("50442951903914", "k100"), ("50905742808412", "k100"),
-             ("50002498503427", "kdniao")],
+             ("50002498503427", "kdniao"), ("70737907079124", "kdnbest"), ("71028900523318", "k100best1"),
+             ("71262523919018", "k100best2"), ("70388432404380", "k100best3"), ("70379905087149", "k100best4")],
     "Yunda": [("463431409940372", "bf"), ("462598779470531", "udf"), ("434999702940283", "k100"),
               ("3101959187888", "k100"), ("4310508235533", "k100"), ("3101738504868", "k100"),
               ("3944620313823", "k100"), ("3967950525457", "kdniao"), ("3909171490081", "kdniao"),
-              ("3904586483173", "kdniao")],
+              ("3904586483173", "kdniao"), ("3950055201640", "k100demo")],
 }
 
 # 12 digits without prefix, each from a kuaidi100 or kdniao answer naming the courier beside it,
-# or a ZTO API answer: the same shape for five couriers, so a waybill that names none.
+# a kuaidi100 query naming it (type=shunfeng, zhongtong, huitongkuaidi) or a ZTO API answer: the
+# same shape for five couriers, so a waybill that names none.
 SHARED = [("933346116516", "SF"), ("786187979245", "SF"), ("708329128335", "SF"), ("367847964498", "SF"),
           ("768108919277", "ZTO"), ("220192092873", "ZTO"), ("434017443551", "ZTO"), ("640229783116", "ZTO"),
           ("701231893557", "ZTO"), ("720007749358", "ZTO"), ("718595286704", "ZTO"),
           ("668535524584", "STO"), ("221014000145", "STO"), ("227213764418", "STO"), ("668309355849", "STO"),
-          ("200093247451", "YTO"), ("700074134800", "YTO"), ("710411594140", "YTO"), ("350757858666", "Best")]
+          ("200093247451", "YTO"), ("700074134800", "YTO"), ("710411594140", "YTO"), ("350757858666", "Best"),
+          ("118650888018", "SF"), ("903773876792", "SF"), ("761734957321", "ZTO"), ("719121392152", "ZTO"),
+          ("210252031223", "Best")]
 
 NEAR_MISSES = {
     "wrong length": ["SF13856287167", "SF138562871673912", "7361055558288", "736105555828831",
@@ -124,10 +172,11 @@ def test_near_misses_are_not_waybills(number):
 def test_overlapping_shapes_follow_the_documented_order():
     # Older Yunda numbers of 13 digits starting 1x: kuaidi100 answered com=yunda for 1201088260402
     # (2014), kdniao ShipperCode YD for 1000824342255 and the candidates YD, EMS, HTKY for
-    # 1000745320654; and kuaidi100 com=shentong for 1133969112997. EMS comes first in the default
-    # rules and its domestic numbers all start with 1, so the shape names EMS. Pinned here so that
-    # a change of order is a decision, not an accident.
-    for number in ("1201088260402", "1000824342255", "1000745320654", "1133969112997"):
+    # 1000745320654; and kuaidi100 com=shentong for 1133969112997; axiaoxin/express-tracking asks
+    # kuaidi100 for 韵达 1201838722623 (kuaidi.py). EMS comes first in the default rules and its
+    # domestic numbers all start with 1, so the shape names EMS. Pinned here so that a change of
+    # order is a decision, not an accident.
+    for number in ("1201088260402", "1000824342255", "1000745320654", "1133969112997", "1201838722623"):
         assert check_waybill(number).courier == "EMS", number
 
 
