@@ -71,6 +71,13 @@ SOURCES = {
     "depponcancel": "Deppon cancel-order probe script in public code (德邦取消参数/接口形态探测), on its real test waybill DPK365090335534",
     "depponjava": "public Java test: ShipmentTimeline(\"DPK365068298955\", \"德邦\", ...)",
     "k100demo": "kuaidi100-api/php-demo, src/synquery.php: com yunda, num 3950055201640 (kuaidi100's own query demo)",
+    "bestmock": "AFeng8987/pangucode, csmall-dev/litemall-vue/src/api/logistics.mock.js: kdniao answer ShipperCode HTKY "
+                "(百世快递, 青岛转运中心 traces, 2020) for 557020683421114",
+    "kdnbest2": "kdniao request getParams(shipperCode='HTKY', logisticCode='557041801175929') in a public Python script",
+    "k100best5": "kuaidi100 query?type=huitongkuaidi&postid=557004121149743 in the comment of a public Android class API.getSearchUrl",
+    "k100dbauto": "kuaidi100 auto-number answer quoted in two public PHP scripts: 9473736974 -> comCode debangwuliu, lengthPre 10, "
+                  "noPre 947373, noCount 1550 (and query?type=debangwuliu&postid=9473736974)",
+    "k100db": "kuaidi100 query?type=debangwuliu&postid=9986459371 in the main() of a public Java HTTP helper (com.cao.xps.common.utils)",
 }
 
 REAL = {
@@ -98,7 +105,8 @@ REAL = {
     "Debon": [("DPK202252612836", "bf"), ("DPK364112047425", "udf"), ("DPK300585915441", "udf"),
               ("DPK365088772140", "deppon"), ("DPK364322890411", "deppontest"),
               ("DPK364016052192", "depponquery"), ("DPK366013054101", "deppondoc"),
-              ("DPK365090335534", "depponcancel"), ("DPK365068298955", "depponjava")],
+              ("DPK365090335534", "depponcancel"), ("DPK365068298955", "depponjava"),
+              ("9473736974", "k100dbauto"), ("9986459371", "k100db")],
     "STO": [("773277027280336", "bf"), ("77316523125896", "udf"), ("773027491214552", "k100"),
             ("7700438906817", "k100"), ("773093909188061", "stoscan"), ("773367326370601", "kdniao"),
             ("777357719949881", "kdniao"), ("3330118230232", "kdniao"), ("3308071893931", "stopage"),
@@ -110,7 +118,8 @@ REAL = {
     "Best": [("71715801271000", "bsht"), ("70267806030689", "k100"), ("70348608789265", "k100"),
              ("70048306456243", "k100"), ("50442951903914", "k100"), ("50905742808412", "k100"),
              ("50002498503427", "kdniao"), ("70737907079124", "kdnbest"), ("71028900523318", "k100best1"),
-             ("71262523919018", "k100best2"), ("70388432404380", "k100best3"), ("70379905087149", "k100best4")],
+             ("71262523919018", "k100best2"), ("70388432404380", "k100best3"), ("70379905087149", "k100best4"),
+             ("557020683421114", "bestmock"), ("557041801175929", "kdnbest2"), ("557004121149743", "k100best5")],
     "Yunda": [("463431409940372", "bf"), ("462598779470531", "udf"), ("434999702940283", "k100"),
               ("3101959187888", "k100"), ("4310508235533", "k100"), ("3101738504868", "k100"),
               ("3944620313823", "k100"), ("3967950525457", "kdniao"), ("3909171490081", "kdniao"),
@@ -130,9 +139,10 @@ SHARED = [("933346116516", "SF"), ("786187979245", "SF"), ("708329128335", "SF")
 
 NEAR_MISSES = {
     "wrong length": ["SF13856287167", "SF138562871673912", "7361055558288", "736105555828831",
-                     "DPK20225261283", "JT52619880165789", "YT896264678538", "46343140994037"],
+                     "DPK20225261283", "JT52619880165789", "YT896264678538", "46343140994037",
+                     "55704180117592", "5570418011759290", "947373697", "94737369741"],
     "wrong prefix": ["SX1385628716739", "JX5261988016578", "DPX202252612836", "YU8962646785389",
-                     "74610555582883", "72610555582883", "9162325358361"],
+                     "74610555582883", "72610555582883", "9162325358361", "567041801175929", "9573736974"],
     "bad S10 check digit": ["RR473124828GB", "RR473124820GB", "EA218850035CN"],
     "order numbers": ["1847946854378423439", "2487900612967594069", "LP00718656805085", "12826392824659312640"],
     "phone numbers": ["13865188214", "13776284974", "18591798006", "02759767205", "4000633333", "027-59767205"],
@@ -178,6 +188,10 @@ def test_overlapping_shapes_follow_the_documented_order():
     # order is a decision, not an accident.
     for number in ("1201088260402", "1000824342255", "1000745320654", "1133969112997", "1201838722623"):
         assert check_waybill(number).courier == "EMS", number
+    # Deppon's older 10-digit numbers: a public PHP batch script asks kuaidi100 (through Baidu's
+    # asyncqury, appid 4001) com=debangwuliu for 5086018095. YTO's older 10-character numbers take
+    # the first characters 0-3 and 5-8 and come first, so only Deppon's 94 and 99 name Deppon.
+    assert check_waybill("5086018095").courier == "YTO"
 
 
 @pytest.fixture(scope="module")
