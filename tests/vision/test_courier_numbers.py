@@ -78,6 +78,9 @@ SOURCES = {
     "k100dbauto": "kuaidi100 auto-number answer quoted in two public PHP scripts: 9473736974 -> comCode debangwuliu, lengthPre 10, "
                   "noPre 947373, noCount 1550 (and query?type=debangwuliu&postid=9473736974)",
     "k100db": "kuaidi100 query?type=debangwuliu&postid=9986459371 in the main() of a public Java HTTP helper (com.cao.xps.common.utils)",
+    "tnd": "jkeen/tracking_number_data, couriers/amazon.json: Amazon Logistics, test_numbers valid TBA502887274000",
+    "tbalabel": "barcode module of a public parcel-station project: the shipping label decodes as Code 128 'TBA333622790661' "
+                "(measured on the parcel), 'TBA' being Amazon's prefix",
 }
 
 REAL = {
@@ -124,6 +127,8 @@ REAL = {
               ("3101959187888", "k100"), ("4310508235533", "k100"), ("3101738504868", "k100"),
               ("3944620313823", "k100"), ("3967950525457", "kdniao"), ("3909171490081", "kdniao"),
               ("3904586483173", "kdniao"), ("3950055201640", "k100demo")],
+    # Amazon Logistics (outside China); no Amazon China or Cainiao number naming its courier was found.
+    "Amazon": [("TBA502887274000", "tnd"), ("TBA333622790661", "tbalabel")],
 }
 
 # 12 digits without prefix, each from a kuaidi100 or kdniao answer naming the courier beside it,
