@@ -194,9 +194,12 @@ def test_overlapping_shapes_follow_the_documented_order():
     for number in ("1201088260402", "1000824342255", "1000745320654", "1133969112997", "1201838722623"):
         assert check_waybill(number).courier == "EMS", number
     # Deppon's older 10-digit numbers: a public PHP batch script asks kuaidi100 (through Baidu's
-    # asyncqury, appid 4001) com=debangwuliu for 5086018095. YTO's older 10-character numbers take
-    # the first characters 0-3 and 5-8 and come first, so only Deppon's 94 and 99 name Deppon.
-    assert check_waybill("5086018095").courier == "YTO"
+    # asyncqury, appid 4001) com=debangwuliu for 5086018095, and kuaidi100 answered com=debangwuliu
+    # for 8478081206 (深圳转运场, 2019; Android class com.cuci.enticement.bean.ExpressInfo). YTO's
+    # older 10-character numbers take the first characters 0-3 and 5-8 and come first, so only
+    # Deppon's 94 and 99 name Deppon.
+    for number in ("5086018095", "8478081206"):
+        assert check_waybill(number).courier == "YTO", number
 
 
 @pytest.fixture(scope="module")
