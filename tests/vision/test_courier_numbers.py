@@ -13,7 +13,8 @@ from vision.waybill import check_waybill
 
 SOURCES = {
     "bf": "BF-zh/Courier-Validation, test/index.test.ts (github.com/BF-zh/Courier-Validation)",
-    "udf": "Hive UDF com.chinagoods.bigdata.functions.logistic.UDFLogisticNoValid, its examples (public GitHub source, 2022)",
+    "udf": "Hive UDF com.chinagoods.bigdata.functions.logistic.UDFLogisticNoValid, its examples (public GitHub "
+           "source, 2022)",
     "k100": "kuaidi100 query answer (nu, com) quoted in public code; the courier is kuaidi100's com field",
     "k100doc": "kuaidi100 query API documentation sample (com=yuantong, nu=V030344422), quoted in public code",
         "ztoapi": "ZTO open-platform answer (billCode) quoted in public code",
@@ -35,52 +36,72 @@ SOURCES = {
     "jdquery": "express query answer with type JD quoted in public code",
     "jddoc": "API model example for a JD waybill field (运单号) in public code",
     "depponquery": "Deppon tracking script in public code, its sample waybill",
-    "kdnems": "kdniao answer (ShipperCode EMS, traces of 天津市邮政速递物流公司武清区分公司, 2018) in a public API document "
-              "'物流运费模块' (/logistics/information, kdn_company_code EMS) and in Android class com.thn.lexi.orderList.LogisticsBean",
-    "k100ems1": "kuaidi100 query?type=ems&postid=1115785780598 in the main() of a public Java HTTP helper (also chaxun?com=ems&nu=)",
+    "kdnems": "kdniao answer (ShipperCode EMS, traces of 天津市邮政速递物流公司武清区分公司, 2018) in a public API document '物流运费模块' "
+              "(/logistics/information, kdn_company_code EMS) and in Android class "
+              "com.thn.lexi.orderList.LogisticsBean",
+    "k100ems1": "kuaidi100 query?type=ems&postid=1115785780598 in the main() of a public Java HTTP utility class "
+                "(also chaxun?com=ems&nu=)",
     "k100ems2": "kuaidi100 query?type=ems&postid=1085160751132 in a public Python express-query script (get_process)",
-    "k100ems3": "kuaidi100 query?type=ems&postid=9745531155532 in the doc comment of a public Android Retrofit interface MailService",
-    "k100sf1": "kuaidi100 query?type=shunfeng&postid=SF1420349064432, the HTTP_GET_URL of public C sources of a payment terminal "
-               "(paytm_http_api.h, paytm_net_api.h)",
-    "k100sf2": "kuaidi100 query?type=shunfeng&postid=SF6091240032008 in a public front-end API module (getList, utils/request)",
-    "k100sf3": "kuaidi100 query?type=shunfeng&postid=SF1123989188840, a commented WATCH_HTTP_URI_STRING of public C sources",
-    "k100jt": "kuaidi100 query?type=shunfeng&postid=SF1339172949508 and type=jtexpress&postid=JT5031271076511 in a public Java "
-              "HttpClientUtil (package com.farerboy.framework), with a checkCode cookie for each number",
-    "kdnsf": "kdniao request (ShipperCode SF, LogisticCode SF1613099010320) in the sign test of the public hiagent_plugin_kuaidiniao",
-    "k100yto": "kuaidi100 answer com=yuantong (status 200, 圆通速递 traces of 2017) for 884238800992987778 in a public Python "
-               "script; the same number asked as debangwuliu: 单号不存在",
-    "k100yto2": "LeeypOR/store-decoration-uniapp, pagesA/shop/logisticData.js: kuaidi100 answer com=yuantong (圆通速递) for YT5555508965056",
-    "jtsdk": "maxbetas/jtexpress (Go SDK of the J&T open platform, 极兔快递开放平台), README.md: QueryTrack(\"JT2099306666983\")",
-    "k100jt2": "kuaidi100 query (com jtexpress, num JT5495958974895) in the credentials check of a public Python backend",
-    "k100jt3": "kuaidi100 answer com=jtexpress (深圳龙华区民乐网点) for JT4006791817090 in a public project's express-API document "
-               "(kdapi.apistore.huaweicloud.com channelquery, '实测通过真实查询')",
-    "stopage": "terryhuangbo/placeorder, frontend/modules/plorder/views/logistic/detail.php: 物流公司 申通快递, 运单编号 3308071893931",
-    "k100sto1": "kuaidi100 answer com=shentong (值班室签收, 2018) for 3387798869530 in a public PHP controller (beside com=huitongkuaidi "
-                "70348608789265)",
+    "k100ems3": "kuaidi100 query?type=ems&postid=9745531155532 in the doc comment of a public Android Retrofit "
+                "interface MailService",
+    "k100sf1": "kuaidi100 query?type=shunfeng&postid=SF1420349064432, the HTTP_GET_URL of public C sources of a "
+               "payment terminal (paytm_http_api.h, paytm_net_api.h)",
+    "k100sf2": "kuaidi100 query?type=shunfeng&postid=SF6091240032008 in a public front-end API module (getList, "
+               "utils/request)",
+    "k100sf3": "kuaidi100 query?type=shunfeng&postid=SF1123989188840, a commented WATCH_HTTP_URI_STRING of public C "
+               "sources",
+    "k100jt": "kuaidi100 query?type=shunfeng&postid=SF1339172949508 and type=jtexpress&postid=JT5031271076511 in a "
+              "public Java HttpClientUtil (package com.farerboy.framework), with a checkCode cookie for each number",
+    "kdnsf": "kdniao request (ShipperCode SF, LogisticCode SF1613099010320) in the sign test of a public kdniao "
+             "plugin (KuaidiniaoPlugin)",
+    "k100yto": "kuaidi100 answer com=yuantong (status 200, 圆通速递 traces of 2017) for 884238800992987778 in a public "
+               "Python script; the same number asked as debangwuliu: 单号不存在",
+    "k100yto2": "LeeypOR/store-decoration-uniapp, pagesA/shop/logisticData.js: kuaidi100 answer com=yuantong (圆通速递) "
+                "for YT5555508965056",
+    "jtsdk": "maxbetas/jtexpress (Go SDK of the J&T open platform, 极兔快递开放平台), README.md: "
+             "QueryTrack(\"JT2099306666983\")",
+    "k100jt2": "kuaidi100 query (com jtexpress, num JT5495958974895) in the credentials check of a public Python "
+               "backend",
+    "k100jt3": "kuaidi100 answer com=jtexpress (深圳龙华区民乐网点) for JT4006791817090 in a public project's express-API "
+               "document (kdapi.apistore.huaweicloud.com channelquery, '实测通过真实查询')",
+    "stopage": "terryhuangbo/placeorder, frontend/modules/plorder/views/logistic/detail.php: 物流公司 申通快递, 运单编号 "
+               "3308071893931",
+    "k100sto1": "kuaidi100 answer com=shentong (值班室签收, 2018) for 3387798869530 in a public PHP controller (beside "
+                "com=huitongkuaidi 70348608789265)",
     "k100sto2": "kuaidi100 answer com=shentong (前台签收, 2018) for 3378237498354 quoted after a public Java getEmsMethod",
     "k100zto1": "kuaidi100 query?type=zhongtong&postid=75108286196439 in a public Python requests script",
     "k100zto2": "kuaidi100 query?type=zhongtong&postid=73123917441103 in a public Go test (TestKuaiDi100Api)",
-    "k100zto3": "m.kuaidi100.com/query?type=zhongtong&postid=75132983789816 in a public WeChat mini-program (wx.request)",
-    "kdnbest": "kdniao answers (ShipperCode HTKY, 百世汇通) for 70737907079124 quoted in Android class com.example.cxhll.huifenq.EMS.Gjson",
-    "k100best1": "kuaidi100 type=huitongkuaidi&postid=71028900523318 in a public Android OkGo helper (queryExpressName)",
+    "k100zto3": "m.kuaidi100.com/query?type=zhongtong&postid=75132983789816 in a public WeChat mini-program "
+                "(wx.request)",
+    "kdnbest": "kdniao answers (ShipperCode HTKY, 百世汇通) for 70737907079124 quoted in Android class "
+               "com.example.cxhll.huifenq.EMS.Gjson",
+    "k100best1": "kuaidi100 type=huitongkuaidi&postid=71028900523318 in a public Android OkGo utility "
+                 "(queryExpressName)",
     "k100best2": "kuaidi100 query?type=huitongkuaidi&postid=71262523919018 in a public Java Jsoup test",
-    "k100best3": "kuaidi100 query?type=huitongkuaidi&postid=70388432404380 in the doc comment of a public Retrofit API interface",
-    "k100best4": "m.kuaidi100.com/query?type=huitongkuaidi&postid=70379905087149 in a public C# WebRequestTests.HttpGetTest",
-    "deppondoc": "API-market document 返回示例 (cpCode DBKD, logisticsCompanyName 德邦快递, mailNo DPK366013054101, 2021), and a public "
-                 "Java test querying DBKD DPK366013054101 (ApispaceLogisticsTrackingProvider, company Deppon Express)",
-    "depponcancel": "Deppon cancel-order probe script in public code (德邦取消参数/接口形态探测), on its real test waybill DPK365090335534",
+    "k100best3": "kuaidi100 query?type=huitongkuaidi&postid=70388432404380 in the doc comment of a public Retrofit "
+                 "API interface",
+    "k100best4": "m.kuaidi100.com/query?type=huitongkuaidi&postid=70379905087149 in a public C# "
+                 "WebRequestTests.HttpGetTest",
+    "deppondoc": "API-market document 返回示例 (cpCode DBKD, logisticsCompanyName 德邦快递, mailNo DPK366013054101, 2021), "
+                 "and a public Java test querying DBKD DPK366013054101 (ApispaceLogisticsTrackingProvider, company "
+                 "Deppon Express)",
+    "depponcancel": "Deppon cancel-order probe script in public code (德邦取消参数/接口形态探测), on its real test waybill "
+                    "DPK365090335534",
     "depponjava": "public Java test: ShipmentTimeline(\"DPK365068298955\", \"德邦\", ...)",
     "k100demo": "kuaidi100-api/php-demo, src/synquery.php: com yunda, num 3950055201640 (kuaidi100's own query demo)",
-    "bestmock": "AFeng8987/pangucode, csmall-dev/litemall-vue/src/api/logistics.mock.js: kdniao answer ShipperCode HTKY "
-                "(百世快递, 青岛转运中心 traces, 2020) for 557020683421114",
-    "kdnbest2": "kdniao request getParams(shipperCode='HTKY', logisticCode='557041801175929') in a public Python script",
-    "k100best5": "kuaidi100 query?type=huitongkuaidi&postid=557004121149743 in the comment of a public Android class API.getSearchUrl",
-    "k100dbauto": "kuaidi100 auto-number answer quoted in two public PHP scripts: 9473736974 -> comCode debangwuliu, lengthPre 10, "
-                  "noPre 947373, noCount 1550 (and query?type=debangwuliu&postid=9473736974)",
-    "k100db": "kuaidi100 query?type=debangwuliu&postid=9986459371 in the main() of a public Java HTTP helper (com.cao.xps.common.utils)",
+    "bestmock": "AFeng8987/pangucode, csmall-dev/litemall-vue/src/api/logistics.mock.js: kdniao answer ShipperCode "
+                "HTKY (百世快递, 青岛转运中心 traces, 2020) for 557020683421114",
+    "kdnbest2": "kdniao request getParams(shipperCode='HTKY', logisticCode='557041801175929') in a public Python "
+                "script",
+    "k100best5": "kuaidi100 query?type=huitongkuaidi&postid=557004121149743 in the comment of a public Android class "
+                 "API.getSearchUrl",
+    "k100dbauto": "kuaidi100 auto-number answer quoted in two public PHP scripts: 9473736974 -> comCode debangwuliu, "
+                  "lengthPre 10, noPre 947373, noCount 1550 (and query?type=debangwuliu&postid=9473736974)",
+    "k100db": "kuaidi100 query?type=debangwuliu&postid=9986459371 in the main() of a public Java HTTP utility class "
+              "httpUtiles (com.cao.xps.common.utils)",
     "tnd": "jkeen/tracking_number_data, couriers/amazon.json: Amazon Logistics, test_numbers valid TBA502887274000",
-    "tbalabel": "barcode module of a public parcel-station project: the shipping label decodes as Code 128 'TBA333622790661' "
-                "(measured on the parcel), 'TBA' being Amazon's prefix",
+    "tbalabel": "barcode module of a public parcel-station project: the shipping label decodes as Code 128 "
+                "'TBA333622790661' (measured on the parcel), 'TBA' being Amazon's prefix",
 }
 
 REAL = {
