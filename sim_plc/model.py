@@ -7,6 +7,26 @@ to the requests they serve; `watchers` are told of every change, for servers tha
 Everything that happens to a parcel happens at a belt position (sim_plc.belt): the decision
 point, the diverter firing, the landing. Times here are host monotonic seconds (`*_s` from
 `loop.time()`); belt travel is metres (`*_m`); encoder counts exist only in the registers.
+
+The logic is the reference PLC program's (plc/sortline_sorter.st), step by step under the same
+names, so that a PLC programmer can read one beside the other:
+
+    STEP 1  START_UP          _step_start_up          power-on: BOOT_ID + 1, both blocks cleared
+    STEP 2  READ_INPUTS       _step_read_inputs       the belt position (the encoder)
+    STEP 3  PLC_HEARTBEAT     _step_plc_heartbeat     +1 every 100 ms
+    STEP 4  WATCH_HEARTBEAT   _step_watch_heartbeat   the controller's heartbeat, FLAGS bit 0
+    STEP 5  TAKE_ASSIGNMENTS  _step_take_assignments  slots whose aseq changed, the refusal order
+    STEP 6  SCAN              _step_scan              tracking number, scan ring slot, SCAN_SEQ
+    STEP 7  DECISION_POINT    _step_decision_point    the parcel is committed to its target
+    STEP 8  DIVERT            _step_divert            the diverter fires, or the chute is unavailable
+    STEP 9  CONFIRM           _step_confirm           landing: confirmation slot, CONFIRM_SEQ
+    STEP 10 CHUTE_STATE       _step_chute_state       CHUTE_FULL / CHUTE_FAULT / CHUTE_DISABLED
+    STEP 11 WRITE_OUTPUTS     _step_write_outputs     ENCODER
+
+A PLC runs them in this order every cycle. Here the cyclic ones (2, 3, 4, 10, 11) run every
+PLC_CYCLE_S in `_cycle_once`; the others run at the exact moment their event happens (a
+controller write, the photo-eye, a belt position), as on a PLC whose cycle were infinitely short.
+Each of them is a synchronous call, so no request is served in the middle of one.
 """
 import asyncio
 import collections
@@ -107,7 +127,7 @@ class PlcModel:
         self._jam_m = None
         self.powered = False
         self.boot_id = 0
-        self._boot(boot_id)
+        self._step_start_up(boot_id)
 
     # -- registers -------------------------------------------------------------------------
     def _put(self, address: int, values: list[int]) -> None:
@@ -124,8 +144,8 @@ class PlcModel:
     def _get_u32(self, address: int) -> int:
         return join_u32(self.regs[address], self.regs[address + 1])
 
-    def _boot(self, boot_id: int) -> None:
-        """Power on: non-retentive memory (both register blocks) starts cleared."""
+    def _step_start_up(self, boot_id: int) -> None:
+        """STEP 1 START_UP. Power on: non-retentive memory (both register blocks) starts cleared."""
         self.boot_id = boot_id
         self._put(self.map.plc(0), [0] * rm.PLC_BLOCK_WORDS)
         self._put(self.map.edge(0), [0] * rm.EDGE_BLOCK_WORDS)
@@ -168,26 +188,42 @@ class PlcModel:
             await asyncio.sleep(PLC_CYCLE_S)
 
     def _cycle_once(self) -> None:
+        """One PLC cycle: the cyclic steps, in the program's order."""
         now = self._loop.time()
+        position_m = self._step_read_inputs(now)
+        self._step_plc_heartbeat(now)
+        self._step_watch_heartbeat(now)
+        self._step_chute_state(now)
+        self._step_write_outputs(position_m)
+
+    def _step_read_inputs(self, now: float) -> float:
+        """STEP 2 READ_INPUTS: the encoder, as belt travel."""
+        return self.belt.position_m(now)
+
+    def _step_plc_heartbeat(self, now: float) -> None:
+        """STEP 3 PLC_HEARTBEAT: +1 every HEARTBEAT_PERIOD_S, no burst after a stall."""
         if now >= self._next_beat_s:
             self._heartbeat = (self._heartbeat + 1) & 0xFFFF
             self._set(rm.PLC_HEARTBEAT, self._heartbeat)
             self._next_beat_s = max(self._next_beat_s + HEARTBEAT_PERIOD_S, now)
-        self._watch_edge_heartbeat(now)
-        self._set_u32(rm.PLC_ENCODER, self.geometry.counts(self.belt.position_m(now)))
-        self._publish_chute_state(now)
+
+    def _step_write_outputs(self, position_m: float) -> None:
+        """STEP 11 WRITE_OUTPUTS: the ENCODER register (the diverters are timers on the belt here)."""
+        self._set_u32(rm.PLC_ENCODER, self.geometry.counts(position_m))
 
     def _publish_if_changed(self, offset: int, values: list[int]) -> None:
         if self._published.get(offset) != values:
             self._published[offset] = values
             self._put(self.map.plc(offset), values)
 
-    def _publish_chute_state(self, now: float) -> None:
+    def _step_chute_state(self, now: float) -> None:
+        """STEP 10 CHUTE_STATE: full sensors, diverter faults, the disabled chutes that exist."""
         self._publish_if_changed(rm.PLC_CHUTE_FULL, rm.chute_bits(self.chutes.full(now)))
         self._publish_if_changed(rm.PLC_CHUTE_FAULT, rm.chute_bits(self.chutes.faulted))
         self._publish_if_changed(rm.PLC_CHUTE_DISABLED, rm.chute_bits(self.disabled_chutes()))
 
-    def _watch_edge_heartbeat(self, now: float) -> None:
+    def _step_watch_heartbeat(self, now: float) -> None:
+        """STEP 4 WATCH_HEARTBEAT: a change is a beat; silence longer than the timeout clears FLAGS bit 0."""
         hb = self.regs[self.map.edge(rm.EDGE_HEARTBEAT)]
         if hb != self._edge_hb:
             first = self._edge_hb is None
@@ -272,19 +308,19 @@ class PlcModel:
         """Boot with the next BOOT_ID: sequence numbers start again, both register blocks are cleared."""
         if self.powered:
             raise RuntimeError("the PLC is already on")
-        self._boot((self.boot_id % 0xFFFF) + 1)
+        self._step_start_up((self.boot_id % 0xFFFF) + 1)
         log.warning("PLC booted: boot id %d, sequence numbers restart from 1", self.boot_id)
 
     # -- chutes ------------------------------------------------------------------------------------
     def set_chute_full(self, chute: int, on: bool | None) -> None:
         self._check_chute(chute)
         self.chutes.force_full(chute, on)
-        self._publish_chute_state(self._loop.time())
+        self._step_chute_state(self._loop.time())
 
     def set_chute_fault(self, chute: int, on: bool) -> None:
         self._check_chute(chute)
         self.chutes.set_fault(chute, on)
-        self._publish_chute_state(self._loop.time())
+        self._step_chute_state(self._loop.time())
 
     def _check_chute(self, chute: int) -> None:
         if chute not in self._chute_numbers:
@@ -310,6 +346,10 @@ class PlcModel:
         if not self.powered or not self.belt.running:
             raise RuntimeError(f"no parcel can pass the scan point while the line is "
                                f"{'off' if not self.powered else self.line_state.name}")
+        return self._step_scan(truth, expected_chute, length_m)
+
+    def _step_scan(self, truth, expected_chute, length_m: float) -> Parcel:
+        """STEP 6 SCAN: a tracking number, the scan ring slot, then SCAN_SEQ."""
         now = self._loop.time()
         scan_m = self.belt.position_m(now)
         expected = tuple(expected_chute) if isinstance(expected_chute, (tuple, list)) else (expected_chute,)
@@ -326,10 +366,11 @@ class PlcModel:
                   [*split_u32(self._scan_seq), *split_u32(p.tracking), *split_u32(counts)])
         self._set_u32(rm.PLC_SCAN_SEQ, self._scan_seq)
         self._set_u32(rm.PLC_ENCODER, counts)
-        p.timer = self.belt.at(scan_m + self.geometry.decision_m, self._decision_point, p)
+        p.timer = self.belt.at(scan_m + self.geometry.decision_m, self._step_decision_point, p)
         return p
 
-    def _decision_point(self, _planned_s: float, p: Parcel) -> None:
+    def _step_decision_point(self, _planned_s: float, p: Parcel) -> None:
+        """STEP 7 DECISION_POINT: the parcel is committed; a lost heartbeat wins over any assignment."""
         p.decided = True
         g = self.geometry
         if not self.edge_alive():
@@ -341,35 +382,37 @@ class PlcModel:
         else:
             target, result = p.assigned_chute, DivertResult.DIVERTED
         if target != g.end_chute:
-            p.timer = self.belt.at(p.scan_m + g.fire_m(target), self._fire_diverter, p, target,
+            p.timer = self.belt.at(p.scan_m + g.fire_m(target), self._step_divert, p, target,
                                    lead_s=DIVERTER_LEAD_S)
         else:
-            p.timer = self.belt.at(p.scan_m + g.end_m, self._land, p, target, result)
+            p.timer = self.belt.at(p.scan_m + g.end_m, self._step_confirm, p, target, result)
 
-    def _fire_diverter(self, planned_s: float, p: Parcel, chute: int) -> None:
+    def _step_divert(self, planned_s: float, p: Parcel, chute: int) -> None:
+        """STEP 8 DIVERT: the diverter fires unless its chute is full, faulted or disabled right now."""
         now = self._loop.time()
         p.divert_error_s = now - planned_s
         p.unavailable = self.unavailable(chute, now)
         if p.unavailable:
-            p.timer = self.belt.at(p.scan_m + self.geometry.end_m, self._land, p, self.geometry.end_chute,
+            p.timer = self.belt.at(p.scan_m + self.geometry.end_m, self._step_confirm, p, self.geometry.end_chute,
                                    DivertResult.CHUTE_UNAVAILABLE)
         else:
-            p.timer = self.belt.at(p.scan_m + self.geometry.chute(chute).position_m, self._land, p, chute,
+            p.timer = self.belt.at(p.scan_m + self.geometry.chute(chute).position_m, self._step_confirm, p, chute,
                                    DivertResult.DIVERTED)
 
-    def _land(self, _planned_s: float, p: Parcel, chute: int, result: DivertResult) -> None:
+    def _step_confirm(self, _planned_s: float, p: Parcel, chute: int, result: DivertResult) -> None:
+        """STEP 9 CONFIRM: the parcel is in its chute; confirmation slot, then CONFIRM_SEQ."""
         p.actual_chute, p.result, p.landed_at_s = chute, result, self._loop.time()
         self.chutes.land(chute, p.landed_at_s)
-        self._confirm(p)
+        self._write_confirmation(p)
         self._finish(p)
 
     def _lose(self, p: Parcel, why: str) -> None:
         self.belt.cancel(p.timer)
         p.actual_chute, p.result, p.landed_at_s, p.why_lost = 0, DivertResult.LOST, self._loop.time(), why
-        self._confirm(p)
+        self._write_confirmation(p)
         self._finish(p)
 
-    def _confirm(self, p: Parcel) -> None:
+    def _write_confirmation(self, p: Parcel) -> None:
         self._confirm_seq += 1
         slot = (self._confirm_seq - 1) % rm.RING_SLOTS
         self._put(self.map.plc(rm.PLC_CONFIRM_RING + slot * rm.SLOT_WORDS),
@@ -405,7 +448,7 @@ class PlcModel:
         end = address + len(values)
         now = self._loop.time()
         if address <= self.map.edge(rm.EDGE_HEARTBEAT) < end:
-            self._watch_edge_heartbeat(now)
+            self._step_watch_heartbeat(now)
         d0 = self.map.edge(rm.EDGE_CHUTE_DISABLE)
         if address < d0 + rm.CHUTE_BIT_WORDS and end > d0:
             named = rm.chutes_from_bits(self.regs[d0:d0 + rm.CHUTE_BIT_WORDS])
@@ -413,7 +456,13 @@ class PlcModel:
                 self.counters.bad_disable_bits += 1
                 log.warning("controller disabled chutes %s that this line does not have: ignored",
                             sorted(named - self._chute_numbers))
-            self._publish_chute_state(now)
+            self._step_chute_state(now)
+        self._step_take_assignments(address, end)
+        return None
+
+    def _step_take_assignments(self, address: int, end: int) -> None:
+        """STEP 5 TAKE_ASSIGNMENTS: the written slots whose aseq changed (a slot rewritten with the
+        same aseq is not news; aseq 0 is an empty slot)."""
         ring0 = self.map.edge(rm.EDGE_ASSIGN_RING)
         ring1 = ring0 + rm.RING_SLOTS * rm.SLOT_WORDS
         lo, hi = max(address, ring0), min(end, ring1)
@@ -425,9 +474,10 @@ class PlcModel:
                 continue
             self._slot_aseq[slot] = aseq
             self._take_assignment(aseq, join_u32(w[2], w[3]), w[4], w[5])
-        return None
 
     def _take_assignment(self, aseq: int, tracking: int, chute: int, reason: int) -> None:
+        """One new assignment: ASSIGN_TAKEN is the highest aseq taken; then the refusal order
+        UNKNOWN_TRACKING / ALREADY_FINISHED, LATE, DUPLICATE, NO_SUCH_CHUTE, else accepted."""
         if aseq > self._get_u32(self.map.plc(rm.PLC_ASSIGN_TAKEN)):
             self._set_u32(rm.PLC_ASSIGN_TAKEN, aseq)
         p = self.parcels.get(tracking)
