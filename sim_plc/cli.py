@@ -1,7 +1,9 @@
 """`sortline sim`: the simulated PLC and line camera, standalone on 127.0.0.1.
 
 With `--parcels 0` it only serves the registers (poke it with mbpoll); with `--forever` parcels
-keep coming. Both run until Ctrl-C and then print the shift report.
+keep coming. Both run until Ctrl-C and then print the shift report. The Modbus server answers the
+line config's `[plc] unit` only, and with `--plc-cycle-ms MS --one-request-per-cycle` it answers
+as a PLC program that serves one Modbus request per cycle of MS ms.
 """
 import argparse
 import asyncio
@@ -9,6 +11,7 @@ import json
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from edge.config import load_or_exit
 
@@ -68,7 +71,22 @@ def _parser() -> argparse.ArgumentParser:
                    help="run at normal priority (by default the simulator asks for real-time scheduling)")
     p.add_argument("--no-wait", action="store_true", help="start parcels without waiting for a controller heartbeat")
     p.add_argument("--report", default=None, help="write the per-parcel ground-truth report (JSON) here")
+    p.add_argument("--plc-cycle-ms", type=_cycle_ms, default=None, metavar="MS",
+                   help="answer Modbus requests at the boundaries of a PLC cycle of MS ms, as a PLC program that "
+                        "serves its Modbus block once per cycle (the model's own 5 ms cycle is unchanged)")
+    p.add_argument("--one-request-per-cycle", action="store_true",
+                   help="with --plc-cycle-ms: answer one Modbus request per cycle, the others wait their turn")
     return p
+
+
+def _cycle_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of milliseconds; write e.g. 10") from None
+    if not 0 < value <= 1000:
+        raise argparse.ArgumentTypeError(f"{text}: a PLC cycle is more than 0 and at most 1000 ms")
+    return value
 
 
 def spec_from_args(args, parser) -> ShiftSpec:
@@ -100,29 +118,52 @@ def spec_from_args(args, parser) -> ShiftSpec:
         wait_for_controller_s=None if args.no_wait else 60.0, boot_id=args.boot_id)
 
 
-async def _run(config, spec, report_path, port, also_port=None) -> dict:
+async def _run(config, spec, report_path, port, also_port=None, cycle_ms=None, one_per_cycle=False) -> dict:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    started = []
+
+    def configure(plc) -> None:
+        started.append(plc)
+        if plc.modbus is not None:
+            plc.modbus.set_unit(config["plc"]["unit"])
+            if cycle_ms is not None:
+                plc.modbus.serve_in_cycles(cycle_ms / 1000, one_per_cycle)
     try:
-        return await run_shift(config, spec, report_path, port=port, stop=stop, also_port=also_port)
+        report = await run_shift(config, spec, report_path, port=port, stop=stop, also_port=also_port,
+                                 on_started=configure)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+    if started and started[0].modbus is not None:
+        report["modbus"] = started[0].modbus.stats()
+        if report_path:
+            Path(report_path).write_text(json.dumps(report, indent=1))
+    return report
 
 
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # asyncua logs every node of its address space at INFO while the OPC UA server starts (about
+    # 1,000 lines): only its warnings belong in the simulator's log.
+    logging.getLogger("asyncua").setLevel(logging.WARNING)
     config = load_or_exit(args.config)
     spec = spec_from_args(args, parser)
+    if args.one_request_per_cycle and args.plc_cycle_ms is None:
+        parser.error("--one-request-per-cycle needs the cycle: give --plc-cycle-ms MS too")
+    if args.plc_cycle_ms is not None and config["plc"]["protocol"] != "modbus" and args.also_port is None:
+        parser.error("--plc-cycle-ms paces the Modbus server, and this line speaks OPC UA: add --also-port PORT "
+                     "to serve Modbus beside it")
     if not args.no_realtime:
         log.info("simulated PLC runs with %s", request_realtime())
     if spec.parcels == 0 or spec.parcels is None:
         log.info("serving until Ctrl-C")
     try:
-        report = asyncio.run(_run(config, spec, args.report, args.port, args.also_port))
+        report = asyncio.run(_run(config, spec, args.report, args.port, args.also_port, args.plc_cycle_ms,
+                                  args.one_request_per_cycle))
     except (ArrivalError, OSError, TimeoutError, ValueError) as exc:
         print(f"sortline sim: {exc}", file=sys.stderr)
         return 1

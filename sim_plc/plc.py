@@ -26,13 +26,13 @@ log = logging.getLogger("sortline.sim")
 class SimPlc:
     def __init__(self, geometry: LineGeometry, *, host: str = "127.0.0.1", port: int = 15020,
                  regmap: RegisterMap = RegisterMap(), heartbeat_timeout_s: float = 0.5,
-                 chutes: ChuteSettings = ChuteSettings(), boot_id: int = 1, modbus: bool = True):
+                 chutes: ChuteSettings = ChuteSettings(), boot_id: int = 1, modbus: bool = True, unit: int = 1):
         self.model = PlcModel(geometry, None, regmap, heartbeat_timeout_s=heartbeat_timeout_s, boot_id=boot_id,
                               chutes=chutes)
         self.servers: list = []
         self.modbus = None
         if modbus:
-            self.modbus = ModbusPlcServer(host, port, regmap)
+            self.modbus = ModbusPlcServer(host, port, regmap, unit=unit)
             self.modbus.bind_model(self.model)
             self.servers.append(self.modbus)
         self._stopped = False

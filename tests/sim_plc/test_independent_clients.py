@@ -1,4 +1,7 @@
-"""A Modbus client this project did not write reads and writes the documented interface."""
+"""A Modbus client this project did not write reads and writes the documented interface.
+
+mbpoll writes one value with function code 6 and several with 16; the PLC serves 3 and 16 only, so
+every write here carries at least two registers."""
 import asyncio
 import re
 import shutil
@@ -32,8 +35,9 @@ async def test_mbpoll_reads_heartbeat_and_scan_ring_and_writes_an_assignment(por
     model = plc.model
     await plc.start()
     try:
-        # mbpoll plays the controller: a heartbeat first, so that the PLC accepts assignments.
-        await mbpoll(port, "-r", "300", "127.0.0.1", "1")
+        # mbpoll plays the controller: a heartbeat first (with both acknowledgements, registers 300-304,
+        # as the controller writes it), so that the PLC accepts assignments.
+        await mbpoll(port, "-r", "300", "127.0.0.1", "1", "0", "0", "0", "0")
         await until(model.edge_alive, 2.0)
         p = model.scan()
         head = registers(await mbpoll(port, "-r", "0", "-c", "22", "127.0.0.1"))
@@ -47,7 +51,7 @@ async def test_mbpoll_reads_heartbeat_and_scan_ring_and_writes_an_assignment(por
         assert (p.actual_chute, p.result) == (2, DivertResult.DIVERTED)
         # The PLC block is read-only on the wire: refused, counted, unchanged.
         proc = await asyncio.create_subprocess_exec(
-            "mbpoll", "-m", "tcp", "-p", str(port), "-a", "1", "-t", "4", "-0", "-1", "-r", "3", "127.0.0.1", "9",
+            "mbpoll", "-m", "tcp", "-p", str(port), "-a", "1", "-t", "4", "-0", "-1", "-r", "3", "127.0.0.1", "9", "9",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         out, _ = await asyncio.wait_for(proc.communicate(), 10)
         assert proc.returncode != 0 or b"Illegal data address" in out
