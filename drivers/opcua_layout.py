@@ -50,6 +50,7 @@ PLC_VARS = (
     Var("Flags", "u16", rm.PLC_FLAGS),
     Var("AssignTaken", "u32", rm.PLC_ASSIGN_TAKEN),
     Var("Refused", "u16", rm.PLC_REFUSED),
+    Var("LastRefusal", "u16", rm.PLC_LAST_REFUSAL),
     Var("ScanEvents", "u32[]", -1, SCAN_EVENTS_LEN),
     Var("ConfirmEvents", "u32[]", -1, CONFIRM_EVENTS_LEN),
     Var("ChuteFull", "bool[]", rm.PLC_CHUTE_FULL, rm.MAX_CHUTES),

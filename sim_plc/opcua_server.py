@@ -151,11 +151,18 @@ class OpcUaPlcServer:
                 initial = lay.plc_value(var, block) if folder == lay.PLC_FOLDER else self._edge_value(var)
                 node = await parent.add_variable(ua.NodeId(lay.node_id(folder, var.name), idx),
                                                  ua.QualifiedName(var.name, idx), initial, varianttype=_variant(var))
+                if var.is_array:
+                    # asyncua leaves an array's ValueRank at 0 (one or more dimensions) and no
+                    # ArrayDimensions; a PLC's data block arrays have one dimension of a fixed length,
+                    # and clients that build their tag lists from the address space read it here.
+                    await node.write_value_rank(ua.ValueRank.OneDimension)
+                    await node.write_array_dimensions([var.length])
                 self._nodes[(folder, var.name)] = node
                 if folder == lay.EDGE_FOLDER:
                     await node.set_writable()
                     server.set_attribute_value_setter(node.nodeid, self._setter(var))
                     server.set_attribute_value_callback(node.nodeid, self._getter(var))
+        _refuse_per_item(server)
         # Server.start() would add the endpoints once; a restart only reopens the socket (_listen).
         await server._setup_server_nodes()
         await server.iserver.start()
@@ -196,12 +203,16 @@ class OpcUaPlcServer:
         from asyncua import ua
 
         def store(nodedata, attr, datavalue):
-            if datavalue.Value is None or datavalue.Value.VariantType != _variant(var):
-                log.warning("refused a controller write of %s: %s, not %s", var.name,
-                            datavalue.Value.VariantType.name if datavalue.Value else "no value", _variant(var).name)
+            value = datavalue.Value.Value if datavalue.Value is not None else None
+            if datavalue.Value is None or datavalue.Value.VariantType != _variant(var) or \
+                    isinstance(value, list) != var.is_array or (var.is_array and len(value) != var.length):
+                got = "no value" if datavalue.Value is None else datavalue.Value.VariantType.name + \
+                    (f"[{len(value)}]" if isinstance(value, list) else "")
+                log.warning("refused a controller write of %s: %s, not %s%s", var.name, got, _variant(var).name,
+                            f"[{var.length}]" if var.is_array else "")
                 raise ua.UaStatusCodeError(ua.StatusCodes.BadTypeMismatch)
             try:
-                offset, words = lay.edge_registers(var, datavalue.Value.Value if datavalue.Value else None)
+                offset, words = lay.edge_registers(var, value)
             except ValueError as exc:
                 log.warning("refused a controller write: %s", exc)
                 raise ua.UaStatusCodeError(ua.StatusCodes.BadOutOfRange) from None
@@ -311,6 +322,25 @@ def _listener_class():
             return HeldProtocol(iserver=self.iserver, policies=self._policies, clients=self.clients,
                                 closing_tasks=self.closing_tasks, limits=self.limits, hold=self._hold)
     return Listener
+
+
+def _refuse_per_item(server) -> None:
+    """A refused value comes back as that item's status in the Write response, as from a PLC.
+
+    asyncua lets a value setter's error end the whole Write service (a ServiceFault): the items
+    before it are stored and the ones after it are not. A PLC refuses one item and stores the
+    others, so the heartbeat and both acknowledgements stand or fall each on their own.
+    """
+    from asyncua import ua
+    aspace = server.iserver.aspace
+    write = aspace.write_attribute_value
+
+    async def per_item(nodeid, attr, value):
+        try:
+            return await write(nodeid, attr, value)
+        except ua.UaStatusCodeError as exc:
+            return ua.StatusCode(exc.code)
+    aspace.write_attribute_value = per_item
 
 
 def _trust_only(trusted: set[bytes]):
