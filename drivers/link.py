@@ -291,7 +291,11 @@ class PlcLink(abc.ABC):
         self.status.connected = True
         self.status.lost_since_wall = None
         self.status.last_error = ""
-        log.info("PLC link up: %s, boot id %s, scan seq %d", self.address, self._boot_id, self.scans.last)
+        # Where the PLC just connected stands: after a PLC restart the scan reader still holds the
+        # previous boot's last number until it takes the new boot's first events.
+        contact = self.contact
+        log.info("PLC link up: %s, boot id %s, scan seq %s", self.address,
+                 contact.boot if contact else self._boot_id, contact.scan_seq if contact else "unknown")
 
     def _link_down(self, exc: Exception) -> None:
         text = str(exc) or type(exc).__name__
