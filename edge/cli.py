@@ -18,6 +18,7 @@ COMMANDS = {
     "sim": ("sim_plc.cli", "run the simulated PLC and line camera"),
     "read-label": ("edge.read_label", "read label images and print what was read, by a line's plan with --config"),
     "report": ("edge.report", "shift report from the parcel records: CSV and an HTML page with charts"),
+    "plc-check": ("drivers.plc_check", "check a PLC against docs/plc-interface.md from outside, for commissioning"),
 }
 
 BENCHES = {
