@@ -6,6 +6,8 @@ on generated labels, at a given parcel rate; prints what the PLC saw (JSON with 
     sortline bench e2e --find-max --rates 260000,320000,400000 --json   # only these steps
     sortline bench e2e --preadvice-share 0.6 --rate 40000 --parcels 3000 --json   # a real day's pre-advice
     sortline bench e2e --trace site-log.csv --queue-at-induction --json  # another site's arrivals and sizes
+    sortline bench e2e --rate 40000 --plc-cycle-ms 10 --one-request-per-cycle --json   # a PLC that serves
+                                                    # one Modbus request per 10 ms cycle
 
 With --preadvice-share below 1 the other parcels are in no pre-advice: the controller routes them
 from the label (routing code, courier rules), and `decision_paths` says per path how many went
@@ -128,6 +130,13 @@ def _feed_args(config: Path, rate: float) -> list[str]:
     pitch_m = speed * 3600 / rate
     return ["--parcel-length-m", f"{min(0.4, pitch_m * 0.6):.4f}", "--min-gap-m", f"{min(0.1, pitch_m * 0.2):.4f}",
             "--chute-capacity", "1000000"]
+
+
+def _cycle_args(args) -> list[str]:
+    """The simulated PLC's Modbus pace: answers at its cycle boundaries, one request per cycle if asked."""
+    if args.plc_cycle_ms is None:
+        return []
+    return ["--plc-cycle-ms", str(args.plc_cycle_ms), *(["--one-request-per-cycle"] if args.one_request_per_cycle else [])]
 
 
 def _arrival_args(args, config: Path, rate: float) -> list[str]:
@@ -263,7 +272,7 @@ async def run_once(args, rate: float) -> dict:
         sys.executable, "-m", "edge.cli", "sim", "--config", str(config), "--parcels", str(args.parcels),
         "--rate", str(rate), "--seed", str(args.seed), "--report", str(report_path),
         "--no-label-share", str(args.no_label_share), "--unknown-route-share", str(args.unknown_route_share),
-        "--preadvice-share", str(args.preadvice_share), *_arrival_args(args, config, rate),
+        "--preadvice-share", str(args.preadvice_share), *_arrival_args(args, config, rate), *_cycle_args(args),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env)
     ctl = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "edge.cli", "run", "--config", str(config),
@@ -308,6 +317,7 @@ async def run_once(args, rate: float) -> dict:
         "rate_per_h": rate, "parcels": report["parcels"], "protocol": args.protocol,
         "decision_budget_ms": args.budget_ms, "vision_budget_ms": args.vision_budget_ms,
         "hedge_reads": args.hedge_reads, "take_core": args.take_core,
+        "plc_cycle_ms": args.plc_cycle_ms, "one_request_per_cycle": args.one_request_per_cycle,
         "latency_ms": {"p50": pct(0.50), "p99": pct(0.99), "p99_9": pct(0.999), "max": lat[-1] if lat else None},
         "deadline_misses": misses, "lost": report["lost"],
         "clean_accuracy": report["clean_accuracy"], "correct": report["correct"],
@@ -324,6 +334,8 @@ async def run_once(args, rate: float) -> dict:
         # The same latency for the parcels scanned while the host took (next to) no CPU time.
         "latency_ms_while_host_quiet": quiet,
         "controller_stages_ms": stages,
+        # What the simulated PLC's Modbus server answered: requests per second, how long they waited.
+        **({"plc_modbus": report["modbus"]} if "modbus" in report else {}),
         **({"kept_files": str(workdir)} if args.keep else {}),
     }
 
@@ -335,6 +347,16 @@ def _stall(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def _cycle_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of milliseconds; write e.g. 10") from None
+    if not 0 < value <= 1000:
+        raise argparse.ArgumentTypeError(f"{text}: a PLC cycle is more than 0 and at most 1000 ms")
+    return value
 
 
 def _share(text: str) -> float:
@@ -398,6 +420,12 @@ def main(argv=None) -> int:
     parser.add_argument("--min-gap-m", type=float, default=0.1,
                         help="with --queue-at-induction: the gap the induction leaves between parcels (default 0.1)")
     parser.add_argument("--budget-ms", type=float, default=250.0, help="decision budget after the scan")
+    parser.add_argument("--plc-cycle-ms", type=_cycle_ms, metavar="MS",
+                        help="the simulated PLC answers Modbus at the boundaries of an MS ms cycle (sortline sim "
+                             "--plc-cycle-ms)")
+    parser.add_argument("--one-request-per-cycle", action="store_true",
+                        help="with --plc-cycle-ms: one Modbus request answered per cycle, as a PLC program that "
+                             "calls its Modbus server block once per cycle")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--timeout-s", type=float, default=1800.0)
     parser.add_argument("--find-max", action="store_true", help="step the rate up until a deadline is missed")
@@ -414,6 +442,10 @@ def main(argv=None) -> int:
         parser.error("--find-max steps through generated rates; a --trace brings its own: give one of them")
     if args.queue_at_induction and not args.trace:
         parser.error("--queue-at-induction queues the parcels of a replayed trace: give --trace CSV too")
+    if args.one_request_per_cycle and args.plc_cycle_ms is None:
+        parser.error("--one-request-per-cycle needs the cycle: give --plc-cycle-ms MS too")
+    if args.plc_cycle_ms is not None and args.protocol != "modbus":
+        parser.error("--plc-cycle-ms paces the simulated PLC's Modbus server: use it with --protocol modbus")
     if args.trace:
         args.parcels, args.rate = _read_trace(args)
     elif args.parcels is None:

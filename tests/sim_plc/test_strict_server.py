@@ -239,6 +239,21 @@ async def test_sortline_sim_answers_the_configured_unit_at_the_cycle_asked_for(t
     assert modbus["answered"] == 21 and modbus["other_unit"] == 1 and modbus["answered_per_s"] <= 50.5
 
 
+@pytest.mark.timeout(180)
+def test_bench_e2e_passes_the_cycle_to_the_plc_and_the_controller_still_decides(capsys):
+    """The controller process against a PLC that answers one request per 20 ms cycle."""
+    from edge.bench import e2e
+    assert e2e.main(["--rate", "20000", "--parcels", "40", "--vision-budget-ms", "60", "--plc-cycle-ms", "20",
+                     "--one-request-per-cycle", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    modbus = report["plc_modbus"]
+    assert (report["plc_cycle_ms"], modbus["cycle_ms"], modbus["one_request_per_cycle"]) == (20.0, 20.0, True)
+    assert 40 <= modbus["answered_per_s"] <= 50.5, modbus
+    assert report["parcels"] == 40 and report["lost"] == 0
+    # Decided and assigned before the decision point (a loaded host may make one or two late).
+    assert report["by_reason"].get("LATE", 0) <= 2 and report["correct"] >= 37, report["by_reason"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--one-request-per-cycle"], "needs the cycle"),
     (["--plc-cycle-ms", "0"], "more than 0"),
@@ -250,3 +265,10 @@ async def test_cycle_options_are_checked(tmp_path, port, args, message):
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2 and message in err.decode(), err.decode()[-2000:]
+
+
+def test_bench_e2e_refuses_a_cycle_for_opcua(capsys):
+    from edge.bench import e2e
+    with pytest.raises(SystemExit):
+        e2e.main(["--protocol", "opcua", "--plc-cycle-ms", "10"])
+    assert "use it with --protocol modbus" in capsys.readouterr().err
