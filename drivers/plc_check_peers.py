@@ -123,7 +123,7 @@ class ModbusPeer:
         self._bound_s = max(FIRST_ANSWER_S, 5 * settings.timeout_s)
         self._poll_words: int | None = rm.SCAN_READ_WORDS
         self._readable = {"confirm": True, "chutes": True}
-        self._confirm_seen: int | None = None
+        self._confirm_seen: tuple[int, int] | None = None      # (BOOT_ID, CONFIRM_SEQ) of the last ring read
         self._polls = self._beats = 0
         self._words: list[list[int]] = []         # the first and the newest poll
 
@@ -221,7 +221,7 @@ class ModbusPeer:
 
     async def poll(self) -> Snapshot:
         """What the controller reads in one poll: the header and scan ring, the confirmation ring when
-        CONFIRM_SEQ moved, the chute states every CHUTE_STATE_EVERY polls."""
+        CONFIRM_SEQ or BOOT_ID moved, the chute states every CHUTE_STATE_EVERY polls."""
         if self._poll_words is None:
             raise LinkTrouble(f"the PLC header ({rm.PLC_HEADER_WORDS} registers at {self.map.plc_base}) cannot be read")
         w = await self._read(self.map.plc(0), self._poll_words)
@@ -230,9 +230,10 @@ class ModbusPeer:
         full = self._poll_words == rm.SCAN_READ_WORDS
         confirm_seq = join_u32(w[rm.PLC_CONFIRM_SEQ], w[rm.PLC_CONFIRM_SEQ + 1])
         confirm_slots = None
-        if full and self._readable["confirm"] and confirm_seq != self._confirm_seen:
+        seen = (w[rm.PLC_BOOT_ID], confirm_seq)
+        if full and self._readable["confirm"] and seen != self._confirm_seen:
             ring = await self._read(self.map.plc(rm.PLC_CONFIRM_RING), rm.RING_SLOTS * rm.SLOT_WORDS)
-            confirm_slots, self._confirm_seen = tuple(s[0] for s in _confirm_slots(ring)), confirm_seq
+            confirm_slots, self._confirm_seen = tuple(s[0] for s in _confirm_slots(ring)), seen
         if full and self._readable["chutes"] and self._polls % CHUTE_STATE_EVERY == 0:
             await self._read(self.map.plc(rm.PLC_CHUTE_FULL), 2 * rm.CHUTE_BIT_WORDS)
         self._polls += 1

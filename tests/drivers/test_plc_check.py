@@ -167,15 +167,35 @@ async def test_a_frozen_heartbeat_fails_and_says_what_to_check():
 
 
 @on_session_loop
-async def test_slow_answers_fail_the_latency_against_the_assignment_budget():
-    async with FakePlc(free_port(), DOC_WORDS, {0: HEADER}, heartbeat_at=1, delay_s=0.03) as fake:
+async def test_slow_answers_fail_the_latency_against_the_longest_plc_cycle():
+    async with FakePlc(free_port(), DOC_WORDS, {0: HEADER}, heartbeat_at=1, delay_s=0.06) as fake:
         report = await run("--host", "127.0.0.1", "--port", str(fake.port), "--seconds", "2")
         checks = by_name(report)
         assert [c.name for c in report.checks if c.status == FAIL] == ["latency"]
         p50 = float(checks["latency"].found.split("p50 ")[1].split(" ms")[0])
-        assert p50 >= 30 and "20 ms assignment budget" in checks["latency"].expected
-        assert "network" in checks["latency"].check
+        assert p50 >= 60 and "p99 at most 50 ms, the longest PLC cycle" in checks["latency"].expected
+        assert "one request per cycle" in checks["latency"].check
         fake.assert_untouched()
+
+
+@on_session_loop
+async def test_a_plc_serving_one_request_per_30_ms_cycle_is_within_the_limit_but_warned():
+    async with recorded_sim() as (plc, writes):
+        plc.modbus.serve_in_cycles(0.03, one_per_cycle=True)
+        report = await run("--host", "127.0.0.1", "--port", str(plc.modbus.port), "--seconds", "2")
+        latency = by_name(report)["latency"]
+        assert latency.status == WARN and "20 ms or less" in latency.expected, latency
+        assert report.exit_code == 0 and writes == []
+
+
+@on_session_loop
+async def test_a_unit_id_the_plc_does_not_serve_is_named():
+    async with recorded_sim() as (plc, writes):
+        plc.modbus.set_unit(5)
+        report = await run("--host", "127.0.0.1", "--port", str(plc.modbus.port), "--seconds", "1")
+        connection = by_name(report)["connection"]
+        assert connection.status == FAIL and "unit id 1 with exception 0B" in connection.found, connection
+        assert "--unit 1" in connection.check and writes == []
 
 
 @on_session_loop
@@ -313,7 +333,7 @@ def test_a_line_config_gives_the_settings_the_controller_runs_with(tmp_path):
         theirs = link_settings(config)
         assert dataclasses.replace(opts.settings, reuse_after_s=theirs.reuse_after_s) == theirs
         assert opts.protocol == config["plc"]["protocol"]
-        assert opts.assign_budget_s * 1000 == config["budgets"]["assign_ms"]
+        assert opts.heartbeat_timeout_s * 1000 == config["plc"]["heartbeat_timeout_ms"]
     bad = tmp_path / "line.toml"
     bad.write_text("[plc]\nhost = \"10.0.0.5\"\nedge_bse = 400\n")
     with pytest.raises(SystemExit):
