@@ -80,7 +80,7 @@ class ModbusPlcServer:
         self.cycle_s, self.one_per_cycle = cycle_s, one_per_cycle
         self._next_free_cycle = 0
         if cycle_s is not None:
-            log.warning("Modbus answers at the %.1f ms PLC cycle boundaries%s", cycle_s * 1000,
+            log.info("Modbus answers at the %.1f ms PLC cycle boundaries%s", cycle_s * 1000,
                         ", one request per cycle" if one_per_cycle else "")
 
     @property
@@ -119,9 +119,11 @@ class ModbusPlcServer:
         """The response to one decoded request, or None for no answer at all."""
         from pymodbus.constants import ExcCodes
         from pymodbus.pdu import ExceptionResponse
-        loop = asyncio.get_running_loop()
-        arrived_s = loop.time()
-        context = self._server.context
+        server = self._server
+        if server is None:                   # stopped between the request's arrival and now
+            return None
+        arrived_s = asyncio.get_running_loop().time()
+        context = server.context
         self.requests += 1
         if self._delay_s:
             await self._hold()
