@@ -132,8 +132,9 @@ class ModbusPlcServer:
         # A fixed unit id is what a PLC's own Modbus TCP server has; one that is addressed through a
         # unit id it does not have answers as a gateway with nothing behind that id: 0B. No answer
         # at all would cost the controller its whole timeout and look like a broken cable; 0B is
-        # immediate, and the controller names [plc] unit for it (pymodbus' own server, with its
-        # legacy datastore, answers an unknown device id the same way).
+        # immediate, and the controller names [plc] unit for it. (pymodbus 3.16 left to itself: its
+        # legacy datastore answers 0B, or nothing with ignore_missing_devices; its SimDevice
+        # datastore fails the lookup and answers 04 DEVICE FAILURE, whatever that option says.)
         if pdu.dev_id != self.unit:
             self.other_units += 1
             log.warning("refused a Modbus request for unit id %d: this PLC is unit %d (exception 0B)",
