@@ -27,7 +27,8 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-# "Conventions": the two blocks at their default bases, 5 ms cycle, 8-register chute bit fields.
+# "Conventions": the two blocks at their default bases, 8-register chute bit fields, and the
+# simulator's 5 ms cycle ("Timing" allows up to 50 ms on the county line).
 PLC_BASE, EDGE = 0, 300
 CYCLE_S = 0.005
 CHUTE_WORDS = 8
@@ -47,8 +48,8 @@ SLOTS, SLOT_WORDS = 16, 6            # both rings: 16 slots of 6 registers
 HEARTBEAT_TIMEOUT_S = 0.5
 # "Line state": parcels this close to a jam are taken off the belt when it is cleared.
 JAM_ZONE_M = 0.5
-# Tracking numbers of finished parcels remembered, to refuse a late assignment as ALREADY_FINISHED
-# rather than UNKNOWN_TRACKING; the document names no number, a PLC keeps a finite list.
+# "Points the tables leave open", finished tracking numbers: the simulator remembers 4096, the
+# reference program 256; one no longer remembered is refused UNKNOWN_TRACKING.
 FINISHED_KEPT = 4096
 
 
@@ -198,6 +199,7 @@ class DocPlc:
         self._edge_hb_changed_s = 0.0
         self.edge_alive = False
         self.disabled: set[int] = set()
+        self._disable_bits: set[int] = set()
         self.parcels: dict[int, Parcel] = {}
         self.finished: dict[int, None] = {}
         self._published: dict[int, list[int]] = {}
@@ -229,14 +231,17 @@ class DocPlc:
 
     # -- registers ----------------------------------------------------------------------------------
     async def _request(self, func_code, start, address, count, registers, values):
-        """Every Modbus request: reads answer from the PLC's memory; writes land only in the
-        controller block ("Conventions": anything else is exception 02, changes nothing, counted)."""
+        """Every Modbus request ("Conventions"): function code 3 reads both blocks, 16 writes the
+        controller block; any other function is 01, a write elsewhere 02, counted, and changes
+        nothing. Every unit id is answered, as many PLCs' own servers do."""
+        if func_code not in (3, 16):
+            return ExcCodes.ILLEGAL_FUNCTION
         if values is None:
             registers[address - start:address - start + count] = self.regs[address:address + count]
             return None
         if not self.powered:
             return ExcCodes.DEVICE_BUSY
-        if func_code not in (6, 16) or not EDGE <= address <= address + count <= EDGE + EDGE_WORDS:
+        if not EDGE <= address <= address + count <= EDGE + EDGE_WORDS:
             self.counters["refused_writes"] += 1
             return ExcCodes.ILLEGAL_ADDRESS
         self.regs[address:address + count] = [int(v) & 0xFFFF for v in values]
@@ -344,14 +349,17 @@ class DocPlc:
                 self._cycle()
 
     def _cycle(self) -> None:
+        """"Order of the steps in one PLC cycle": inputs, heartbeats, assignments, then the parcels
+        (decision point, diverter, landing), then the chute states. Scans come from the test at
+        once, as the simulator writes them the moment they happen."""
         self._advance()
         now = self._moved_at_s
         if now >= self._next_beat_s:
             self.heartbeat = (self.heartbeat + 1) & 0xFFFF
             self._next_beat_s = max(self._next_beat_s + HEARTBEAT_PERIOD_S, now)
             self._header()
+        self._read_disabled()
         self._watch_heartbeat(now)
-        self._echo_disabled()
         self._take_assignments()
         for p in list(self.parcels.values()):
             self._move(p)
@@ -371,33 +379,41 @@ class DocPlc:
         self._publish(EDGE_HB_SEEN, [hb])
         self._publish(FLAGS, [1 if self.edge_alive else 0])
 
-    def _echo_disabled(self) -> None:
+    def _read_disabled(self) -> None:
+        """"Chute state": the controller's CHUTE_DISABLE for chutes that exist; bits for others are
+        ignored and counted."""
         named = chutes_of(self.regs[EDGE + CHUTE_DISABLE:EDGE + CHUTE_DISABLE + CHUTE_WORDS])
-        if named - self.line.numbers and named != self.disabled:
+        if named - self.line.numbers and named != self._disable_bits:
             self.counters["missing_chute_bits"] += 1
-        self.disabled = named
-        self._publish(CHUTE_DISABLED, bits(named & self.line.numbers))
+        self._disable_bits, self.disabled = named, named & self.line.numbers
 
     def _publish_chutes(self) -> None:
         self._publish(CHUTE_FULL, bits(self.full))
         self._publish(CHUTE_FAULT, bits(self.faulted))
+        self._publish(CHUTE_DISABLED, bits(self.disabled))
 
     # -- assignments -------------------------------------------------------------------------------------------
     def _take_assignments(self) -> None:
+        """"Order of the steps in one PLC cycle", step 5: slots whose aseq changed, lowest aseq first
+        (the same aseq again is not news; aseq 0 is an empty slot)."""
         ring = self.regs[EDGE + ASSIGN_RING:EDGE + ASSIGN_RING + SLOTS * SLOT_WORDS]
+        news = []
         for slot in range(SLOTS):
             w = ring[slot * SLOT_WORDS:(slot + 1) * SLOT_WORDS]
             aseq = join(w[0], w[1])
-            if aseq == self._slot_aseq[slot]:
-                continue                       # the same aseq again is not news
-            self._slot_aseq[slot] = aseq
-            if aseq:                           # a cleared slot is no assignment
-                self._take(aseq, join(w[2], w[3]), w[4])
+            if aseq != self._slot_aseq[slot]:
+                self._slot_aseq[slot] = aseq
+                if aseq:
+                    news.append((aseq, join(w[2], w[3]), w[4]))
+        for aseq, tracking, chute in sorted(news):
+            self._take(aseq, tracking, chute)
 
     def _take(self, aseq: int, tracking: int, chute: int) -> None:
-        """"Assignments": ASSIGN_TAKEN first, then the checks in the table's order."""
+        """"Assignments": ASSIGN_TAKEN raised to the aseq if higher (the highest taken since start),
+        then the checks in the table's order."""
         self.assignments.setdefault(tracking, []).append((aseq, chute))
-        self.poke(PLC_BASE + ASSIGN_TAKEN, u32(aseq))
+        if aseq > self._u32(PLC_BASE + ASSIGN_TAKEN):
+            self.poke(PLC_BASE + ASSIGN_TAKEN, u32(aseq))
         p = self.parcels.get(tracking)
         if p is None:
             refusal = Refusal.ALREADY_FINISHED if tracking in self.finished else Refusal.UNKNOWN_TRACKING

@@ -122,7 +122,8 @@ class SimulatedPlc:
     async def start(self) -> None:
         plc = self.config["plc"]
         self.plc = SimPlc(self.config.geometry, port=self.port, regmap=RegisterMap(plc["plc_base"], plc["edge_base"]),
-                          heartbeat_timeout_s=plc["heartbeat_timeout_ms"] / 1000, boot_id=self.boot_id)
+                          heartbeat_timeout_s=plc["heartbeat_timeout_ms"] / 1000, boot_id=self.boot_id,
+                          unit=plc["unit"])
         await self.plc.start()
 
     async def stop(self) -> None:
