@@ -111,6 +111,7 @@ class Options:
 
 # -- the run ----------------------------------------------------------------------------------------
 MEASURED = ("version", "boot_id", "line_state", "heartbeat", "scan_ring", "confirm_ring", "latency")
+VALUES = ("boot_id", "line_state", "heartbeat", "scan_ring", "confirm_ring", "controller_watch")   # read from the block
 
 
 def make_peer(opts: Options):
@@ -160,6 +161,12 @@ async def check(opts: Options, peer=None) -> Report:
                              f"{peer.name('edge_heartbeat')} and the acknowledgements after it, as read"))
         report.add(boot_memory_check(opts.remember, peer.target, snaps[-1].boot))
         report.skip(later, "it needs a check above that failed")
+        if any(c.name == "version" and c.status == FAIL for c in report.checks):
+            for c in report.checks:                 # what was read may not be the PLC block at all
+                if c.name in VALUES and c.status in (FAIL, WARN):
+                    c.check = f"the version check first: these registers may not be the PLC block; then {c.check}"
+                elif c.name in VALUES and c.status == PASS:
+                    c.status, c.found = SKIP, f"not judged while VERSION is wrong ({c.found})"
     finally:
         report.written = list(peer.written)
         await peer.close()
@@ -205,12 +212,13 @@ def identity_checks(peer, snaps: list[Snapshot], version_hint: str | None) -> li
         boot = Check("boot_id", PASS, f"{peer.name('boot')} holds {boots[0]}", "1..65535, never 0")
     states = list(dict.fromkeys(s.line_state for s in snaps))
     names = [f"{v} {rm.LineState(v).name}" if v in rm.LineState._value2member_map_ else f"{v} (unknown)"
-             for v in states]
+             for v in states[:4]]
+    shown = ", then ".join(names) + (f", and {len(states) - 4} more values" if len(states) > 4 else "")
     known = ", ".join(f"{s.value} {s.name}" for s in rm.LineState)
     if all(v in rm.LineState._value2member_map_ for v in states):
-        state = Check("line_state", PASS, f"{peer.name('line_state')}: {', then '.join(names)}", f"one of {known}")
+        state = Check("line_state", PASS, f"{peer.name('line_state')}: {shown}", f"one of {known}")
     else:
-        state = Check("line_state", FAIL, f"{peer.name('line_state')}: {', then '.join(names)}", f"one of {known}",
+        state = Check("line_state", FAIL, f"{peer.name('line_state')}: {shown}", f"one of {known}",
                       "the PLC program's line state codes against docs/plc-interface.md, Line state")
     return [version, boot, state]
 
@@ -291,8 +299,9 @@ def ring_check(peer, name: str, seq_field: str, views) -> Check:
         if problem:
             bad.append(problem)
     first, last = views[0][0], views[-1][0]
-    moved = f"{where} went {first} -> {last}" if last != first else \
-        f"{where} stayed at {first} (no event during the check: run it while parcels pass to see the ring fill)"
+    moved = f"{where} went {first} -> {last}" if last != first else f"{where} stayed at {first}"
+    if last == first and not bad:
+        moved += " (no event during the check: run it while parcels pass to see the ring fill)"
     if bad:
         return Check(name, FAIL, f"{len(bad)} of {len(views)} snapshots break the ring rules, first: {bad[0]}; {moved}",
                      expected, "the order in which the PLC program writes the ring slot and the sequence number "
@@ -317,9 +326,11 @@ def latency_check(peer, elapsed_s: float, opts: Options, trouble: str) -> Check:
         return Check("latency", FAIL if trouble else SKIP, trouble or "not measured", expected, network)
     p50, p99 = percentile(lat_ms, 0.5), percentile(lat_ms, 0.99)
     over = sum(x > timeout_ms for x in lat_ms)
-    found = (f"{len(lat_ms)} requests in {elapsed_s:.1f} s ({len(lat_ms) / elapsed_s:.0f} a second, a poll every "
-             f"{opts.settings.poll_interval_s * 1000:g} ms as the controller): p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-             f"max {max(lat_ms):.1f} ms")
+    found = (f"{len(lat_ms)} requests in {elapsed_s:.1f} s ({len(lat_ms) / elapsed_s:.0f} a second; as the "
+             f"controller, the next poll {opts.settings.poll_interval_s * 1000:g} ms after each answer): p50 "
+             f"{p50:.1f} ms, p99 {p99:.1f} ms, max {max(lat_ms):.1f} ms")
+    if peer.poll_note:
+        found += f"; {peer.poll_note}"
     if over:
         found += f"; {over} over the {timeout_ms:g} ms timeout (the controller drops the link on each)"
     if trouble:

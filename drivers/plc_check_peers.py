@@ -269,6 +269,11 @@ class ModbusPeer:
     def extra_checks(self, snaps) -> list[Check]:
         return []
 
+    @property
+    def poll_note(self) -> str:
+        return "" if self._poll_words == rm.SCAN_READ_WORDS else \
+            f"polls of the {rm.PLC_HEADER_WORDS}-register header: the controller's read of 112 fails"
+
     async def controller_values(self) -> tuple[int, int, int]:
         """EDGE_HEARTBEAT, SCAN_ACK and CONFIRM_ACK as the PLC holds them."""
         w = await self._read(self.map.edge(0), rm.EDGE_CONFIRM_ACK + 2)
@@ -541,6 +546,8 @@ class OpcUaPeer:
 
     async def version_hint(self) -> str | None:
         return None
+
+    poll_note = ""
 
     def extra_checks(self, snaps) -> list[Check]:
         polled = {s.heartbeat for s in snaps}
