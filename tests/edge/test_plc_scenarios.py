@@ -27,7 +27,6 @@ from tests.conftest import REPO, free_port
 from tests.edge.doc_plc import (ASSIGN_RING, ASSIGN_TAKEN, BOOT_ID, CONFIRM_RING, CONFIRM_SEQ, EDGE, FLAGS,
                                 LAST_REFUSAL, LINE_STATE, REFUSED, SCAN_RING, SCAN_SEQ, SLOT_WORDS, SLOTS, VERSION,
                                 DocPlc, Line, Refusal, Result, State, chutes_of, join)
-from tests.edge.test_plc_faults import running
 from tests.sim_plc.helpers import until
 
 pytestmark = pytest.mark.timeout(60)
@@ -388,8 +387,26 @@ class Relay:
 
 # -- a line: PLC, network, controller --------------------------------------------------------------------
 class SortingLine:
-    def __init__(self, plc, watch: PlcWatch, controller, relay: Relay, camera):
-        self.plc, self.watch, self.controller, self.relay, self.camera = plc, watch, controller, relay, camera
+    def __init__(self, config, plc, watch: PlcWatch, relay: Relay, camera):
+        self.config, self.plc, self.watch, self.relay, self.camera = config, plc, watch, relay, camera
+        self.controller = self._stop = self._run = None
+
+    async def start_controller(self) -> None:
+        """The controller as `sortline run` builds it, running once the PLC sees its heartbeat."""
+        self.controller = build_controller(self.config)
+        self._stop = asyncio.Event()
+        self._run = asyncio.create_task(self.controller.run(self._stop))
+        await until(lambda: self.controller.state.report.state.value == "running", 60.0)
+        await self.alive()
+
+    async def stop_controller(self) -> None:
+        run, self._run = self._run, None
+        if run is not None:
+            self._stop.set()
+            try:
+                await asyncio.wait_for(run, 30)
+            finally:
+                self.controller.records.close()
 
     async def parcel(self, label: str | None) -> int:
         """A parcel at the photo-eye; the camera's image of it is in the folder before the
@@ -437,11 +454,12 @@ async def sorting_line(kind: str, folder, **plc_keys):
     await plc.start()
     try:
         async with relay, PlcWatch(plc_port, config["plc"]["unit"]) as watch:
-            controller = build_controller(config)
-            async with running(controller):
-                line = SortingLine(plc, watch, controller, relay, folder / "camera")
-                await line.alive()
+            line = SortingLine(config, plc, watch, relay, folder / "camera")
+            try:
+                await line.start_controller()
                 yield line
+            finally:
+                await line.stop_controller()
     finally:
         await plc.stop()
 
@@ -527,6 +545,23 @@ async def test_a_silent_controller_gets_every_parcel_sent_to_the_end_chute(kind,
         again = await line.stream(["SF", "YTO"], every_s=0.1)
         await line.confirmed(again)
         assert watch.outcomes(again) == expected(["SF", "YTO"], again)
+        assert watch.refusals == []
+
+
+async def test_a_restarted_controller_assigns_above_every_aseq_the_plc_holds(kind, tmp_path):
+    async with sorting_line(kind, tmp_path) as line:
+        watch = line.watch
+        first = await line.stream(MIX, every_s=0.1)
+        await line.held(first)
+        await asyncio.sleep(0.5)                    # all past their decision points, acknowledged
+        await line.stop_controller()
+        await line.start_controller()
+        second = await line.stream(MIX, every_s=0.1)
+        await line.confirmed([*first, *second])
+        assert watch.outcomes([*first, *second]) == expected(MIX * 2, [*first, *second])
+        aseq_of = {tracking: aseq for (_, aseq), (tracking, _) in watch.assigned.items()}
+        assert len(watch.assigned) == len(aseq_of) == 2 * len(MIX)      # none assigned twice
+        assert sorted(aseq_of[t] for t in second) == list(range(len(MIX) + 1, 2 * len(MIX) + 1))
         assert watch.refusals == []
 
 
