@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--report", default=None, help="write the per-parcel ground-truth report (JSON) here")
     p.add_argument("--plc-cycle-ms", type=_cycle_ms, default=None, metavar="MS",
                    help="answer Modbus requests at the boundaries of a PLC cycle of MS ms, as a PLC program that "
-                        "serves its Modbus block once per cycle (the model's own 5 ms cycle is unchanged)")
+                        "serves its Modbus block once per cycle (encoder, flags and chute bits stay on the simulator's 5 ms cycle)")
     p.add_argument("--one-request-per-cycle", action="store_true",
                    help="with --plc-cycle-ms: answer one Modbus request per cycle, the others wait their turn")
     return p

@@ -6,8 +6,7 @@ on generated labels, at a given parcel rate; prints what the PLC saw (JSON with 
     sortline bench e2e --find-max --rates 260000,320000,400000 --json   # only these steps
     sortline bench e2e --preadvice-share 0.6 --rate 40000 --parcels 3000 --json   # a real day's pre-advice
     sortline bench e2e --trace site-log.csv --queue-at-induction --json  # another site's arrivals and sizes
-    sortline bench e2e --rate 40000 --plc-cycle-ms 10 --one-request-per-cycle --json   # a PLC that serves
-                                                    # one Modbus request per 10 ms cycle
+    sortline bench e2e --rate 40000 --plc-cycle-ms 10 --one-request-per-cycle --json   # one request per 10 ms
 
 With --preadvice-share below 1 the other parcels are in no pre-advice: the controller routes them
 from the label (routing code, courier rules), and `decision_paths` says per path how many went
