@@ -47,6 +47,7 @@ class ModbusPlcServer:
         self.other_units = 0
         self.dropped = 0
         self.answered = 0
+        self.by_function = collections.Counter()   # requests of function code 3 and 16 served
         self._answer_span_s: tuple[float, float] | None = None      # first and newest answer, loop time
         self._waits = collections.Counter()    # wait from request to answer, in 0.1 ms steps: bounded memory
 
@@ -111,6 +112,7 @@ class ModbusPlcServer:
                 "answered": self.answered,
                 "answered_per_s": round((self.answered - 1) / span_s, 1) if span_s else None,
                 "wait_ms": {"p50": ms(0.5), "p99": ms(0.99), "max": ms(1.0)},
+                "reads": self.by_function[3], "writes": self.by_function[16],
                 "illegal_function": self.illegal_functions, "other_unit": self.other_units,
                 "refused_writes": self.refused_writes}
 
@@ -149,6 +151,7 @@ class ModbusPlcServer:
                         "count out of range (exception %02X)", pdu.function_code, refusal)
         if refusal is not None:
             return self._answered(arrived_s, ExceptionResponse(pdu.function_code, refusal))
+        self.by_function[pdu.function_code] += 1
         try:
             response = await pdu.datastore_update(context, pdu.dev_id)
         except Exception:                   # a defect here must not end the connection's task unanswered

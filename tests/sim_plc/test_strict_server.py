@@ -237,6 +237,7 @@ async def test_sortline_sim_answers_the_configured_unit_at_the_cycle_asked_for(t
     modbus = json.loads(out)["modbus"]
     assert (modbus["unit"], modbus["cycle_ms"], modbus["one_request_per_cycle"]) == (5, 20.0, True)
     assert modbus["answered"] == 21 and modbus["other_unit"] == 1 and modbus["answered_per_s"] <= 50.5
+    assert (modbus["reads"], modbus["writes"]) == (20, 0)
 
 
 @pytest.mark.timeout(180)
