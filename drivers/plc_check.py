@@ -128,10 +128,10 @@ async def check(opts: Options, peer=None) -> Report:
         try:
             found = await peer.open()
         except Unreachable as exc:
-            report.add(Check("connection", FAIL, exc.found, f"a {peer.protocol} server at {peer.address}", exc.check))
+            report.add(Check("connection", FAIL, exc.found, f"{peer.server} at {peer.address}", exc.check))
             report.skip(later, "no connection")
             return report
-        report.add(Check("connection", PASS, found, f"a {peer.protocol} server at {peer.address}"))
+        report.add(Check("connection", PASS, found, f"{peer.server} at {peer.address}"))
         report.add(*await peer.layout())
         try:
             first = await peer.poll()
@@ -159,7 +159,7 @@ async def check(opts: Options, peer=None) -> Report:
                              "cleared after the PLC's timeout",
                              f"with the controller stopped, run again with --write-heartbeat: it writes "
                              f"{peer.name('edge_heartbeat')} and the acknowledgements after it, as read"))
-        report.add(boot_memory_check(opts.remember, peer.target, snaps[-1].boot))
+        report.add(boot_memory_check(opts.remember, f"{peer.protocol} {peer.address}", snaps[-1].boot))
         report.skip(later, "it needs a check above that failed")
         if any(c.name == "version" and c.status == FAIL for c in report.checks):
             for c in report.checks:                 # what was read may not be the PLC block at all
@@ -326,9 +326,9 @@ def latency_check(peer, elapsed_s: float, opts: Options, trouble: str) -> Check:
         return Check("latency", FAIL if trouble else SKIP, trouble or "not measured", expected, network)
     p50, p99 = percentile(lat_ms, 0.5), percentile(lat_ms, 0.99)
     over = sum(x > timeout_ms for x in lat_ms)
-    found = (f"{len(lat_ms)} requests in {elapsed_s:.1f} s ({len(lat_ms) / elapsed_s:.0f} a second; as the "
-             f"controller, the next poll {opts.settings.poll_interval_s * 1000:g} ms after each answer): p50 "
-             f"{p50:.1f} ms, p99 {p99:.1f} ms, max {max(lat_ms):.1f} ms")
+    found = (f"{len(lat_ms)} requests in {elapsed_s:.1f} s ({len(lat_ms) / elapsed_s:.0f} a second; "
+             f"{peer.pace.format(ms=f'{opts.settings.poll_interval_s * 1000:g}')}): p50 {p50:.1f} ms, p99 "
+             f"{p99:.1f} ms, max {max(lat_ms):.1f} ms")
     if peer.poll_note:
         found += f"; {peer.poll_note}"
     if over:

@@ -107,7 +107,8 @@ def block_hint(exc: LinkTrouble) -> str:
 
 
 class ModbusPeer:
-    protocol = "Modbus TCP"
+    protocol, server = "Modbus TCP", "a Modbus TCP server"
+    pace = "as the controller polls, the next read {ms} ms after each answer"
     layout_names = ("plc_block", "controller_block")
     extra_names: tuple[str, ...] = ()
 
@@ -399,7 +400,9 @@ def opcua_peer(settings) -> "OpcUaPeer":
 
 
 class OpcUaPeer:
-    protocol = "OPC UA"
+    protocol, server = "OPC UA", "an OPC UA server"
+    pace = ("a Read of the PLC's values {ms} ms after each answer; the controller subscribes instead, but each of "
+            "its Writes takes such a round trip")
     layout_names = ("interface", "controller_access")
     extra_names = ("subscription",)
 
