@@ -195,7 +195,9 @@ class DocPlc:
         self.regs[:] = [0] * len(self.regs)
         self.scan_seq = self.confirm_seq = self.refused = self.heartbeat = 0
         self._slot_aseq = [0] * SLOTS
-        self._edge_hb: int | None = None           # the value found at start is not a beat
+        # "Memory": the heartbeat value found at start is not a beat, and START_UP has just cleared
+        # it, so the first value the controller writes after a start is one.
+        self._edge_hb = self.regs[EDGE + EDGE_HEARTBEAT]
         self._edge_hb_changed_s = 0.0
         self.edge_alive = False
         self.disabled: set[int] = set()
@@ -369,9 +371,7 @@ class DocPlc:
     def _watch_heartbeat(self, now: float) -> None:
         """"Heartbeats": a change of EDGE_HEARTBEAT is a beat; none for the timeout clears FLAGS bit 0."""
         hb = self.regs[EDGE + EDGE_HEARTBEAT]
-        if self._edge_hb is None:
-            self._edge_hb = hb
-        elif hb != self._edge_hb:
+        if hb != self._edge_hb:
             self._edge_hb, self._edge_hb_changed_s, self.edge_alive = hb, now, True
         elif self.edge_alive and now - self._edge_hb_changed_s > self.line.heartbeat_timeout_s:
             self.edge_alive = False
