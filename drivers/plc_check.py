@@ -45,7 +45,7 @@ GOOD_CYCLE_S = 0.020
 @dataclass
 class Report:
     target: str
-    seconds: float
+    seconds: float = 0.0                          # how long the PLC was read at the controller's pace
     started_wall: float = field(default_factory=time.time)
     checks: list[Check] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
@@ -72,7 +72,8 @@ class Report:
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started_wall))
         lines = [f"sortline plc-check {_version()}: PLC commissioning report",
                  f"PLC       {self.target}",
-                 f"checked   {when}, {self.seconds:g} s of reads at the controller's pace",
+                 f"checked   {when}, " + (f"{self.seconds:.0f} s of reads at the controller's pace" if self.seconds
+                                              else "no reads at the controller's pace"),
                  f"written   {'; '.join(self.written) or 'nothing'}",
                  f"result    {self.result}: {self.count(FAIL)} failed, {self.count(WARN)} warnings, "
                  f"{self.count(PASS)} passed, {self.count(SKIP)} not checked", ""]
@@ -121,7 +122,7 @@ def make_peer(opts: Options):
 async def check(opts: Options, peer=None) -> Report:
     """Every check against one PLC, in the order a technician reads them."""
     peer = peer or make_peer(opts)
-    report = Report(peer.target, opts.seconds)
+    report = Report(peer.target)
     later = (*peer.layout_names, *MEASURED, *peer.extra_names, "controller_watch", "heartbeat_follow",
              "boot_id_retained")
     try:
@@ -141,7 +142,7 @@ async def check(opts: Options, peer=None) -> Report:
         loop = asyncio.get_running_loop()
         started_s = loop.time()
         snaps, trouble = await measure(peer, opts.seconds, opts.settings.poll_interval_s)
-        elapsed_s = loop.time() - started_s
+        elapsed_s = report.seconds = loop.time() - started_s
         snaps.insert(0, first)
         latency = latency_check(peer, elapsed_s, opts, trouble)
         report.add(*identity_checks(peer, snaps, await peer.version_hint()))
@@ -609,6 +610,8 @@ def parse(argv) -> Options:
         problems.append(f"--seconds {a.seconds:g}: 1-3600")
     if not 0 < s.timeout_s <= 10:
         problems.append(f"timeout {s.timeout_s * 1000:g} ms: more than 0, at most 10000")
+    if not 0 < a.max_cycle_ms <= 10_000 or (a.heartbeat_timeout_ms is not None and not 0 < a.heartbeat_timeout_ms):
+        problems.append("--max-cycle-ms and --heartbeat-timeout-ms: more than 0")
     if problems:
         p.error("; ".join(problems))
     if a.heartbeat_timeout_ms is not None:
@@ -626,6 +629,10 @@ def main(argv=None) -> int:
     except ValueError as exc:           # OPC UA security settings that cannot work, each named
         print(f"sortline plc-check: {exc}", file=sys.stderr)
         return 2
-    report = asyncio.run(check(opts, peer))
+    try:
+        report = asyncio.run(check(opts, peer))
+    except KeyboardInterrupt:
+        print("sortline plc-check: interrupted, no report", file=sys.stderr)
+        return 130
     print(report.as_json() if opts.as_json else report.text())
     return report.exit_code

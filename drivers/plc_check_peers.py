@@ -314,7 +314,8 @@ async def tcp_trouble(host: str, port: int) -> tuple[str, str] | None:
         return (f"no TCP connection to {host}:{port} within {CONNECT_S:g} s",
                 "the address, the cable and any firewall between this PC and the PLC")
     except socket.gaierror as exc:
-        return f"the address {host} cannot be resolved ({exc.strerror})", "[plc] host (--host, --endpoint)"
+        return f"the address {host} cannot be resolved ({exc.strerror})", "the PLC's address: [plc] host (--host, " \
+            "--endpoint)"
     except OSError as exc:
         return f"no TCP connection to {host}:{port}: {exc.strerror or exc}", "the address and this PC's network"
     writer.close()
