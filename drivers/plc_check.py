@@ -591,6 +591,13 @@ def parse(argv) -> Options:
     elif a.host:
         protocol = "modbus"
         s = replace(s, host=a.host, port=502 if a.config is None or a.port else s.port)
+    other = [o for o, v, modbus in (("--unit", a.unit, True), ("--plc-base", a.plc_base, True),
+                                    ("--edge-base", a.edge_base, True), ("--namespace", a.namespace, False))
+             if v is not None and modbus != (protocol == "modbus")]
+    if other:
+        speaks, other_protocol = ("Modbus TCP", "OPC UA") if protocol == "modbus" else ("OPC UA", "Modbus TCP")
+        p.error(f"{', '.join(other)}: for {other_protocol} only, and this PLC is checked over {speaks} "
+                f"(--host, --endpoint or [plc] protocol)")
     if a.namespace:
         s = replace(s, opcua=replace(s.opcua, namespace=a.namespace))
     s = replace(s, port=a.port if a.port is not None else s.port, unit=a.unit if a.unit is not None else s.unit,
