@@ -204,7 +204,8 @@ def identity_checks(peer, snaps: list[Snapshot], version_hint: str | None) -> li
     boots = list(dict.fromkeys(s.boot for s in snaps))
     if 0 in boots:
         boot = Check("boot_id", FAIL, f"{peer.name('boot')} holds 0", "1..65535, never 0, +1 at every PLC start",
-                     "the PLC program's boot counter: a retentive counter incremented at every start (OB100)")
+                     "the PLC program's boot counter: a retentive counter counted up once at every start, in the "
+                     "program's start-up part")
     elif len(boots) > 1:
         boot = Check("boot_id", WARN, f"{peer.name('boot')} changed during the check: {' -> '.join(map(str, boots))}",
                      "one value while the PLC runs", "whether the PLC restarted during the check; if it did not, "

