@@ -173,19 +173,29 @@ async def test_slow_answers_fail_the_latency_against_the_longest_plc_cycle():
         checks = by_name(report)
         assert [c.name for c in report.checks if c.status == FAIL] == ["latency"]
         p50 = float(checks["latency"].found.split("p50 ")[1].split(" ms")[0])
-        assert p50 >= 60 and "p99 at most 50 ms, the longest PLC cycle" in checks["latency"].expected
+        assert p50 >= 60 and "p99 at most 20 ms, the longest PLC cycle" in checks["latency"].expected
         assert "one request per cycle" in checks["latency"].check
         fake.assert_untouched()
 
 
 @on_session_loop
-async def test_a_plc_serving_one_request_per_30_ms_cycle_is_within_the_limit_but_warned():
+async def test_a_plc_serving_one_request_per_10_ms_cycle_is_within_the_limit_but_warned():
+    async with recorded_sim() as (plc, writes):
+        plc.modbus.serve_in_cycles(0.01, one_per_cycle=True)
+        report = await run("--host", "127.0.0.1", "--port", str(plc.modbus.port), "--seconds", "2")
+        latency = by_name(report)["latency"]
+        assert latency.status == WARN and "5 ms or less" in latency.expected, latency
+        assert report.exit_code == 0 and writes == []
+
+
+@on_session_loop
+async def test_a_plc_serving_one_request_per_30_ms_cycle_fails_the_latency():
     async with recorded_sim() as (plc, writes):
         plc.modbus.serve_in_cycles(0.03, one_per_cycle=True)
         report = await run("--host", "127.0.0.1", "--port", str(plc.modbus.port), "--seconds", "2")
         latency = by_name(report)["latency"]
-        assert latency.status == WARN and "20 ms or less" in latency.expected, latency
-        assert report.exit_code == 0 and writes == []
+        assert latency.status == FAIL and "p99 at most 20 ms" in latency.expected, latency
+        assert report.exit_code == 1 and writes == []
 
 
 @on_session_loop
