@@ -285,7 +285,7 @@ def _sim_plc(config, spec, host: str, port: int, also_port: int | None):
     plc = SimPlc(config.geometry, host=host, port=modbus_port or 0, modbus=modbus_port is not None,
                  regmap=RegisterMap(plc_cfg["plc_base"], plc_cfg["edge_base"]),
                  heartbeat_timeout_s=plc_cfg["heartbeat_timeout_ms"] / 1000, chutes=spec.chutes,
-                 boot_id=spec.boot_id or random.SystemRandom().randint(1, 0xFFFF))
+                 boot_id=spec.boot_id or random.SystemRandom().randint(1, 0xFFFF), unit=plc_cfg["unit"])
     if opcua_port is not None:
         server = OpcUaPlcServer(host, opcua_port, path=plc_cfg["opcua_path"])
         server.bind_model(plc.model)
