@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-APT_PACKAGES := mbpoll chromium fonts-wqy-microhei
+APT_PACKAGES := mbpoll chromium fonts-wqy-microhei prometheus
 
 .PHONY: demo test lint venv build os-packages browser-deps clean
 
@@ -33,10 +33,13 @@ build: $(STAMP)
 	$(PY) setup.py -q build_ext --inplace
 
 # OS packages the tests use as independent protocol peers (root installs them; others are told).
+# `prometheus` is there for promtool only: the daemons it would enable and start are turned off.
 os-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    case " $$missing " in *" prometheus "*) systemctl disable --now prometheus prometheus-node-exporter \
+	      >/dev/null 2>&1 || true;; esac; \
 	  else echo "install these OS packages first: sudo apt-get install$$missing"; exit 1; fi; \
 	fi
 

@@ -21,6 +21,7 @@ RUNTIME_REQUIRES = [
     "onnxruntime>=1.31,<2",
     "aiohttp>=3.12,<4",
     "pillow>=10,<14",           # synthetic labels (simulated camera, vision tests)
+    "prometheus-client>=0.26,<0.27",   # /metrics: exposition format, process metrics
 ]
 
 

@@ -42,6 +42,8 @@ def summary(config, plan) -> list[str]:
     if screen["enabled"]:
         lines.append(f"screen    http://{screen['bind']}:{screen['port']}/ (token in "
                      f"{config.resolve(screen['token_file'])})")
+    if config["metrics"]["enabled"]:
+        lines.append(f"metrics   http://{config['metrics']['listen']}/metrics (for Prometheus, no login)")
     lines += [f"warning   {w}" for w in plan.warnings]
     return lines
 

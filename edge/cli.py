@@ -36,7 +36,10 @@ BENCHES = {
 
 
 def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+    from .journal_log import journald_handler, under_journald
+    # Under systemd each line carries its journald priority (edge/journal_log.py).
+    handlers = [journald_handler()] if under_journald() else None
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=handlers,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The links report connection trouble themselves, once, with the remedy.
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)

@@ -135,6 +135,13 @@ SCHEMA = {
                              "answers to, comma-separated (\"sorter-3.line.example, sorter-3\"); its bind address, "
                              "localhost and the PC's own host name need no entry"),
     },
+    "metrics": {
+        "enabled": Opt(bool, True, help="serve /metrics for Prometheus on an address of its own, without the line "
+                       "screen's login (docs/operations.md)"),
+        "listen": Opt(str, "127.0.0.1:9108", help='address and port of /metrics: "127.0.0.1:9108" keeps it on this '
+                      'PC; the PC\'s address on the site network ("192.168.1.20:9108") lets a Prometheus elsewhere '
+                      "scrape it. The figures name no parcel"),
+    },
 }
 
 KIND_TEXT = {int: "a whole number", float: "a number", str: "text in quotes", bool: "true or false",

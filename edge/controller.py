@@ -20,7 +20,7 @@ from .camera_health import CameraHealth, Image
 from .loop_watch import LoopWatch
 from .metrics import ControllerMetrics
 from .readers import UNDECODABLE, ReaderPool, default_size
-from .state import State, StateTracker, derive
+from .state import StateTracker, derive
 
 log = logging.getLogger("sortline.edge")
 
@@ -56,7 +56,7 @@ class Controller:
         self.images = images
         self.records = records
         self.stats = Stats()
-        self.metrics = ControllerMetrics()
+        self.metrics = ControllerMetrics(self)       # reads the figures below at every scrape
         self.state = StateTracker()
         self.camera = CameraHealth(str(getattr(images, "folder", "the camera's folder")))
         self.decision_budget_s = config.geometry.decision_after_scan_s
@@ -178,20 +178,6 @@ class Controller:
         self.alarms.set("plan_refused", (self.plan_refused, "correct the plan file and save it again (sortline "
                                          "check-config names what is wrong); the line sorts with the active plan "
                                          "meanwhile") if self.plan_refused else None, level=logging.WARNING)
-        m = self.metrics
-        for s in State:
-            m.state.set(1 if s == report.state else 0, s.value)
-        m.link_up.set(1 if self.link.status.connected else 0)
-        for kind, n in self.link.status.anomalies.items():
-            m.anomalies.set(n, kind)
-        m.hedged.set(self.readers.hedged)
-        m.loop_held.set(self.loop_watch.recent_longest_s)
-        m.loop_held_max.set(self.loop_watch.longest_s)
-        active = {a.key for a in self.alarms.active()}
-        for key, n in self.alarms.raised_total.items():
-            m.alarm.set(1 if key in active else 0, key)
-            m.alarms_raised.set(n, key)
-        m.reader_restarts.set(self.readers.restarted)
         return report
 
     def _remedy_of(self, key: str) -> str | None:

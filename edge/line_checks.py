@@ -19,6 +19,8 @@ CHECKS = [
     "[plc] heartbeat_timeout_ms is at least two heartbeat intervals; the Modbus register blocks of the PLC and "
     "the controller do not overlap.",
     "[screen] bind is an IP address, and the screen does not take the PLC's port on the same host.",
+    "[metrics] listen is an IP address and a port, and /metrics does not take the screen's or the PLC's port on "
+    "the same host.",
     "The sort plan is valid (docs/sort-plan.md) for a line with this many chutes, so every chute it names exists.",
     "The plan's [special] reject chute is the line's end chute (the plan keeps destinations and courier "
     "overrides off its special chutes, so none of them can use the end chute).",
@@ -34,6 +36,7 @@ def check_all(d: Draft) -> LineGeometry | None:
                 d.problems.append(problem)
     _plc(d)
     _screen(d)
+    _metrics(d)
     return geometry
 
 
@@ -197,6 +200,33 @@ def _screen(d: Draft) -> None:
         d.add(d.at("screen", "port"), "[screen] port", screen["port"],
               f"the same port as the PLC on this PC ([plc] port = {plc['port']})",
               "Choose another port for the screen, e.g. 8480")
+
+
+def _metrics(d: Draft) -> None:
+    from .metrics_http import ListenError, parse_listen
+    metrics, screen, plc = d.values["metrics"], d.values["screen"], d.values["plc"]
+    if not (metrics.get("enabled") and d.ok(("metrics", "listen"))):
+        return
+    where, raw = d.at("metrics", "listen"), metrics["listen"]
+    try:
+        host, port = parse_listen(metrics["listen"])
+    except ListenError as exc:
+        d.add(where, "[metrics] listen", raw, str(exc), 'Write an address and a port: "127.0.0.1:9108" (this PC '
+              'only) or this PC\'s address on the site network, "192.168.1.20:9108"')
+        return
+    if screen.get("enabled") and d.ok(("screen", "port"), ("screen", "bind")) and port == screen.get("port") \
+            and _same_host(host, screen.get("bind", "")):
+        d.add(where, "[metrics] listen", raw, f"the same port as the line screen ([screen] port = {port})",
+              "Choose another port for /metrics, e.g. 9108")
+    elif d.ok(("plc", "port"), ("plc", "host")) and port == plc.get("port") \
+            and plc.get("host") in ("127.0.0.1", "localhost", "::1"):
+        d.add(where, "[metrics] listen", raw, f"the same port as the PLC on this PC ([plc] port = {port})",
+              "Choose another port for /metrics, e.g. 9108")
+
+
+def _same_host(a: str, b: str) -> bool:
+    """Two listening addresses that would share a port: the same, or either one every address."""
+    return a == b or a in ("0.0.0.0", "::") or b in ("0.0.0.0", "::")
 
 
 # -- the sort plan ---------------------------------------------------------------------------------

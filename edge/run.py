@@ -60,11 +60,16 @@ async def run_until_stopped(controller, stop: asyncio.Event | None = None) -> No
     log.info("controller running: line %s, plan %s, PLC %s", controller.config["line"]["name"],
              controller.plan.version, controller.link.address)
     screen = await _start_screen(controller)
+    metrics, notifier = await _start_operations(controller)
     try:
         await controller.run(stop)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        notifier.cancel()
+        await asyncio.gather(notifier, return_exceptions=True)       # its STOPPING=1
+        if metrics is not None:
+            await metrics.stop()
         if screen is not None:
             await screen.stop()
         controller.records.close()
@@ -78,6 +83,20 @@ async def _start_screen(controller):
     except (OSError, TokenFileError) as exc:
         log.error("line screen not started: %s; the line keeps sorting without it", exc)
         return None
+
+
+async def _start_operations(controller):
+    """/metrics on its own address, and systemd's READY=1 and watchdog keep-alives from this loop."""
+    from .metrics_http import start_metrics
+    from .state import State
+    from .systemd_notify import Notifier
+
+    def status():
+        report = controller.state.report
+        return report.state.value + (f": {report.message}" if report.message else "")
+    notifier = asyncio.create_task(Notifier().run(ready=lambda: controller.state.report.state != State.BOOTING,
+                                                  status=status), name="systemd-notify")
+    return await start_metrics(controller), notifier
 
 
 def main(argv=None) -> int:

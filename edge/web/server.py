@@ -468,6 +468,7 @@ class Screen:
                                      f"{exc.strerror}; choose another [screen] port in the line config") from None
         self.port = self._runner.addresses[0][1]
         self.feed.start()
+        self.controller.metrics.add(self)
         log.info("line screen on http://%s:%d/ (technician tokens in %s; at most %d connections)",
                  self.settings.bind, self.port, self.settings.token_file, limit)
         if self.parcels_need_login:
@@ -482,6 +483,7 @@ class Screen:
         return limit
 
     async def stop(self) -> None:
+        self.controller.metrics.remove(self)
         await self.feed.stop()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -534,30 +536,27 @@ class Screen:
         return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
     async def metrics(self, request):
-        """Prometheus scrape: the controller's counters, histograms and state, fresh.
+        """Prometheus scrape: the controller's registry, fresh, as on [metrics] listen.
 
         No login: a scraper has none, and the figures name no parcel. The Host check still applies,
-        so a page elsewhere cannot read them through a name of its own."""
+        so a page elsewhere cannot read them through a name of its own. Prometheus scrapes the
+        address of its own (edge/metrics_http.py); this one is for a look from the line PC."""
+        from ..metrics import CONTENT_TYPE
         self.controller.update_state()
-        return web.Response(text=self.controller.metrics.render() + self._own_metrics(), content_type="text/plain",
-                            charset="utf-8", headers={"Cache-Control": "no-store"})
+        return web.Response(body=self.controller.metrics.exposition(),
+                            headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})
 
-    def _own_metrics(self) -> str:
-        """The screen's own figures, in the same exposition format."""
+    def collect(self):
+        """The screen's own figures, in the controller's registry while the screen runs."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
         guard = self.guard
-        figures = (
-            ("sortline_screen_connections_refused_total", "counter",
-             "connections the line screen closed at once because of its caps", self.refused),
-            ("sortline_screen_connections_slow_total", "counter",
-             "connections closed for not sending their request headers in time", self.slow),
-            ("sortline_screen_connections_open", "gauge", "connections open to the line screen",
-             guard.open if guard is not None else 0),
-            ("sortline_screen_live_streams", "gauge", "live streams open", self.streams.open_count()),
-        )
-        lines = []
-        for name, kind, help_, value in figures:
-            lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}", f"{name} {value}"]
-        return "\n".join(lines) + "\n"
+        yield CounterMetricFamily("sortline_screen_connections_refused", "connections the line screen closed at "
+                                  "once because of its caps", value=self.refused)
+        yield CounterMetricFamily("sortline_screen_connections_slow", "connections closed for not sending their "
+                                  "request headers in time", value=self.slow)
+        yield GaugeMetricFamily("sortline_screen_connections_open", "connections open to the line screen",
+                                value=guard.open if guard is not None else 0)
+        yield GaugeMetricFamily("sortline_screen_live_streams", "live streams open", value=self.streams.open_count())
 
     async def i18n(self, request):
         return web.Response(body=self._i18n, content_type="application/json", charset="utf-8")

@@ -96,6 +96,7 @@ def test_check_config_prints_a_summary_of_a_valid_line(tmp_path):
   budget    400 ms per parcel from scan to decision point; stages need 165 ms (image 60 + read 80 + decide 5 + assign 20); 235 ms left
   records   {path.parent}/var/records (kept 90 days)
   screen    http://127.0.0.1:8480/ (token in {path.parent}/var/records/screen-tokens.txt)
+  metrics   http://127.0.0.1:9108/metrics (for Prometheus, no login)
 """, "")
 
 
@@ -116,7 +117,7 @@ def test_check_config_lists_every_error_and_fails(tmp_path):
         f"config {path} has 2 error(s); the line would not start with it:",
         f"  {path}:5: [line] switch_time_ms = 3000: out of range. Allowed: a number from 0 to 2000 ms",
         f"  {path}:24: [vison]: unknown section (did you mean [vision]?). Sections are: [line], [plc], [camera], "
-        "[vision], [budgets], [plan], [records], [screen]"]
+        "[vision], [budgets], [plan], [records], [screen], [metrics]"]
 
 
 def test_check_config_finds_what_only_a_full_plan_build_sees(tmp_path):

@@ -91,7 +91,7 @@ async def test_idle_connections_beyond_the_cap_are_closed_at_once_and_a_real_scr
         assert view["state"] == "booting"
         async with client(screen) as http, http.get("/metrics") as r:
             metrics = await r.text()
-        assert f"\nsortline_screen_connections_refused_total {len(socks) - kept}\n" in metrics
+        assert f"\nsortline_screen_connections_refused_total {len(socks) - kept:.1f}\n" in metrics
         (alarm,) = [a for a in controller.alarms.active() if a.key == "screen_connections"]
         assert alarm.count == len(socks) - kept
         refusal_lines = [r for r in caplog.records if "refused" in r.getMessage() and "connection" in r.getMessage()]

@@ -270,8 +270,11 @@ async def test_metrics_are_served_for_prometheus(line):
     async with http.get("/metrics") as resp:
         assert resp.status == 200 and resp.content_type == "text/plain"
         text = await resp.text()
-    assert 'sortline_parcels_total{reason="PREADVICE"} 1' in text
-    assert "sortline_plc_link_up 1" in text
+    assert 'sortline_parcels_total{reason="PREADVICE"} 1.0' in text
+    assert "sortline_plc_link_up 1.0" in text
     assert "# TYPE sortline_stage_seconds histogram" in text
-    assert re.search(r"^sortline_label_reads_hedged \d+", text, re.M)
-    assert "\nsortline_label_reader_restarts 0\n" in text
+    assert re.search(r"^sortline_label_reads_hedged_total \d+", text, re.M)
+    assert "\nsortline_label_reader_restarts_total 0.0\n" in text
+    # The screen's own figures are in the same registry, and so on the address Prometheus scrapes.
+    assert "# TYPE sortline_screen_connections_refused_total counter" in text
+    assert "\nsortline_screen_connections_open " in text
