@@ -27,6 +27,7 @@ class Opt:
     choices: tuple = ()
     help: str = ""
     item: dict | None = None        # kind list: every entry is a table with these keys
+    blank: bool = False             # text of spaces only, or empty, is a value (a separator, no prefix)
 
 
 CHUTE_ENTRY = {
@@ -105,6 +106,38 @@ SCHEMA = {
         "hedge_reads": Opt(bool, True, help="when a second label reader is idle, it reads the same image too and "
                            "the first answer counts: a core taken away for a moment (a virtual machine's host, "
                            "other work) does not make the parcel late. Costs idle CPU only"),
+    },
+    "reader": {
+        "mode": Opt(str, "off", choices=("off", "client", "server"), help='a smart code reader that sends each '
+                    'parcel\'s codes over TCP (docs/equipment.md): "client": the controller connects to the '
+                    'reader\'s TCP server; "server": the controller listens and the reader connects; "off": none'),
+        "host": Opt(str, "127.0.0.1", help='"client": the reader\'s address; "server": the address the controller '
+                    'listens on ("0.0.0.0": every network of this PC)'),
+        "port": Opt(int, 2001, lo=1, hi=65535, help="the TCP port set in the reader's network output"),
+        "framing": Opt(str, "line", choices=("line", "stx-etx"), help='how one result ends: "line": CR, LF or CR LF '
+                       'after each result; "stx-etx": each result between STX (02 hex) and ETX (03 hex)'),
+        "prefix": Opt(str, "", blank=True, help="fixed text every result begins with (a header set in the "
+                      "reader), removed before the template or pattern"),
+        "template": Opt(str, "{codes}", help="the fields of a result in the reader's order: {trigger} (its "
+                        "trigger or sequence number), {codes} (the codes read), {skip} (anything else, e.g. a "
+                        'time); "{trigger},{codes}" reads 1201,SF1234567890123'),
+        "pattern": Opt(str, "", help="instead of template: a regular expression with the named groups "
+                       "(?P<codes>...) and optionally (?P<trigger>...), matched against the whole result"),
+        "code_separator": Opt(str, ";", blank=True, help="what separates several codes in {codes}"),
+        "no_read": Opt(str, "NoRead", help="what the reader sends instead of codes when it read none (upper or "
+                       "lower case alike)"),
+        "match": Opt(str, "time", choices=("trigger", "time"), help='which parcel a result belongs to: "trigger": '
+                     "its trigger id is the PLC's tracking number; \"time\": the latest scan at most wait_ms before "
+                     "the result"),
+        "wait_ms": Opt(float, 60.0, lo=1, hi=5000, help="stage budget: how long a parcel waits for the reader's "
+                       "result after its scan, beside the wait for its image"),
+        "read_images": Opt(bool, True, help="read the camera's image of a parcel the code reader did not route "
+                           "(no read, no result in time, a waybill without pre-advice); false on a line whose "
+                           "camera uploads no images"),
+        "max_frame_bytes": Opt(int, 1024, lo=16, hi=65536, help="longest result accepted; a longer one is thrown "
+                               "away and counted"),
+        "reconnect_max_ms": Opt(float, 2000.0, lo=50, hi=60000, help='"client": longest pause between two attempts '
+                                "to reach a reader that does not answer"),
     },
     "budgets": {
         "decide_ms": Opt(float, 5.0, lo=0.1, hi=1000, help="stage budget: the routing decision, chute states "
@@ -215,7 +248,7 @@ def check_value(key: str, opt: Opt, value):
                       "Allowed: " + allowed_text(key, opt))
     if opt.lo is not None and not opt.lo <= value <= opt.hi:
         return None, ("out of range", "Allowed: " + allowed_text(key, opt))
-    if opt.kind is str and not value.strip():
+    if opt.kind is str and not value.strip() and not opt.blank:
         return None, ("must not be empty", "Write a value between the quotes" + (f": {opt.help}" if opt.help else ""))
     return value, None
 

@@ -17,6 +17,7 @@ from vision.result import with_preadvised
 
 from .alarms import Alarms
 from .camera_health import CameraHealth, Image
+from .code_reader import CodeReader, open_code_reader
 from .loop_watch import LoopWatch
 from .metrics import ControllerMetrics
 from .readers import UNDECODABLE, ReaderPool, default_size
@@ -92,6 +93,8 @@ class Controller:
         self.verdicts: collections.Counter[str] = collections.Counter()     # PLC divert result -> parcels
         self.plan_refused: str | None = None           # why the last reload was refused
         self.started_wall = time.time()
+        # A smart code reader beside the camera ([reader] in the line config), or None.
+        self.code_reader = open_code_reader(config, self.alarms)
 
     # -- life cycle ------------------------------------------------------------------------------
     async def warm_up(self) -> None:
@@ -109,6 +112,9 @@ class Controller:
         if self.disabled:
             await self.link.set_disabled_chutes(self.disabled)      # sent as soon as the link is up
         await self.link.start()
+        if self.code_reader is not None:
+            self.code_reader.use_plan(self.plan)
+            await self.code_reader.start()
         await self.warm_up()
         # Everything loaded so far lives all day: keep it out of the collector's full passes,
         # which otherwise stall every thread for tens of milliseconds in the middle of a parcel.
@@ -139,6 +145,8 @@ class Controller:
             self.loop_watch.stop()
             await self.link.stop()
             await self.readers.stop()
+            if self.code_reader is not None:
+                await self.code_reader.stop()
 
     async def drain(self, timeout_s: float = 5.0) -> None:
         """Finish the parcels in flight: their decisions are still worth sending."""
@@ -275,15 +283,11 @@ class Controller:
         # The PLC saw the parcel up to one poll before the link did.
         scanned_mono = ev.received_s - self.poll_lag_s
         deadline_mono = scanned_mono + self.decision_budget_s
-        times = {}
-        path = await self.images.wait(ev.tracking, min(self.image_wait_s, self._left(deadline_mono)))
-        times["image_ms"] = (loop.time() - ev.received_s) * 1000
-        t_read = loop.time()
-        read = await self._read(path, deadline_mono)
-        times["read_ms"] = (loop.time() - t_read) * 1000
-        self.camera.seen(Image.MISSING if path is None else
-                         Image.UNDECODABLE if (read.no_read_reason or "").startswith(UNDECODABLE) else Image.USABLE,
-                         read.no_read_reason)
+        times: dict[str, float] = {}
+        if self.code_reader is None:
+            path, read = await self._image_read(ev, deadline_mono, times)
+        else:
+            path, read = await self._read_with_code_reader(self.code_reader, ev, scanned_mono, deadline_mono, times)
         self._sync_chute_state()
         t_dec = time.perf_counter()
         # A number of no courier's format that the pre-advice lists is a waybill all the same; the
@@ -321,6 +325,42 @@ class Controller:
                                 "chute": decision.chute, "reason": decision.reason.name,
                                 "destination": decision.destination, "total_ms": round(times["total_ms"], 1),
                                 "slack_ms": round((deadline_mono - loop.time()) * 1000, 1)})
+
+    async def _image_read(self, ev: ScanEvent, deadline_mono: float, times: dict, image=None):
+        """The parcel's image (`image`: its wait, already started) and what the label readers read on it."""
+        loop = asyncio.get_running_loop()
+        if image is None:
+            image = self.images.wait(ev.tracking, min(self.image_wait_s, self._left(deadline_mono)))
+        path = await image
+        times["image_ms"] = (loop.time() - ev.received_s) * 1000
+        t_read = loop.time()
+        read = await self._read(path, deadline_mono)
+        times["read_ms"] = (loop.time() - t_read) * 1000
+        self.camera.seen(Image.MISSING if path is None else
+                         Image.UNDECODABLE if (read.no_read_reason or "").startswith(UNDECODABLE) else Image.USABLE,
+                         read.no_read_reason)
+        return path, read
+
+    # -- the smart code reader (edge/code_reader.py) ---------------------------------------------
+    async def _read_with_code_reader(self, reader: CodeReader, ev: ScanEvent, scanned_mono: float,
+                                     deadline_mono: float, times: dict):
+        """The code reader's codes first, the image awaited meanwhile and read only when the codes do
+        not route the parcel (no read, no result in time, a waybill the pre-advice does not know)."""
+        from .code_reader_read import combined, label_read
+        loop = asyncio.get_running_loop()
+        image = asyncio.ensure_future(self.images.wait(ev.tracking, min(self.image_wait_s, self._left(deadline_mono))))\
+            if reader.read_images else None
+        try:
+            result = await reader.result_for(ev.tracking, scanned_mono, until_mono=deadline_mono - self.margin_s)
+            codes = label_read(result, (loop.time() - ev.received_s) * 1000, reader.wait_s * 1000, self._preadvised)
+            if image is None or self._barcode_routes(codes):
+                times["image_ms"], times["read_ms"] = (loop.time() - ev.received_s) * 1000, 0.0
+                return None, codes
+            path, read = await self._image_read(ev, deadline_mono, times, image)
+            return path, combined(codes, read)
+        finally:
+            if image is not None and not image.done():
+                image.cancel()
 
     def _left(self, deadline_mono: float) -> float:
         return max(0.0, deadline_mono - self.margin_s - asyncio.get_running_loop().time())
@@ -397,6 +437,8 @@ class Controller:
         retire(self.plan, asyncio.get_running_loop())
         self.plan, self.plan_refused = plan, None
         self.readers.use_plan(plan.courier_table, plan.routing_shapes)
+        if self.code_reader is not None:
+            self.code_reader.use_plan(plan)
         self.records.action(who, "reload plan", plan.version)
 
     def refuse_plan(self, path, who: str, why: str) -> None:
@@ -427,5 +469,6 @@ class Controller:
                         "full": c.number in self._chute_state_seen[0],
                         "faulted": c.number in self._chute_state_seen[1]}
                        for c in self.config.geometry.chutes],
+            "code_reader": self.code_reader.snapshot() if self.code_reader is not None else None,
             "recent": list(self.recent),
         }

@@ -7,6 +7,7 @@ import ipaddress
 
 from edge.line_geometry import Chute, LineGeometry
 
+from .code_reader_config import READER_CHECKS, reader_problems
 from .config_problems import MISSING, Draft, Problem, toml_text
 
 CHECKS = [
@@ -24,6 +25,7 @@ CHECKS = [
     "The sort plan is valid (docs/sort-plan.md) for a line with this many chutes, so every chute it names exists.",
     "The plan's [special] reject chute is the line's end chute (the plan keeps destinations and courier "
     "overrides off its special chutes, so none of them can use the end chute).",
+    *READER_CHECKS,
 ]
 
 
@@ -36,6 +38,7 @@ def check_all(d: Draft) -> LineGeometry | None:
                 d.problems.append(problem)
     _plc(d)
     _screen(d)
+    reader_problems(d)
     _metrics(d)
     return geometry
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from edge.config import load_or_exit
 
+from . import code_reader
 from .arrivals import ArrivalError
 from .chutes import ChuteSettings
 from .faults import FaultError, parse_fault, usage
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
                         "serves its Modbus block once per cycle (encoder, flags and chute bits stay on the simulator's 5 ms cycle)")
     p.add_argument("--one-request-per-cycle", action="store_true",
                    help="with --plc-cycle-ms: answer one Modbus request per cycle, the others wait their turn")
+    code_reader.add_arguments(p)
     return p
 
 
@@ -118,15 +120,19 @@ def spec_from_args(args, parser) -> ShiftSpec:
         wait_for_controller_s=None if args.no_wait else 60.0, boot_id=args.boot_id)
 
 
-async def _run(config, spec, report_path, port, also_port=None, cycle_ms=None, one_per_cycle=False) -> dict:
+async def _run(config, spec, report_path, port, also_port=None, cycle_ms=None, one_per_cycle=False,
+               reader_spec=None, reader_port=None) -> dict:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     started = []
+    readers, summaries = [], []
 
     def configure(plc) -> None:
         started.append(plc)
+        if reader_spec is not None:
+            readers.append(asyncio.ensure_future(code_reader.started(config, plc.model, reader_spec, reader_port)))
         if plc.modbus is not None:
             plc.modbus.set_unit(config["plc"]["unit"])
             if cycle_ms is not None:
@@ -137,8 +143,15 @@ async def _run(config, spec, report_path, port, also_port=None, cycle_ms=None, o
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-    if started and started[0].modbus is not None:
-        report["modbus"] = started[0].modbus.stats()
+        for task in readers:
+            reader = await task
+            await reader.stop()
+            summaries.append(reader.summary())
+    if summaries:
+        report["code_reader"] = summaries[0]
+    if started and started[0].modbus is not None or summaries:
+        if started and started[0].modbus is not None:
+            report["modbus"] = started[0].modbus.stats()
         if report_path:
             Path(report_path).write_text(json.dumps(report, indent=1))
     return report
@@ -152,6 +165,7 @@ def main(argv=None) -> int:
     logging.getLogger("asyncua").setLevel(logging.WARNING)
     config = load_or_exit(args.config)
     spec = spec_from_args(args, parser)
+    reader_spec = code_reader.spec_from_args(args, parser, config)
     if args.one_request_per_cycle and args.plc_cycle_ms is None:
         parser.error("--one-request-per-cycle needs the cycle: give --plc-cycle-ms MS too")
     if args.plc_cycle_ms is not None and config["plc"]["protocol"] != "modbus" and args.also_port is None:
@@ -163,7 +177,7 @@ def main(argv=None) -> int:
         log.info("serving until Ctrl-C")
     try:
         report = asyncio.run(_run(config, spec, args.report, args.port, args.also_port, args.plc_cycle_ms,
-                                  args.one_request_per_cycle))
+                                  args.one_request_per_cycle, reader_spec, args.reader_port))
     except (ArrivalError, OSError, TimeoutError, ValueError) as exc:
         print(f"sortline sim: {exc}", file=sys.stderr)
         return 1

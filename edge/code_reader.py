@@ -1,0 +1,276 @@
+"""The smart code reader beside the line camera: its TCP connection, its results, its alarms.
+
+[reader] mode = "client": the controller connects to the reader's TCP server and reconnects
+after a pause that doubles up to reconnect_max_ms, as the PLC link does. mode = "server": the
+controller listens and the reader connects (a reader that reconnects replaces its old
+connection). Results are framed and parsed (edge/code_reader_format.py), matched to the PLC's
+scans (edge/code_reader_match.py) and read as labels (edge/code_reader_read.py).
+
+A parcel waits for its result at most [reader] wait_ms after its scan and never past its own
+deadline; whatever the reader does (falls silent, floods the socket, sends garbage) costs a
+parcel that much at most, and what could not be used is counted and shown with what to check.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import socket
+import time
+
+from drivers.timed_awaits import bounded
+
+from .alarms import Alarms
+from .code_reader_format import Framer, Layout, Parsed, Problem
+from .code_reader_match import Matcher, Result
+
+log = logging.getLogger("sortline.edge")
+
+CONNECT_TIMEOUT_S = 2.0
+RECONNECT_MIN_S = 0.1
+CHUNK_BYTES = 16384              # read at a time: a flood is worked through in small slices of the loop
+FLOOD_PER_S = 200                # results a second; a line has a few dozen parcels a second at most
+SILENT_AFTER = 10                # parcels in a row without any result from a connected reader
+LINK_ALARM_AFTER_S = 2.0         # a reconnect within this goes unalarmed
+WATCH_S = 0.2
+LOGGED_PER_KIND = 3              # problems of one kind logged one by one; then every 1000th
+
+REMEDIES = {
+    "garbage": "compare the reader's output format with [reader] prefix, template or pattern and code_separator "
+               "(docs/equipment.md has the common vendors' settings)",
+    "partial": "check the network cable and the reader's framing: each result must end with its terminator "
+               "([reader] framing)",
+    "overlong": "check [reader] framing against the reader's output: a missing line end or ETX runs results together",
+    "flood": f"the reader sent more than {FLOOD_PER_S} results in a second: check its trigger mode (continuous "
+             f"reading sends without pause) and that nothing else sends to this port",
+    "unknown_trigger": "the reader's trigger ids are not the PLC's tracking numbers: set [reader] match = \"time\", "
+                       "or have the PLC trigger the reader with its tracking number",
+    "late": "the reader answers later than [reader] wait_ms after the scan: shorten its decode time or raise wait_ms",
+    "unmatched": "the reader answers later than [reader] wait_ms after the scan, or it is triggered without a "
+                 "parcel: check its trigger source and decode time",
+}
+
+
+class CodeReader:
+    def __init__(self, reader: dict, alarms: Alarms | None = None):
+        self.mode = reader["mode"]
+        self.host, self.port = reader["host"], reader["port"]
+        self.address = f"{self.host}:{self.port}"
+        self.framing = reader["framing"]
+        self.max_frame_bytes = reader["max_frame_bytes"]
+        self.layout = Layout.from_config(reader)
+        self.wait_s = reader["wait_ms"] / 1000
+        self.read_images = reader["read_images"]
+        self.reconnect_max_s = reader["reconnect_max_ms"] / 1000
+        self.matcher = Matcher(reader["match"], self.wait_s)
+        self.alarms = alarms or Alarms()
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.problems: collections.Counter[str] = collections.Counter()
+        self.last_problem: dict[str, str] = {}
+        self.connected = False
+        self._down_since_mono: float | None = None
+        self._down_why = "not connected yet"
+        self._no_result_run = 0
+        self._no_result_since_wall = 0.0
+        self._second = (0, 0)                  # (monotonic second, results in it)
+        self._recent_problems: collections.deque = collections.deque()   # (mono, kind), the last minute
+        self._tasks: list[asyncio.Task] = []
+        self._server: asyncio.AbstractServer | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._stopping = False
+        self._alarmed_at = 0                  # problems counted when the input alarm was last raised
+
+    # -- life cycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._down_since_mono = loop.time()
+        self._stopping = False
+        if self.mode == "server":
+            self._server = await asyncio.start_server(self._accepted, self.host, self.port, limit=CHUNK_BYTES)
+            self._down_why = f"listening on {self.address}, the reader has not connected"
+            log.info("code reader: listening on %s for the reader's results", self.address)
+        else:
+            self._tasks.append(asyncio.create_task(self._client(), name="code-reader"))
+        self._tasks.append(asyncio.create_task(self._watch(), name="code-reader-watch"))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._server is not None:
+            self._server.close()
+        if self._writer is not None:
+            self._writer.close()
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2.0)
+        self._tasks.clear()
+        if self._server is not None:
+            await bounded(self._server.wait_closed(), 2.0)
+            self._server = None
+
+    def use_plan(self, plan) -> None:
+        """The plan's courier formats tell waybills among the codes, as in the label readers."""
+        from .readers import use_plan_rules
+        use_plan_rules(plan.courier_table, plan.routing_shapes)
+
+    # -- the parcel's side ------------------------------------------------------------------------
+    async def result_for(self, tracking: int, scanned_mono: float, until_mono: float) -> Result | None:
+        """This parcel's result, waited for until `wait_ms` after the scan or `until_mono`, the sooner."""
+        result = await self.matcher.wait(tracking, scanned_mono, min(until_mono, scanned_mono + self.wait_s))
+        self.counts["parcels"] += 1
+        if result is None:
+            self.counts["without_result"] += 1
+            if not self._no_result_run:
+                self._no_result_since_wall = time.time()
+            self._no_result_run += 1
+        else:
+            self.counts["with_result" if result.codes else "no_read"] += 1
+            self._no_result_run = 0
+        return result
+
+    # -- connections ----------------------------------------------------------------------------------
+    async def _client(self) -> None:
+        pause_s = RECONNECT_MIN_S
+        while not self._stopping:
+            try:
+                reader, writer = await bounded(asyncio.open_connection(self.host, self.port, limit=CHUNK_BYTES),
+                                               CONNECT_TIMEOUT_S)
+            except (OSError, TimeoutError) as exc:
+                self._down_why = f"cannot connect to {self.address}: {exc or 'no answer'}"
+                await asyncio.sleep(pause_s)
+                pause_s = min(pause_s * 2, self.reconnect_max_s)
+                continue
+            pause_s = RECONNECT_MIN_S
+            await self._serve(reader, writer)
+
+    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._writer is not None:
+            log.warning("code reader: a new connection from %s replaces the one before",
+                        writer.get_extra_info("peername"))
+            self._writer.close()
+        await self._serve(reader, writer)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            # A reader switched off leaves a half-open connection: keepalive finds it in seconds.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        self._writer = writer
+        self.connected = True
+        self._down_since_mono = None
+        self.counts["connects"] += 1
+        log.info("code reader: connected (%s)", writer.get_extra_info("peername"))
+        framer = Framer(self.framing, self.max_frame_bytes)
+        why = "the reader closed the connection"
+        try:
+            while True:
+                data = await reader.read(CHUNK_BYTES)
+                if not data:
+                    break
+                self._frames(framer.feed(data))
+                await asyncio.sleep(0)          # a flood must leave the loop to the parcels between chunks
+        except (ConnectionError, OSError) as exc:
+            why = f"connection lost: {exc}"
+        finally:
+            for problem in framer.end():
+                self._problem(problem)
+            if self._writer is writer:
+                self._writer = None
+                self.connected = False
+                self._down_since_mono = asyncio.get_running_loop().time()
+                self._down_why = why
+            writer.close()
+            if not self._stopping:
+                log.warning("code reader at %s: %s", self.address, why)
+
+    # -- results ------------------------------------------------------------------------------------
+    def _frames(self, items: list) -> None:
+        now = asyncio.get_running_loop().time()
+        for item in items:
+            if isinstance(item, Problem):
+                self._problem(item)
+                continue
+            second, seen = self._second
+            if int(now) != second:
+                second, seen = int(now), 0
+            self._second = (second, seen + 1)
+            if seen >= FLOOD_PER_S:
+                self.problems["flood"] += 1
+                if seen == FLOOD_PER_S:
+                    self._problem(Problem("flood", f"more than {FLOOD_PER_S} results within a second: the rest of "
+                                                   f"that second is dropped unread"), count=False)
+                continue
+            parsed = self.layout.parse(item)
+            if isinstance(parsed, Problem):
+                self._problem(parsed)
+                continue
+            self._result(parsed, item, now)
+
+    def _result(self, parsed: Parsed, frame: bytes, now: float) -> None:
+        self.counts["results"] += 1
+        text = frame.decode("utf-8", "replace")[:200]
+        problem = self.matcher.add(Result(parsed.trigger, parsed.codes, now, text))
+        if problem is not None:
+            self._problem(problem)
+
+    def _problem(self, problem: Problem, count: bool = True) -> None:
+        if count:
+            self.problems[problem.kind] += 1
+        n = self.problems[problem.kind]
+        self.last_problem[problem.kind] = problem.detail
+        self._recent_problems.append((time.monotonic(), problem.kind))
+        if n <= LOGGED_PER_KIND or n % 1000 == 0:
+            log.warning("code reader at %s: %s (%d %s so far): %s", self.address, problem.detail, n,
+                        problem.kind.replace("_", " "), REMEDIES[problem.kind])
+
+    # -- alarms -------------------------------------------------------------------------------------
+    async def _watch(self) -> None:
+        while True:
+            self.check()
+            await asyncio.sleep(WATCH_S)
+
+    def check(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for problem in self.matcher.expire(now):
+            self._problem(problem)
+        down_s = None if self._down_since_mono is None else now - self._down_since_mono
+        since = time.strftime("%H:%M:%S", time.localtime(time.time() - (down_s or 0.0)))
+        self.alarms.set("code_reader_link", (
+            f"code reader at {self.address} not connected since {since} ({self._down_why}): parcels are read "
+            f"from their images only",
+            "check the reader's power and network cable, and that its TCP output (client or server, address, port) "
+            "matches [reader] in the line config") if down_s is not None and down_s >= LINK_ALARM_AFTER_S else None)
+        silent = self.connected and self._no_result_run >= SILENT_AFTER
+        since = time.strftime("%H:%M:%S", time.localtime(self._no_result_since_wall))
+        self.alarms.set("code_reader_silent", (
+            f"the code reader at {self.address} is connected but sent no result for the last {self._no_result_run} "
+            f"parcels (since {since}): they are read from their images only",
+            "check the reader's trigger (the photo-eye's wiring to it, its trigger mode) and that its result output "
+            "is switched on") if silent else None)
+        self._input_alarm(time.monotonic())
+
+    def _input_alarm(self, now: float) -> None:
+        while self._recent_problems and now - self._recent_problems[0][0] > 60.0:
+            self._recent_problems.popleft()
+        total = sum(self.problems.values())
+        if not self._recent_problems or total == self._alarmed_at:
+            return
+        self._alarmed_at = total
+        kinds = collections.Counter(kind for _, kind in self._recent_problems)
+        worst = kinds.most_common(1)[0][0]
+        # The cause names the kinds only, so that it is logged once, not at every new count.
+        self.alarms.raise_("code_reader_input", f"the code reader at {self.address} sent results that could not be "
+                           f"used in the last minute ({', '.join(k.replace('_', ' ') for k in sorted(kinds))}); "
+                           f"other parcels are decided as usual",
+                           f"{REMEDIES[worst]}; the counts are on the line screen and each kind's first cases in "
+                           f"the log", hold_s=60.0, level=logging.WARNING)
+
+    def snapshot(self) -> dict:
+        return {"address": self.address, "mode": self.mode, "connected": self.connected, **self.counts,
+                "problems": dict(self.problems)}
+
+
+def open_code_reader(config, alarms: Alarms) -> CodeReader | None:
+    """The line's code reader, or None when [reader] mode is "off"."""
+    reader = config["reader"]
+    return None if reader["mode"] == "off" else CodeReader(reader, alarms)
