@@ -12,8 +12,9 @@ an outcome that has not happened yet is 0, not absent, so `rate()` and the alert
 import platform
 import shutil
 
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, GCCollector, Histogram,
+from prometheus_client import (CollectorRegistry, Counter, GCCollector, Histogram,
                                PlatformCollector, ProcessCollector, disable_created_metrics, generate_latest)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
 from drivers.regmap import DivertResult
@@ -25,7 +26,8 @@ from .state import State
 # The *_created series double the number of series and say nothing a restart's reset does not.
 disable_created_metrics()
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The text format every Prometheus 2.x reads (the names here need none of 1.0.0's quoting).
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 STAGE_BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 SLACK_BUCKETS_S = (0.0, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
 STAGES = ("image", "read", "decide", "total")

@@ -87,6 +87,8 @@ async def _start_screen(controller):
 
 async def _start_operations(controller):
     """/metrics on its own address, and systemd's READY=1 and watchdog keep-alives from this loop."""
+    import faulthandler
+
     from .metrics_http import start_metrics
     from .state import State
     from .systemd_notify import Notifier
@@ -94,6 +96,8 @@ async def _start_operations(controller):
     def status():
         report = controller.state.report
         return report.state.value + (f": {report.message}" if report.message else "")
+    # The watchdog ends a hung controller with SIGABRT: every thread's stack goes to the journal first.
+    faulthandler.enable()
     notifier = asyncio.create_task(Notifier().run(ready=lambda: controller.state.report.state != State.BOOTING,
                                                   status=status), name="systemd-notify")
     return await start_metrics(controller), notifier
