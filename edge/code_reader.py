@@ -243,8 +243,8 @@ class CodeReader:
         silent = self.connected and self._no_result_run >= SILENT_AFTER
         since = time.strftime("%H:%M:%S", time.localtime(self._no_result_since_wall))
         self.alarms.set("code_reader_silent", (
-            f"the code reader at {self.address} is connected but sent no result for the last {self._no_result_run} "
-            f"parcels (since {since}): they are read from their images only",
+            f"the code reader at {self.address} is connected but has sent no result since {since} ({SILENT_AFTER} "
+            f"parcels or more in a row): they are read from their images only",
             "check the reader's trigger (the photo-eye's wiring to it, its trigger mode) and that its result output "
             "is switched on") if silent else None)
         self._input_alarm(time.monotonic())
