@@ -115,3 +115,60 @@ def test_the_controller_figures_are_read_at_scrape(tmp_path):
         assert kinds["sortline_state"] == kinds["sortline_records_backlog_rows"] == "gauge"
     finally:
         controller.records.close()
+
+
+async def test_the_metrics_address_answers_scrapes_only_and_a_taken_port_does_not_stop_the_line(tmp_path, caplog):
+    import socket
+
+    import aiohttp
+
+    from edge.config import load_config
+    from edge.config_copy import derive_config
+    from edge.metrics_http import MetricsServer, start_metrics
+    from edge.run import build_controller
+    from tests.conftest import REPO, free_port
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = derive_config(REPO / "configs" / "county-24.toml", tmp_path / "line.toml", {
+            "plc": {"port": free_port()}, "camera": {"folder": str(tmp_path / "camera")},
+            "records": {"folder": str(tmp_path / "records")}, "plan": {"watch": False},
+            "metrics": {"listen": f"127.0.0.1:{port}"}})
+        controller = build_controller(load_config(path))
+        try:
+            assert await start_metrics(controller) is None
+            (line,) = [r.getMessage() for r in caplog.records if "/metrics cannot listen" in r.getMessage()]
+            assert f"127.0.0.1:{port}" in line and "choose another [metrics] listen" in line
+            assert "the line keeps sorting" in line
+        finally:
+            controller.records.close()
+    server = MetricsServer(controller.metrics, "127.0.0.1", 0)
+    await server.start()
+    try:
+        controller.stats.scans = 7
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{server.port}") as http:
+            async with http.get("/metrics") as r:
+                assert r.status == 200 and r.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+                assert "\nsortline_scans_total 7.0\n" in await r.text()
+            async with http.get("/api/view") as r:
+                assert r.status == 404
+            async with http.post("/metrics", data=b"x") as r:
+                assert r.status == 405
+    finally:
+        await server.stop()
+
+
+def test_listen_addresses():
+    import pytest
+
+    from edge.metrics_http import ListenError, parse_listen
+    assert parse_listen("127.0.0.1:9108") == ("127.0.0.1", 9108)
+    assert parse_listen("[::1]:9108") == ("::1", 9108)
+    assert parse_listen("0.0.0.0:1") == ("0.0.0.0", 1)
+    for bad, why in (("9108", "not an address and a port"), (":9108", "not an address and a port"),
+                     ("sorter-3:9108", "'sorter-3' is not an IP address"),
+                     ("127.0.0.1:0", "port '0' is not a whole number from 1 to 65535"),
+                     ("127.0.0.1:http", "port 'http' is not")):
+        with pytest.raises(ListenError, match=why):
+            parse_listen(bad)
