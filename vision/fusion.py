@@ -2,9 +2,12 @@
 
 Rules: a barcode decode carries its own checksum and is trusted once it matches a courier format.
 A printed number read by the text model counts only above a confidence floor (two printed lines
-reading the same number combine) and when it too is a valid waybill. Where both exist they must agree: a printed number one or two characters away from
-a decoded barcode is a misread of the same label, so the parcel becomes a no read rather than a
-guess. A confident printed number far from every barcode is a second label: multi read.
+reading the same number combine) and when it too is a valid waybill, and never when a line of it
+shows ink of a character more than was read (a digit lost can leave another courier's shape: 13
+digits read as 12). Where both exist they must agree: a printed number one or two characters away
+from a decoded symbol, of a waybill shape or not, is a misread of the same label, so the parcel
+becomes a no read rather than a guess. A confident printed number far from every barcode is a
+second label: multi read.
 """
 from __future__ import annotations
 
@@ -24,10 +27,12 @@ ROUTING_MIN_CONFIDENCE = 0.99
 
 @dataclass(frozen=True)
 class TextHit:
-    kind: str          # "waybill", "routing_code", or "routing_line" (a routing code read but not an answer)
+    # "waybill", "routing_code"; "routing_line" or "waybill_line": a routing code or a waybill
+    # number read, but not an answer
+    kind: str
     text: str
     confidence: float
-    why: str = ""      # for a routing_line: why it is not an answer
+    why: str = ""      # for a routing_line or waybill_line: why it is not an answer
 
 
 def misread_of_each_other(a: str, b: str) -> bool:
@@ -74,17 +79,26 @@ def why_no_routing_code(text_hits, floor: float) -> str | None:
 
 
 def fuse(barcode_texts, text_hits, elapsed_ms: float, notes=()) -> LabelRead:
-    """`barcode_texts`: decoded Code 128 strings; `text_hits`: TextHit from the text model."""
+    """`barcode_texts`: every decoded symbol's text; `text_hits`: TextHit from the text model."""
+    notes = list(notes)
     barcodes = sorted({t for t in barcode_texts if check_waybill(t).valid})
+    # A line of a number that shows a character unread speaks against every reading of it.
+    doubted = {h.text: h.why for h in text_hits if h.kind == "waybill_line"}
     printed = {w: c for w, c in combined(text_hits, "waybill").items()
-               if c >= TEXT_MIN_CONFIDENCE and check_waybill(w).valid}
+               if c >= TEXT_MIN_CONFIDENCE and check_waybill(w).valid and w not in doubted}
+    for text, why in sorted(doubted.items()):
+        if text not in barcodes:
+            notes.append(f"printed number {text} not taken: {why}")
     routing = {r: c for r, c in combined(text_hits, "routing_code").items()
                if c >= ROUTING_MIN_CONFIDENCE and is_routing_code(r)}
 
+    decoded = sorted(set(barcode_texts))
     for text in printed:
         if text in barcodes:
             continue
-        near = [b for b in barcodes if misread_of_each_other(text, b)]
+        # A symbol of no waybill shape counts too: the printed number read off by a digit or two
+        # from what the bars hold is the same number misread, whichever of the two fits a shape.
+        near = [b for b in decoded if misread_of_each_other(text, b)]
         if near:
             return LabelRead((), None, None, {}, 0.0, elapsed_ms,
                              f"barcode {near[0]} and printed number {text} disagree")

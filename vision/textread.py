@@ -15,6 +15,7 @@ from vision.textlines import (beside_bars, find_lines_and_bars, hyphen_joined, i
                               line_pieces, numbers_side)
 from vision.textmodel import runtime
 from vision.routing_code import MAX_STRAY, find_routing_code
+from vision.unread_ink import characters_unread
 from vision.waybill import MAX_WAYBILL_LEN, check_waybill
 
 # Budget needed to start on a label (flatten, read its barcode), to go on to its lines (find
@@ -39,6 +40,13 @@ ENOUGH = max(ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE)
 RECHECK_WIDEN: float | None = 1.15
 RECHECK_MS = 1.0
 DIGIT_LOOKALIKES = {"0": "ODQ", "1": "I", "2": "Z", "5": "S", "6": "G", "8": "B"}
+
+
+class LineRead(NamedTuple):
+    """One line as the model read it."""
+    text: str
+    confidence: float
+    unread: int = 0    # characters its ink holds beyond those read (waybill numbers only)
 
 
 @dataclass
@@ -116,7 +124,7 @@ def _lines_that_fit(lines, remaining_ms: float):
     return lines[:max(0, int(remaining_ms / LINE_MS))]
 
 
-def _classify(text: str, conf: float) -> TextHit | None:
+def _classify(text: str, conf: float, unread: int = 0) -> TextHit | None:
     if not text or len(text) > MAX_TEXT_LEN:
         return None
     line = find_routing_code(text)
@@ -126,9 +134,18 @@ def _classify(text: str, conf: float) -> TextHit | None:
         if line.code:
             return TextHit("routing_code", line.code, conf)
         return TextHit("routing_line", text, conf, line.why)
-    if len(text) <= MAX_WAYBILL_LEN and check_waybill(text).valid:
+    if _is_number(text):
+        if unread:
+            # A number read with a character lost may still be some courier's (13 digits read as
+            # 12): its line is read, but the number is not an answer (fusion refuses it).
+            return TextHit("waybill_line", text, conf,
+                           f"its line holds ink of {unread} character{'s' if unread > 1 else ''} more than read")
         return TextHit("waybill", text, conf)
     return None
+
+
+def _is_number(text: str) -> bool:
+    return len(text) <= MAX_WAYBILL_LEN and check_waybill(text).valid
 
 
 def _worth_reading_apart(box, hit) -> bool:
@@ -176,7 +193,7 @@ def _flip_box(box, shape):
 
 def _upright_score(results) -> float:
     # Upside-down text reads as nothing (the model was trained so): only real text scores.
-    return sum(conf for text, conf in results if len(text) >= 4)
+    return sum(read.confidence for read in results if len(read.text) >= 4)
 
 
 def _agreeing(hits, notes):
@@ -255,7 +272,7 @@ def _found(model, flat, boxes, results, deadline: Deadline) -> list:
     """(box, hit) for each line read as something wanted. A tall line that did not read as a
     routing code to take and stands in words apart (`738 V21 004`) is read again with its words
     joined by hyphens; where it was read (a Joined line) then stands for its box."""
-    found = [[box, _classify(t, c)] for box, (t, c) in zip(boxes, results)]
+    found = [[box, _classify(*read)] for box, read in zip(boxes, results)]
     apart = []
     for entry in found:
         if model is not None and _worth_reading_apart(*entry):
@@ -283,7 +300,7 @@ def _read_joined(model, flat, lines, deadline: Deadline) -> list:
     """
     first = [Joined(words, (True,) * (len(words) - 1)) for words in lines]
     reads = _read_lines(model, [_cut(flat, at) for at in first])
-    out = [(_classify(text, conf), at) for at, (text, conf) in zip(first, reads)]
+    out = [(_classify(*read), at) for at, read in zip(first, reads)]
     again = [i for i, (hit, _) in enumerate(out) if not _taken(hit)]
     if not again or deadline.remaining_ms() < LINE_MS * sum(len(lines[i]) + 1 for i in again):
         return out
@@ -297,8 +314,8 @@ def _read_joined(model, flat, lines, deadline: Deadline) -> list:
         if words and (stray or not all(dashes)):
             where[i] = Joined(words, dashes) if len(words) > 1 else words[0]
     if where:
-        for i, (text, conf) in zip(where, _read_lines(model, [_cut(flat, at) for at in where.values()])):
-            out[i] = _better_of(out[i], (_classify(text, conf), where[i]))
+        for i, read in zip(where, _read_lines(model, [_cut(flat, at) for at in where.values()])):
+            out[i] = _better_of(out[i], (_classify(*read), where[i]))
     return out
 
 
@@ -340,9 +357,13 @@ def _enough(hits, barcode_found: bool) -> bool:
     return routing and waybill
 
 
-def _read_lines(model, cuts):
-    """(text, confidence) of each cut line, in one batch."""
-    return model.read(np.stack(cuts), full_probability=_wanted, enough=ENOUGH)
+def _read_lines(model, cuts) -> list[LineRead]:
+    """Each cut line read, in one batch; a waybill number with the characters its ink holds
+    beyond those read (vision/unread_ink.py)."""
+    columns: list = []
+    reads = model.read(np.stack(cuts), full_probability=_wanted, enough=ENOUGH, columns=columns)
+    return [LineRead(text, conf, characters_unread(cut, at, len(text)) if _is_number(text) else 0)
+            for cut, at, (text, conf) in zip(cuts, columns, reads)]
 
 
 def _read_both_ways(model, flat, flipped, boxes):
@@ -383,7 +404,7 @@ def _read_way_up_told(model, flat, probe, rest, side: int):
                 [_flip_box(b, flat.shape) for b in rest])
     told = (flat, probe, rest) if side > 0 else turned()
     results = _read_lines(model, [line_input(told[0], b) for b in told[1]])
-    if any(_wanted(text) for text, _ in results):
+    if any(_wanted(read.text) for read in results):
         return (*told, results)
     other = turned() if side > 0 else (flat, probe, rest)
     other_results = _read_lines(model, [line_input(other[0], b) for b in other[1]])

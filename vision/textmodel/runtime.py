@@ -44,7 +44,8 @@ class LineModel:
             raise ValueError(f"model prints {probe.shape[2] - 1} characters, its charset has {len(self.charset)}")
         self.path = path
 
-    def read(self, lines: np.ndarray, full_probability=None, enough: float = 1.0) -> list[tuple[str, float]]:
+    def read(self, lines: np.ndarray, full_probability=None, enough: float = 1.0,
+             columns: list | None = None) -> list[tuple[str, float]]:
         """Text and confidence for each 32 x 256 line in 0..1.
 
         The confidence is the best path's probability, or, for texts of 4 or more characters that
@@ -53,6 +54,10 @@ class LineModel:
         between blank and character columns still scores high. The sum costs about 1 ms a line,
         so callers ask for it only for texts they could use, and it is skipped where the best path
         alone reaches `enough` (the sum is never below the path's probability).
+
+        `columns`, when given a list, receives for each line the output columns (of 64, one per
+        4 input pixels) at which the best path emits each of its characters: where along the line
+        each character was read (vision/unread_ink.py measures the ink that none of them covers).
         """
         if len(lines) == 0:
             return []
@@ -61,11 +66,14 @@ class LineModel:
         path = np.exp(logprobs.max(axis=2).sum(axis=1))
         texts, confs, summed = [], [float(c) for c in path], []
         for i, row in enumerate(best):
-            labels, prev = [], 0
-            for idx in row:
+            labels, at, prev = [], [], 0
+            for t, idx in enumerate(row):
                 if idx != prev and idx != 0:
                     labels.append(int(idx))
+                    at.append(t)
                 prev = idx
+            if columns is not None:
+                columns.append(tuple(at))
             text = "".join(self.charset[k - 1] for k in labels)
             texts.append(text)
             if len(labels) >= 4 and confs[i] < enough and (full_probability is None or full_probability(text)):
