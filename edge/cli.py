@@ -19,6 +19,7 @@ COMMANDS = {
     "read-label": ("edge.read_label", "read label images and print what was read, by a line's plan with --config"),
     "report": ("edge.report", "shift report from the parcel records: CSV and an HTML page with charts"),
     "plc-check": ("drivers.plc_check", "check a PLC against docs/plc-interface.md from outside, for commissioning"),
+    "replay": ("edge.replay", "decide the parcels of a time range again: check their records, or what another plan does"),
 }
 
 BENCHES = {
@@ -32,6 +33,7 @@ BENCHES = {
     "web": ("edge.bench.web", "line screen and shift report costs"),
     "crash": ("edge.bench.crash", "kill -9 the controller mid-shift, restart, check every record"),
     "soak": ("edge.bench.soak", "an hour of parcels with a fault every few minutes: lost, duplicated, late, resources"),
+    "replay": ("edge.bench.replay", "sortline replay on a day of parcel records: parcels per second, seconds for the day"),
 }
 
 

@@ -38,6 +38,13 @@ CHUTE_ENTRY = {
                 'chute at the end of the belt'),
 }
 
+SCHEDULE_ENTRY = {
+    "file": Opt(str, help="the plan in force meanwhile, relative to this file"),
+    "days": Opt(list, help='the days it starts on: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] or some of them'),
+    "from": Opt(str, help='when it starts, "HH:MM" (24-hour clock, the line PC\'s local time)'),
+    "until": Opt(str, help='when it ends, "HH:MM"; "24:00" is midnight; earlier than from: the next day'),
+}
+
 SCHEMA = {
     "line": {
         "name": Opt(str, help="name shown on the line screen and in records"),
@@ -151,6 +158,9 @@ SCHEMA = {
         "watch_interval_ms": Opt(float, 1000.0, lo=100, hi=60000, help="how often those files are looked at"),
         "reload_timeout_s": Opt(float, 60.0, lo=1, hi=600, help="a new plan that takes longer to build is "
                                 "refused and the active one stays"),
+        "schedule": Opt(list, [], item=SCHEDULE_ENTRY, help="other plans at set times of the week, e.g. morning "
+                        "and afternoon delivery runs ([[plan.schedule]] entries, docs/sort-plan.md); [plan] file is "
+                        "in force whenever none of them is"),
     },
     "records": {
         "folder": Opt(str, "var/records", help="where per-parcel records are kept, relative to this file; the "

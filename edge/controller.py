@@ -46,7 +46,8 @@ class Stats:
 
 
 class Controller:
-    def __init__(self, config, plan, link, images, records, router=None, alarms: Alarms | None = None):
+    def __init__(self, config, plan, link, images, records, router=None, alarms: Alarms | None = None,
+                 plan_clock=None):
         from fastpath import Router
         self.alarms = alarms or Alarms()
         self.loop_watch = LoopWatch(self.alarms)
@@ -92,6 +93,10 @@ class Controller:
         self.landed: collections.Counter[int] = collections.Counter()       # chute -> parcels confirmed in it
         self.verdicts: collections.Counter[str] = collections.Counter()     # PLC divert result -> parcels
         self.plan_refused: str | None = None           # why the last reload was refused
+        # The line config's plan schedule (edge/plan_schedule.py), started with the reload triggers;
+        # plan_clock gives it the local wall time (datetime.now unless given).
+        self.plan_schedule = None
+        self.plan_clock = plan_clock
         self.started_wall = time.time()
         # A smart code reader beside the camera ([reader] in the line config), or None.
         self.code_reader = open_code_reader(config, self.alarms)
@@ -461,6 +466,7 @@ class Controller:
             "state": report.state.value, "message": report.message, "state_since_wall": report.since_wall,
             "alarms": [a.as_dict() for a in self.alarms.active()],
             "plan_version": self.plan.version, "plan_refused": self.plan_refused,
+            "plan_schedule": self.plan_schedule.status() if self.plan_schedule is not None else None,
             "started_wall": self.started_wall,
             "scans": st.scans, "decided": st.decided, "sent": st.sent, "past_deadline": st.past_deadline,
             "by_reason": dict(st.by_reason), "plc_results": dict(self.verdicts), "anomalies": dict(link.anomalies),

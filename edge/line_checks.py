@@ -9,6 +9,7 @@ from edge.line_geometry import Chute, LineGeometry
 
 from .code_reader_config import READER_CHECKS, reader_problems
 from .config_problems import MISSING, Draft, Problem, toml_text
+from .plan_schedule import CHECK_TEXT as SCHEDULE_CHECK, check_schedule
 
 CHECKS = [
     "Chutes are numbered 1, 2, 3, ... without gaps or repeats (the PLC and the sort plan count them that way).",
@@ -25,6 +26,7 @@ CHECKS = [
     "The sort plan is valid (docs/sort-plan.md) for a line with this many chutes, so every chute it names exists.",
     "The plan's [special] reject chute is the line's end chute (the plan keeps destinations and courier "
     "overrides off its special chutes, so none of them can use the end chute).",
+    SCHEDULE_CHECK,
     *READER_CHECKS,
 ]
 
@@ -36,6 +38,7 @@ def check_all(d: Draft) -> LineGeometry | None:
         if d.ok(("plan", "file")):
             for problem in plan_problems(d.resolve(d.values["plan"]["file"]), geometry, d.file):
                 d.problems.append(problem)
+        check_schedule(d, geometry, plan_problems)
     _plc(d)
     _screen(d)
     reader_problems(d)

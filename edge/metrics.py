@@ -102,10 +102,21 @@ class ControllerMetrics:
 
 
 class _Figures:
-    """What the controller counts or knows anyway, read at scrape time from the event loop."""
+    """What the controller counts or knows anyway, read at scrape time from the event loop.
+
+    Its counts are the controller's own (Stats, the link's anomalies, the alarms' tally), which a
+    later change might set back (a new shift); the counters exported from them never go down."""
 
     def __init__(self, controller, build: dict):
         self.controller, self.build = controller, build
+        self._counted: dict[tuple, tuple[float, float]] = {}     # (name, label) -> (last count seen, total)
+
+    def _total(self, name: str, count: float, label: str = "") -> float:
+        """The counter for a count that may be set back: its increases summed, never less than before."""
+        last, total = self._counted.get((name, label), (0.0, 0.0))
+        total += count - last if count >= last else count
+        self._counted[(name, label)] = (count, total)
+        return total
 
     def collect(self):
         yield InfoMetricFamily("sortline_build", "Version of the controller software", value=self.build)
@@ -130,44 +141,41 @@ class _Figures:
         yield GaugeMetricFamily("sortline_start_time_seconds", "When the controller started (Unix time)",
                                 value=c.started_wall)
 
-    @staticmethod
-    def _decisions(c):
+    def _decisions(self, c):
         st = c.stats
         for name, help_, value in (
                 ("sortline_scans", "Scan events from the PLC: parcels seen at the scan photo-eye", st.scans),
                 ("sortline_assignments_sent", "Assignments (chute decisions) written to the PLC", st.sent),
                 ("sortline_assignments_failed", "Assignments the PLC link could not write", st.send_failed),
                 ("sortline_internal_errors", "Parcels whose handling failed inside the controller", st.internal_errors)):
-            yield CounterMetricFamily(name, help_, value=value)
+            yield CounterMetricFamily(name, help_, value=self._total(name, value))
 
-    @staticmethod
-    def _link(c):
+    def _link(self, c):
         status = c.link.status
         yield GaugeMetricFamily("sortline_plc_link_up", "1 while the PLC link answers", value=1 if status.connected else 0)
         anomalies = CounterMetricFamily("sortline_plc_link_anomalies", "Link anomalies counted since start, by kind",
                                         labels=["kind"])
         seen = dict(status.anomalies)
         for kind in sorted(set(LINK_ANOMALIES) | set(seen)):
-            anomalies.add_metric([kind], seen.get(kind, 0))
+            anomalies.add_metric([kind], self._total("anomalies", seen.get(kind, 0), kind))
         yield anomalies
 
-    @staticmethod
-    def _alarms(c):
+    def _alarms(self, c):
         raised = dict(c.alarms.raised_total)
         active = {a.key for a in c.alarms.active()}
         now = GaugeMetricFamily("sortline_alarm", "1 while an alarm is active, by key", labels=["key"])
         total = CounterMetricFamily("sortline_alarms_raised", "Times each alarm was raised since start", labels=["key"])
         for key in sorted(set(raised) | active):
             now.add_metric([key], 1 if key in active else 0)
-            total.add_metric([key], raised.get(key, 0))
+            total.add_metric([key], self._total("alarms", raised.get(key, 0), key))
         yield now
         yield total
         yield GaugeMetricFamily("sortline_alarms_active", "Alarms active now", value=len(active))
 
-    @staticmethod
-    def _records(c):
+    def _records(self, c):
         records = c.records
-        yield CounterMetricFamily("sortline_record_write_errors", "Record writes that failed", value=records.write_errors)
+        yield CounterMetricFamily("sortline_record_write_errors", "Record writes that failed",
+                                  value=self._total("write_errors", records.write_errors))
         yield GaugeMetricFamily("sortline_records_backlog_rows", "Parcel records waiting in memory to be written",
                                 value=records.pending)
         try:
@@ -179,13 +187,12 @@ class _Figures:
         yield GaugeMetricFamily("sortline_records_disk_size_bytes", "Size of the parcel records' file system",
                                 value=disk.total)
 
-    @staticmethod
-    def _readers(c):
+    def _readers(self, c):
         readers, watch = c.readers, c.loop_watch
         yield CounterMetricFamily("sortline_label_reads_hedged", "Images read by a second, idle reader too",
-                                  value=readers.hedged)
+                                  value=self._total("hedged", readers.hedged))
         yield CounterMetricFamily("sortline_label_reader_restarts", "Label readers started again after a crash "
-                                  "or a stuck read", value=readers.restarted)
+                                  "or a stuck read", value=self._total("restarts", readers.restarted))
         yield GaugeMetricFamily("sortline_label_readers_running", "Label reader processes running",
                                 value=readers.running)
         yield GaugeMetricFamily("sortline_event_loop_held_seconds", "Longest time the controller's event loop "

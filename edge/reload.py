@@ -68,7 +68,7 @@ async def reload_timed(controller, path=None, who: str = "technician") -> dict:
     """
     from fastpath import PlanError
     config = controller.config
-    path = path or config.plan_path
+    path = path or plan_in_force(controller)
 
     def build(load):
         return build_line_plan(config, path, load)
@@ -91,6 +91,12 @@ async def reload_timed(controller, path=None, who: str = "technician") -> dict:
     log.info("%s loaded plan %s: built in %.2f s beside the parcels, swapped in %.2f ms", who, plan.version,
              build_s, swap_ms)
     return {"active": plan.version, "build_s": round(build_s, 3), "swap_ms": round(swap_ms, 3)}
+
+
+def plan_in_force(controller) -> Path:
+    """The plan file a reload loads: the one the line's plan schedule names for now, else [plan] file."""
+    runner = getattr(controller, "plan_schedule", None)
+    return runner.path_now() if runner is not None else controller.config.plan_path
 
 
 def socket_path(config) -> Path:
@@ -211,6 +217,7 @@ class ReloadTriggers:
         except (RuntimeError, ValueError) as exc:       # not the main thread of the process
             log.warning("SIGHUP will not reload the plan here (%s); use `sortline reload` or edit the file", exc)
         await self._serve()
+        self._start_schedule()
         if self.config["plan"]["watch"]:
             files = WatchedFiles(self.controller.plan.path)
             loaded = await asyncio.to_thread(files.signature)
@@ -236,16 +243,28 @@ class ReloadTriggers:
             self._socket.unlink(missing_ok=True)
             self._socket = None
 
-    async def reload(self, who: str) -> dict:
+    async def reload(self, who: str, path: Path | None = None) -> dict:
         """One reload at a time; the answer says what is active now and why."""
         c = self.controller
         async with self._lock:
             previous = c.plan.version
             try:
-                done = await reload_timed(c, who=who)
+                done = await reload_timed(c, path, who=who)
             except Exception:            # refused, recorded and logged by reload_timed, whatever the cause
                 return {"ok": False, "active": c.plan.version, "message": c.plan_refused}
             return {"ok": True, "previous": previous, **done}
+
+    def _start_schedule(self) -> None:
+        """The line config's [[plan.schedule]]: a fourth trigger, the clock."""
+        from .plan_schedule import Schedule, ScheduleRunner
+        schedule = Schedule.from_config(self.config)
+        if not schedule.slots:
+            return
+        c = self.controller
+        runner = ScheduleRunner(c, schedule, self.reload, lambda path: WatchedFiles(path).signature(),
+                                getattr(c, "plan_clock", None))
+        c.plan_schedule = runner
+        self._keep(asyncio.create_task(runner.run(), name="plan-schedule"))
 
     # -- the triggers -----------------------------------------------------------------------------
     def _keep(self, task: asyncio.Task) -> None:
@@ -267,6 +286,11 @@ class ReloadTriggers:
         seen = loaded
         while True:
             await asyncio.sleep(interval_s)
+            if Path(self.controller.plan.path) != files.plan_path:
+                # The schedule put another plan file in force: watch that one from now on.
+                files = WatchedFiles(self.controller.plan.path)
+                loaded = seen = await asyncio.to_thread(files.signature)
+                continue
             now = await asyncio.to_thread(files.signature)
             if now == loaded or now != seen:
                 seen = now
@@ -300,7 +324,9 @@ class ReloadTriggers:
                 answer = await self.reload("technician (sortline reload)")
             elif request == "status":
                 c = self.controller
-                answer = {"ok": True, "active": c.plan.version, "refused": c.plan_refused}
+                runner = getattr(c, "plan_schedule", None)
+                answer = {"ok": True, "active": c.plan.version, "refused": c.plan_refused,
+                          "schedule": runner.status() if runner is not None else None}
             else:
                 answer = {"ok": False, "message": f"unknown request {request!r}: send reload or status"}
             writer.write(json.dumps(answer).encode() + b"\n")
@@ -367,6 +393,11 @@ def main(argv=None) -> int:
         print(f"active plan {answer['active']}")
         if answer.get("refused"):
             print(f"last refusal: {answer['refused']}")
+        schedule = answer.get("schedule")
+        if schedule:
+            print(f"in force by the plan schedule: {schedule['file']} ({schedule['entry']})")
+            if schedule.get("next_at"):
+                print(f"next: {schedule['next_file']} from {schedule['next_at']}")
         return 0
     if answer["ok"]:
         print(f"plan {answer['active']} is active (was {answer['previous']}): built in {answer['build_s']:.2f} s "

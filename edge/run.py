@@ -37,19 +37,26 @@ def reuse_after_s(geometry) -> float:
     return max(REUSE_AFTER_S, 20 * geometry.end_m / geometry.belt_speed_m_s)
 
 
-def build_controller(config):
+def build_controller(config, plan_clock=None):
+    """`plan_clock()`: the local wall time for the plan schedule (datetime.now unless given)."""
+    from datetime import datetime
+
     from fastpath import load_plan
 
     from .alarms import Alarms
     from .camera import FolderImages
     from .controller import Controller
+    from .plan_schedule import Schedule
     from .records import Records
     alarms = Alarms()
-    plan = load_plan(config.resolve(config["plan"]["file"]), n_chutes=len(config.geometry.chutes))
+    # The plan the schedule has in force now; [plan] file when there is no schedule.
+    plan_path = Schedule.from_config(config).plan_at((plan_clock or datetime.now)())
+    plan = load_plan(plan_path, n_chutes=len(config.geometry.chutes))
     link = open_link(config["plc"]["protocol"], link_settings(config))
     records = Records(config.resolve(config["records"]["folder"]), config["records"]["retention_days"],
                       alarms=alarms, reuse_after_s=link.settings.reuse_after_s)
-    return Controller(config, plan, link, FolderImages(config["camera"]["folder"]), records, alarms=alarms)
+    return Controller(config, plan, link, FolderImages(config["camera"]["folder"]), records, alarms=alarms,
+                      plan_clock=plan_clock)
 
 
 async def run_until_stopped(controller, stop: asyncio.Event | None = None) -> None:

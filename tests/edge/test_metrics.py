@@ -109,6 +109,11 @@ def test_the_controller_figures_are_read_at_scrape(tmp_path):
         got = samples(controller.metrics.render())
         assert got[("sortline_alarm", (("key", "camera"),))] == 0
         assert got[("sortline_alarms_raised_total", (("key", "camera"),))] == 1     # a counter never goes down
+        # A count set back elsewhere (a new shift's figures) never makes a counter go down.
+        controller.stats.scans = 1
+        assert samples(controller.metrics.render())[("sortline_scans_total", ())] == 4
+        controller.stats.scans = 5
+        assert samples(controller.metrics.render())[("sortline_scans_total", ())] == 8
         kinds = {f.name: f.type for f in text_string_to_metric_families(controller.metrics.render())}
         assert kinds["sortline_scans"] == kinds["sortline_alarms_raised"] == "counter"
         assert kinds["sortline_plc_link_anomalies"] == kinds["sortline_label_reads_hedged"] == "counter"
