@@ -115,8 +115,15 @@ class CodeReader:
 
     # -- the parcel's side ------------------------------------------------------------------------
     async def result_for(self, tracking: int, scanned_mono: float, until_mono: float) -> Result | None:
-        """This parcel's result, waited for until `wait_ms` after the scan or `until_mono`, the sooner."""
-        result = await self.matcher.wait(tracking, scanned_mono, min(until_mono, scanned_mono + self.wait_s))
+        """This parcel's result, waited for until `wait_ms` after the scan or `until_mono`, the sooner.
+
+        A reader that is not connected, or has sent nothing for SILENT_AFTER parcels in a row, is
+        not waited for until it sends again: its parcels go to their images at once (a result
+        already here is still taken)."""
+        until_mono = min(until_mono, scanned_mono + self.wait_s)
+        if not self.connected or self._no_result_run >= SILENT_AFTER:
+            until_mono = scanned_mono
+        result = await self.matcher.wait(tracking, scanned_mono, until_mono)
         self.counts["parcels"] += 1
         if result is None:
             self.counts["without_result"] += 1
@@ -208,6 +215,7 @@ class CodeReader:
 
     def _result(self, parsed: Parsed, frame: bytes, now: float) -> None:
         self.counts["results"] += 1
+        self._no_result_run = 0               # sending again: its parcels wait for it again
         text = frame.decode("utf-8", "replace")[:200]
         problem = self.matcher.add(Result(parsed.trigger, parsed.codes, now, text))
         if problem is not None:
@@ -262,8 +270,8 @@ class CodeReader:
         self.alarms.raise_("code_reader_input", f"the code reader at {self.address} sent results that could not be "
                            f"used in the last minute ({', '.join(k.replace('_', ' ') for k in sorted(kinds))}); "
                            f"other parcels are decided as usual",
-                           f"{REMEDIES[worst]}; the counts are on the line screen and each kind's first cases in "
-                           f"the log", hold_s=60.0, level=logging.WARNING)
+                           f"{REMEDIES[worst]}; the first cases of each kind are in the controller's log",
+                           hold_s=60.0, level=logging.WARNING)
 
     def snapshot(self) -> dict:
         return {"address": self.address, "mode": self.mode, "connected": self.connected, **self.counts,

@@ -158,6 +158,9 @@ ALARMS = {
     "camera": ("相机故障", "Camera problem"),
     "not_deciding": ("控制器未对包裹作出决策", "Controller not deciding parcels"),
     "internal_error": ("包裹决策内部错误", "Internal error deciding a parcel"),
+    "code_reader_link": ("读码器未连接", "Code reader not connected"),
+    "code_reader_silent": ("读码器没有结果", "Code reader sends no results"),
+    "code_reader_input": ("读码器数据无法使用", "Code reader data not usable"),
 }
 
 

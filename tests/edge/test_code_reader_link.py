@@ -165,8 +165,17 @@ async def test_a_connected_reader_that_sends_nothing_is_an_alarm_that_clears(cli
     reader.check()
     alarm = next(a for a in alarms.active() if a.key == "code_reader_silent")
     assert f"{SILENT_AFTER} parcels or more in a row" in alarm.cause and "trigger" in alarm.remedy
+    # A silent reader is not waited for: the next parcel goes to its image at once.
+    t0 = loop.time()
+    assert await reader.result_for(39, t0, t0 + 1.0) is None
+    assert loop.time() - t0 < 0.05
+    # It sends again (a late result for a parcel gone): parcels wait for it again.
+    peer.send(f"39,{YT}\r\n".encode())
+    await until(lambda: reader.problems["late"] == 1)
+    task = asyncio.create_task(parcel(reader, 40))
+    await asyncio.sleep(0.01)
     peer.send(f"40,{SF}\r\n".encode())
-    assert (await parcel(reader, 40)).codes == (SF,)
+    assert (await task).codes == (SF,)
     reader.check()
     assert not alarms.is_active("code_reader_silent")
 
