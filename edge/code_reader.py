@@ -86,15 +86,15 @@ class CodeReader:
         self._down_since_mono = loop.time()
         self._stopping = False
         if self.mode == "server":
-            self._server = await asyncio.start_server(self._accepted, self.host, self.port, limit=CHUNK_BYTES)
-            self._down_why = f"listening on {self.address}, the reader has not connected"
-            log.info("code reader: listening on %s for the reader's results", self.address)
+            self._tasks.append(asyncio.create_task(self._listen(), name="code-reader"))
         else:
             self._tasks.append(asyncio.create_task(self._client(), name="code-reader"))
         self._tasks.append(asyncio.create_task(self._watch(), name="code-reader-watch"))
 
     async def stop(self) -> None:
+        from .readers import use_plan_rules
         self._stopping = True
+        use_plan_rules(None, None)
         if self._server is not None:
             self._server.close()
         if self._writer is not None:
@@ -107,6 +107,11 @@ class CodeReader:
         if self._server is not None:
             await bounded(self._server.wait_closed(), 2.0)
             self._server = None
+
+    @property
+    def listening(self) -> bool:
+        """Server mode: the port is open for the reader."""
+        return self._server is not None
 
     def use_plan(self, plan) -> None:
         """The plan's courier formats tell waybills among the codes, as in the label readers."""
@@ -149,6 +154,19 @@ class CodeReader:
                 continue
             pause_s = RECONNECT_MIN_S
             await self._serve(reader, writer)
+
+    async def _listen(self) -> None:
+        """A port another program holds (or an address this PC does not have) is an alarm, tried
+        again and again: the line sorts from its images meanwhile."""
+        while self._server is None:
+            try:
+                self._server = await asyncio.start_server(self._accepted, self.host, self.port, limit=CHUNK_BYTES)
+            except OSError as exc:
+                self._down_why = f"cannot listen on {self.address}: {exc.strerror or exc}"
+                await asyncio.sleep(self.reconnect_max_s)
+                continue
+            self._down_why = f"listening on {self.address}, the reader has not connected"
+            log.info("code reader: listening on %s for the reader's results", self.address)
 
     async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._writer is not None:

@@ -47,7 +47,7 @@ class Matcher:
         self._held: collections.OrderedDict = collections.OrderedDict()   # trigger mode: trigger -> Result
         self._pending: collections.deque[Result] = collections.deque()     # time mode, oldest first
         self._waiting: dict[int, tuple[float, asyncio.Future]] = {}        # tracking -> (scanned_mono, future)
-        self._decided: collections.OrderedDict = collections.OrderedDict()  # tracking -> scanned_mono
+        self._decided: collections.OrderedDict = collections.OrderedDict()  # tracking -> when decided (mono)
 
     # -- results in ---------------------------------------------------------------------------
     def add(self, result: Result) -> Problem | None:
@@ -63,7 +63,9 @@ class Matcher:
         if waiting is not None and not waiting[1].done():
             waiting[1].set_result(result)
             return None
-        if result.trigger in self._decided:
+        decided_mono = self._decided.get(result.trigger)
+        # A number decided long ago is a new parcel's after a PLC restart, not a late result.
+        if decided_mono is not None and result.received_mono - decided_mono < KEEP_S:
             return Problem("late", f"the result for tracking {result.trigger} came after its parcel was decided "
                                    f"without it: {result.text}")
         self._held.pop(result.trigger, None)
@@ -110,7 +112,7 @@ class Matcher:
                 if self._waiting.get(tracking, (None, None))[1] is future:
                     del self._waiting[tracking]
         finally:
-            self._decided[tracking] = scanned_mono
+            self._decided[tracking] = asyncio.get_running_loop().time()
             self._decided.move_to_end(tracking)
             while len(self._decided) > REMEMBERED:
                 self._decided.popitem(last=False)

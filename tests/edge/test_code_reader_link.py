@@ -201,6 +201,7 @@ async def test_server_mode_a_reconnecting_reader_replaces_its_old_connection():
     reader = CodeReader(settings("server", port, framing="stx-etx", template="{codes}", match="time"), alarms)
     await reader.start()
     try:
+        await until(lambda: reader.listening)
         _, first = await asyncio.open_connection("127.0.0.1", port)
         await until(lambda: reader.connected)
         _, second = await asyncio.open_connection("127.0.0.1", port)
@@ -214,5 +215,28 @@ async def test_server_mode_a_reconnecting_reader_replaces_its_old_connection():
         assert reader.connected
         first.close()
         second.close()
+    finally:
+        await reader.stop()
+
+
+async def test_server_port_taken_is_an_alarm_and_listening_starts_once_it_is_free():
+    port = free_port()
+    holder = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", port)
+    alarms = Alarms()
+    reader = CodeReader(settings("server", port, reconnect_max_ms=100.0), alarms)
+    await reader.start()                               # does not raise: the line sorts from images
+    try:
+        await asyncio.sleep(LINK_ALARM_AFTER_S + 0.3)
+        reader.check()
+        alarm = next(a for a in alarms.active() if a.key == "code_reader_link")
+        assert f"cannot listen on 127.0.0.1:{port}" in alarm.cause
+        holder.close()
+        await holder.wait_closed()
+        await until(lambda: reader.listening)
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        await until(lambda: reader.connected)
+        reader.check()
+        assert not alarms.is_active("code_reader_link")
+        writer.close()
     finally:
         await reader.stop()

@@ -118,3 +118,14 @@ def test_a_code_of_no_format_that_the_preadvice_lists_is_the_readers_waybill():
     assert read.sources["waybill"] == "reader" and read.unknown_format == ("ORDER12345",)
     unknown = label_read(result(1, ["ORDER12345"], 0.0), 12.0, 60, in_preadvice=lambda t: False)
     assert not unknown.waybills and unknown.unknown_format == ("ORDER12345",)
+
+
+async def test_after_a_plc_restart_a_reused_tracking_number_is_a_new_parcel_not_a_late_result():
+    loop = asyncio.get_running_loop()
+    m = Matcher("trigger", 0.06)
+    t0 = loop.time()
+    assert await m.wait(1, t0, t0) is None                      # decided without a result
+    assert m.add(result(1, [SF], t0 + 0.5)).kind == "late"
+    # Much later, the PLC counts from 1 again: a result ahead of its scan event is held for it.
+    assert m.add(result(1, [YT], t0 + KEEP_S + 1.0)) is None
+    assert (await m.wait(1, loop.time(), loop.time() + 0.05)).codes == (YT,)
