@@ -161,11 +161,14 @@ class _Figures:
         yield anomalies
 
     def _alarms(self, c):
+        # The alarm keys the line screen has titles for: a zero sample each before it is ever raised.
+        # Imported here, at the first scrape: a server is running then, and the web package with it.
+        from .web.i18n import ALARMS
         raised = dict(c.alarms.raised_total)
         active = {a.key for a in c.alarms.active()}
         now = GaugeMetricFamily("sortline_alarm", "1 while an alarm is active, by key", labels=["key"])
         total = CounterMetricFamily("sortline_alarms_raised", "Times each alarm was raised since start", labels=["key"])
-        for key in sorted(set(raised) | active):
+        for key in sorted(set(ALARMS) | set(raised) | active):
             now.add_metric([key], 1 if key in active else 0)
             total.add_metric([key], self._total("alarms", raised.get(key, 0), key))
         yield now

@@ -93,6 +93,10 @@ def test_the_controller_figures_are_read_at_scrape(tmp_path):
         assert sum(got[("sortline_state", (("state", s.value),))] for s in State) == 1
         assert got[("sortline_plan_info", (("name", controller.plan.name), ("version", controller.plan.version)))] == 1
         assert got[("sortline_records_backlog_rows", ())] == 0
+        from edge.web.i18n import ALARMS
+        for key in ALARMS:      # every alarm the screen knows: 0 before it is ever raised
+            assert got[("sortline_alarm", (("key", key),))] == 0
+            assert got[("sortline_alarms_raised_total", (("key", key),))] == 0
         assert got[("sortline_records_disk_free_bytes", ())] > 0
         assert got[("sortline_records_disk_size_bytes", ())] >= got[("sortline_records_disk_free_bytes", ())]
         controller.stats.scans += 3
