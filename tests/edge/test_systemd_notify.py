@@ -11,7 +11,7 @@ from edge.systemd_notify import Notifier
 
 pytestmark = pytest.mark.timeout(30)
 
-WATCHDOG_USEC = 200_000          # keep-alives every 0.1 s
+WATCHDOG_USEC = 400_000          # keep-alives every 0.2 s
 
 
 class Systemd:
@@ -66,9 +66,9 @@ def env(systemd, **more) -> dict:
 async def test_ready_once_then_keep_alives_that_stop_while_the_loop_is_blocked(systemd):
     ready = False
     notifier = Notifier(env(systemd))
-    assert notifier.watchdog_s == 0.2
+    assert notifier.watchdog_s == 0.4
     task = asyncio.create_task(notifier.run(ready=lambda: ready, status=lambda: "running" if ready else "booting"))
-    await asyncio.sleep(0.35)
+    await asyncio.sleep(0.5)
     assert systemd.times("READY=1") == [], "READY=1 only once the controller is ready"
     assert len(systemd.times("WATCHDOG=1")) >= 2, "keep-alives start before READY (loading takes a while)"
     ready = True
@@ -77,13 +77,14 @@ async def test_ready_once_then_keep_alives_that_stop_while_the_loop_is_blocked(s
     assert [f for _, f in systemd.drain() if f.startswith("STATUS=")] == ["STATUS=booting", "STATUS=running"]
     beats = systemd.times("WATCHDOG=1")
     gaps = [b - a for a, b in zip(beats, beats[1:])]
-    assert max(gaps) < 0.2, f"a keep-alive every half watchdog period while the loop turns: {gaps}"
+    # Every half period (0.2 s) while the loop turns; never a whole period apart, when systemd would kill.
+    assert max(gaps) < 0.4, f"keep-alives while the loop turns: {gaps}"
 
     blocked_from = time.monotonic()
     time.sleep(1.0)                          # the event loop hangs: nothing may be sent meanwhile
     blocked_until = time.monotonic()
     assert not [t for t in systemd.times("WATCHDOG=1") if blocked_from + 0.01 < t < blocked_until]
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(0.6)
     after = [t for t in systemd.times("WATCHDOG=1") if t >= blocked_until]
     assert len(after) >= 2, "the keep-alives resume with the loop"
     assert len(systemd.times("READY=1")) == 1
