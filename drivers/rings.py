@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 
 from . import regmap as rm
+from .recent_table import RecentTable
 
 # A sorter carries at most ~40,000 parcels/h (11/s); a sequence number that runs ahead a hundred times
 # faster than that between two snapshots is not an overrun but a broken counter.
@@ -37,8 +38,9 @@ class RingReader:
         self.boot: int | None = None
         self.last = 0                    # newest seq handled in this boot
         self._last_by_boot: collections.OrderedDict[int, int] = collections.OrderedDict()
-        # tracking -> (when, numbering, the rest of the slot): what tells a replay from a new parcel
-        self._seen: collections.OrderedDict[int, tuple] = collections.OrderedDict()
+        # tracking -> when, the numbering and a digest of the rest of the slot: what tells a replay
+        # from a new parcel (the slot's other words are small integers, whose hash is their own)
+        self._seen = RecentTable(REMEMBERED_KEYS, fields=2)
         self._snapshot_s: float | None = None
 
     @property
@@ -136,7 +138,7 @@ class RingReader:
         seen = self._seen.get(key)
         if seen is None:
             return False
-        seen_s, numbering, rest = seen
+        seen_s, (numbering, rest) = seen
         if now_s - seen_s >= self.reuse_after_s:
             self._anomaly("tracking_reused", f"PLC {self.what} tracking number {key} came again "
                           f"{now_s - seen_s:.0f} s after it was first seen: taken as a new parcel; the PLC "
@@ -144,7 +146,7 @@ class RingReader:
             if self.on_renumbered is not None:
                 self.on_renumbered(boot, key)
             return False
-        if numbering < self._numbering and tuple(slot[2:]) != rest:
+        if numbering < self._numbering and hash(tuple(slot[2:])) != rest:
             self._anomaly("tracking_reused", f"PLC {self.what} tracking number {key} came again after the "
                           f"sequence numbers started over under boot id {boot}: taken as a new parcel",
                           level=logging.ERROR)
@@ -155,14 +157,10 @@ class RingReader:
 
     def forget(self, key: int) -> None:
         """A tracking number now belongs to a new parcel: its next event is not a repeat."""
-        self._seen.pop(key, None)
+        self._seen.pop(key)
 
     def _remember(self, slot: tuple[int, ...], now_s: float) -> None:
-        key = slot[1]
-        self._seen[key] = (now_s, self._numbering, tuple(slot[2:]))
-        self._seen.move_to_end(key)
-        if len(self._seen) > REMEMBERED_KEYS:
-            self._seen.popitem(last=False)
+        self._seen.put(slot[1], now_s, self._numbering, hash(tuple(slot[2:])))
 
     def _anomaly(self, kind: str, message: str, n: int = 1, level: int = logging.WARNING) -> None:
         self.status.anomaly(f"{self.what}_{kind}", message, n=n, level=level)

@@ -33,15 +33,23 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from drivers.recent_table import RecentTable
+
 from .alarms import Alarms
 
 log = logging.getLogger("sortline.records")
 
 DB_NAME = "parcels.sqlite"
 LOCK_NAME = "parcels.lock"
+# Page cache per connection. New rows go to the right-hand end of the table and its indexes, and
+# the screen reads the newest: a small cache holds all of that, and fills in the first minutes
+# instead of growing for the first hours of a shift (SQLite's default: 2 MB).
+CACHE_KIB = 512
 SCHEMA_VERSION = 2             # PRAGMA user_version; the first shipped schema (user_version 0) is version 1
 
-MAX_ROW_IDS = 200_000       # rows the writer knows by id: hours of parcels, far more than reuse_after_s
+# Parcels remembered in memory (allocated at start, drivers/recent_table.py): 10 minutes at 390,000
+# parcels/h, ten times what a line carries. Past it the oldest are looked up in the database.
+RECENT_PARCELS = 65_536
 MAX_PENDING = 1_000_000      # about an hour at a cross-belt rate; beyond that the oldest is logged and dropped
 BATCH_ROWS = 500             # most rows per commit: a backlog is written in steps, never in one long transaction
 RETRY_S = 1.0                # a database that refused is tried again this often (and at each flush())
@@ -231,7 +239,9 @@ def _bring_up_to_date(db: sqlite3.Connection, version: int) -> None:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=WRITE_WAIT_MS / 1000)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=WRITE_WAIT_MS / 1000)
+    db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+    return db
 
 
 def _set_pragmas(db: sqlite3.Connection, own_checkpoints: bool) -> None:
@@ -403,6 +413,7 @@ class _Checkpoints(threading.Thread):
             # mode=rw: never create the file while the writer moves a damaged one aside
             self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None,
                                        check_same_thread=False)
+            self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         return self._db
 
 
@@ -538,6 +549,13 @@ class _Backlog:
             return not self.rows
 
 
+def _packed(plc_boot: int, tracking: int) -> int:
+    """One integer for a parcel's (BOOT_ID, tracking number): a u16 and a u32 on every PLC link."""
+    if not (0 <= plc_boot < 1 << 31 and 0 <= tracking < 1 << 32):
+        raise ValueError(f"PLC boot id {plc_boot} or tracking number {tracking} out of range (u16, u32)")
+    return (plc_boot << 32) | tracking
+
+
 # -- the records ------------------------------------------------------------------------------------
 class Records:
     """The line's per-parcel records and logbook in `folder`/parcels.sqlite.
@@ -560,12 +578,12 @@ class Records:
         self.generation = 0                    # counts the database files opened (a new one after damage)
         self._own_checkpoints = checkpoint_thread
         self._backlog = _Backlog(MAX_PENDING)
-        self._recent: collections.OrderedDict = collections.OrderedDict()   # key -> [sent, scanned_mono]
+        self._recent = RecentTable(RECENT_PARCELS, fields=1)   # packed key -> scanned_mono, sent
         self._reused: dict = {}                # key -> monotonic time it was found reused
         self._highest_seq: dict[int, int] = {}  # plc_boot -> highest scan_seq decided
         self._renumbered_id: dict[int, int] = {}   # writer's: plc_boot -> last row id before its renumbering
-        # writer's: (plc_boot, tracking) -> (row id, monotonic time decided) of rows this process wrote
-        self._row_ids: collections.OrderedDict = collections.OrderedDict()
+        # writer's: packed key -> monotonic time decided, row id; rows this process wrote
+        self._row_ids = RecentTable(RECENT_PARCELS, fields=1)
         self._txn_ids: dict = {}
         self._reused_lock = threading.Lock()
         self._prune_job: tuple[int, concurrent.futures.Future] | None = None
@@ -600,13 +618,12 @@ class Records:
         """
         now_mono = time.monotonic()
         key = (plc_boot, tracking)
-        self._forget_old(now_mono)
-        entry = self._recent.get(key)
-        if entry is None or new_parcel or now_mono - entry[1] >= self.reuse_after_s:
-            if entry is not None:
+        packed = _packed(plc_boot, tracking)
+        scanned_mono = self._recent.time_of(packed)
+        if scanned_mono is None or new_parcel or now_mono - scanned_mono >= self.reuse_after_s:
+            if scanned_mono is not None:
                 self._mark_reused(key)
-            self._recent.pop(key, None)
-            self._recent[key] = [False, now_mono]
+            self._recent.put(packed, now_mono, False)
         if scan_seq > self._highest_seq.get(plc_boot, -1):
             self._highest_seq[plc_boot] = scan_seq
         values = (scan_seq, json.dumps(list(read.waybills)), read.routing_code, decision.courier,
@@ -624,12 +641,11 @@ class Records:
     def sent(self, plc_boot: int, tracking: int) -> None:
         """The PLC has the parcel's assignment."""
         now_mono = time.monotonic()
-        entry = self._recent.get((plc_boot, tracking))
-        if entry is not None and now_mono - entry[1] < self.reuse_after_s:
-            entry[0] = True
-        else:
-            self._recent.pop((plc_boot, tracking), None)
-            self._recent[(plc_boot, tracking)] = [True, now_mono]
+        packed = _packed(plc_boot, tracking)
+        scanned_mono = self._recent.time_of(packed)
+        if scanned_mono is None or now_mono - scanned_mono >= self.reuse_after_s:
+            scanned_mono = now_mono
+        self._recent.put(packed, scanned_mono, True)
         self._queue(_Row("sent", (plc_boot, tracking), time.time(), ()))
 
     def confirmed(self, plc_boot: int, tracking: int, chute: int, result: str) -> None:
@@ -643,8 +659,8 @@ class Records:
     def renumbered(self, plc_boot: int) -> None:
         """The PLC numbers its parcels again under this boot id (its memory was reset): every number
         of that boot now belongs to a new parcel, rows recorded before are never updated again."""
-        for key in [k for k in self._recent if k[0] == plc_boot]:
-            del self._recent[key]
+        for packed in [k for k in self._recent.keys() if k >> 32 == plc_boot]:
+            self._recent.pop(packed)
         self._highest_seq.pop(plc_boot, None)
         self._queue(_Row("renumbered", (plc_boot, None), time.time(), ()))
 
@@ -655,8 +671,8 @@ class Records:
 
     def already_sent(self, plc_boot: int, tracking: int) -> bool:
         """A decision the PLC already has (the controller restarted after sending it); from memory."""
-        entry = self._recent.get((plc_boot, tracking))
-        return bool(entry and entry[0] and time.monotonic() - entry[1] < self.reuse_after_s)
+        entry = self._recent.get(_packed(plc_boot, tracking))
+        return bool(entry and entry[1][0] and time.monotonic() - entry[0] < self.reuse_after_s)
 
     def reused(self, plc_boot: int, tracking: int) -> bool:
         """This (plc_boot, tracking) was decided before, more than reuse_after_s earlier: the PLC counts
@@ -746,12 +762,6 @@ class Records:
                 log.error("%d unwritten parcel records dropped so far (more than %d waited); the last: %s %s",
                           total, MAX_PENDING, dropped[-1].kind, dropped[-1].key)
 
-    def _forget_old(self, now_mono: float) -> None:
-        """Entries past reuse_after_s belong to parcels long gone from the belt."""
-        recent = self._recent          # oldest first
-        while recent and now_mono - next(iter(recent.values()))[1] >= self.reuse_after_s:
-            recent.popitem(last=False)
-
     def _mark_reused(self, key: tuple) -> None:
         now_mono = time.monotonic()
         with self._reused_lock:
@@ -782,7 +792,7 @@ class Records:
             self.alarms.raise_("records_corrupt", *_moved_alarm(self.path, kept, why), hold_s=MOVED_ALARM_HOLD_S)
         self._wdb = db
         self._renumbered_id = {}              # row ids of another file
-        self._row_ids = collections.OrderedDict()
+        self._row_ids.clear()
         self.generation += 1
         return True
 
@@ -816,9 +826,8 @@ class Records:
             log.error("recent parcels not read from %s (%s): a restart may decide some of them again",
                       self.path, exc)
             return
-        for boot, tracking, sent, scanned_wall, scan_seq in rows:
-            self._recent.pop((boot, tracking), None)         # the newest row of a key counts
-            self._recent[(boot, tracking)] = [bool(sent), now_mono - (now_wall - scanned_wall)]
+        for boot, tracking, sent, scanned_wall, scan_seq in rows:       # the newest row of a key counts
+            self._recent.put(_packed(boot, tracking), now_mono - (now_wall - scanned_wall), bool(sent))
             if scan_seq > self._highest_seq.get(boot, -1):
                 self._highest_seq[boot] = scan_seq
 
@@ -926,18 +935,17 @@ class Records:
         ones (a controller restart) are looked up by their wall-clock time."""
         boot, tracking = row.key
         since_id = self._renumbered_id.get(boot, 0)
-        known = self._txn_ids.get(row.key) or self._row_ids.get(row.key)
+        known = self._txn_ids.get(row.key)
+        if known is None:
+            kept = self._row_ids.get(_packed(*row.key))
+            known = None if kept is None else (kept[1][0], kept[0])
         if known is not None:
             row_id, decided_mono = known
             return row_id if row.at_mono - decided_mono < self.reuse_after_s and row_id > since_id else None
         return db.execute(NEWEST_ROW, (boot, tracking, row.at_wall - self.reuse_after_s, since_id)).fetchone()[0]
 
     def _remember_id(self, key: tuple, row_id: int, at_mono: float) -> None:
-        ids = self._row_ids
-        ids[key] = (row_id, at_mono)
-        ids.move_to_end(key)
-        while ids and (len(ids) > MAX_ROW_IDS or at_mono - next(iter(ids.values()))[1] > 2 * self.reuse_after_s):
-            ids.popitem(last=False)
+        self._row_ids.put(_packed(*key), at_mono, row_id)
 
     def _bad_row(self, rows: list[_Row], exc: Exception) -> None:
         """A value SQLite cannot store: find the row (one per commit) and drop it, keep the others."""

@@ -29,7 +29,11 @@ from tests.edge.doc_plc import (ASSIGN_RING, ASSIGN_TAKEN, BOOT_ID, CONFIRM_RING
                                 DocPlc, Line, Refusal, Result, State, chutes_of, join)
 from tests.sim_plc.helpers import until
 
-pytestmark = pytest.mark.timeout(60)
+# A scenario's own waits are bounded (start-up up to 60 s on a loaded machine, then seconds each);
+# SCENARIO_S bounds the whole body so that a stuck one fails with the line it waited on, and
+# pytest-timeout stays behind it as the last resort.
+SCENARIO_S = 120
+pytestmark = pytest.mark.timeout(SCENARIO_S + 60)
 
 CHUTES = [{"number": 1, "position_m": 1.5, "side": "left"}, {"number": 2, "position_m": 1.5, "side": "right"},
           {"number": 3, "position_m": 2.1, "side": "left"}, {"number": 4, "position_m": 2.1, "side": "right"},
@@ -459,8 +463,9 @@ async def sorting_line(kind: str, folder, **plc_keys):
         async with relay, PlcWatch(plc_port, config["plc"]["unit"]) as watch:
             line = SortingLine(config, plc, watch, relay, folder / "camera")
             try:
-                await line.start_controller()
-                yield line
+                async with asyncio.timeout(SCENARIO_S):
+                    await line.start_controller()
+                    yield line
             finally:
                 await line.stop_controller()
     finally:
