@@ -431,6 +431,12 @@ class Controller:
         log.info("%s %s chute %d", who, "enabled" if enabled else "disabled", chute)
         await self.link.set_disabled_chutes(self.disabled)
 
+    def decide_waybill(self, waybill: str):
+        """The decision the running plan gives a parcel scanned with this one waybill, now, with
+        the chute states as they stand (the manual coding table asks for it between two parcels)."""
+        self._sync_chute_state()
+        return self.router.decide([waybill], None)
+
     def _preadvised(self, text: str) -> bool:
         return self.plan.preadvice_destination(text) is not None
 
