@@ -172,13 +172,16 @@ def zxing_code128_columns(gray: np.ndarray) -> list[BarcodeHit]:
     return [h.moved(h.up and (-h.up[1], -h.up[0])) for h in hits]
 
 
-def downscaled(gray: np.ndarray, max_side: int) -> np.ndarray:
+def downscaled(gray: np.ndarray, max_side: int, fast: bool = False) -> np.ndarray:
+    """`gray` at most `max_side` on a side, by area averaging (every source pixel read), or with
+    `fast` by bilinear sampling (a cost by the pixels written; thin bars may alias)."""
     import cv2
     h, w = gray.shape
     factor = max_side / max(h, w)
     if factor >= 1.0:
         return gray
-    return cv2.resize(gray, (int(w * factor), int(h * factor)), interpolation=cv2.INTER_AREA)
+    return cv2.resize(gray, (int(w * factor), int(h * factor)),
+                      interpolation=cv2.INTER_LINEAR if fast else cv2.INTER_AREA)
 
 
 _detector_local = threading.local()
@@ -204,9 +207,8 @@ def locate(gray: np.ndarray) -> list[np.ndarray]:
     return [np.asarray(p, np.float32).reshape(4, 2) for p in np.asarray(points).reshape(-1, 4, 2)]
 
 
-def straighten(gray: np.ndarray, quad: np.ndarray, target_module_px: float = 3.0) -> np.ndarray:
-    """Crop `quad`, rotate it so bars are vertical, add a quiet zone and upscale."""
-    import cv2
+def _straightened(quad: np.ndarray, target_module_px: float):
+    """The corners of `quad` from its first long side on, and the output's width, height and pad."""
     q = quad.astype(np.float32)
     edges = [np.linalg.norm(q[(i + 1) % 4] - q[i]) for i in range(4)]
     # The long side of a 1D barcode's box runs across the bars.
@@ -216,7 +218,19 @@ def straighten(gray: np.ndarray, quad: np.ndarray, target_module_px: float = 3.0
     height = max(edges[(start + 1) % 4], edges[(start + 3) % 4])
     scale = float(np.clip(target_module_px * 160.0 / max(length, 1.0), 1.0, 3.0))
     out_w, out_h = int(length * scale), int(max(height * scale, 24))
-    pad = int(out_h * 0.2) + 12
+    return ordered, out_w, out_h, int(out_h * 0.2) + 12
+
+
+def straightened_pixels(quad: np.ndarray, target_module_px: float = 3.0) -> int:
+    """How many pixels straighten(gray, quad) writes: what its warp and a zxing scan of it cost."""
+    _, out_w, out_h, pad = _straightened(quad, target_module_px)
+    return (out_w + 2 * pad) * (out_h + 2 * pad)
+
+
+def straighten(gray: np.ndarray, quad: np.ndarray, target_module_px: float = 3.0) -> np.ndarray:
+    """Crop `quad`, rotate it so bars are vertical, add a quiet zone and upscale."""
+    import cv2
+    ordered, out_w, out_h, pad = _straightened(quad, target_module_px)
     dst = np.array([[pad, pad], [pad + out_w, pad], [pad + out_w, pad + out_h], [pad, pad + out_h]],
                    np.float32)
     m = cv2.getPerspectiveTransform(ordered, dst)

@@ -7,13 +7,16 @@ decoder allocates anything (vision.image_header).
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
 
 import numpy as np
 
-from vision.image_header import MAX_PIXELS, BadImage, check_image
+from vision import stage_cost
+from vision.deadline import Deadline, OverBudget
+from vision.image_header import MAX_PIXELS, BadImage, ImageHeader, check_image
 from vision.image_whole import NO_JPEG_END, completeness
 
 # A camera's JPEG is 1-10 MB and an 8-bit BMP at the 50 MP limit is 50 MB: a bigger file is not a
@@ -77,13 +80,15 @@ def read_image_file(path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     return data
 
 
-def decode(data: bytes, flags: int | None = None) -> np.ndarray:
-    """cv2.imdecode of an image file's bytes once its header passes check_image. Raises BadImage."""
+def decode(data: bytes, flags: int | None = None, reduce: int = 1) -> np.ndarray:
+    """cv2.imdecode of an image file's bytes once its header passes check_image, in gray at
+    1/`reduce` of its size (1, 2, 4 or 8: a JPEG is decoded so at a fraction of the cost) unless
+    `flags` says otherwise. Raises BadImage."""
     import cv2
 
     header = check_image(data)
     if flags is None:
-        flags = cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION
+        flags = _GRAY_AT[reduce]() | cv2.IMREAD_IGNORE_ORIENTATION
     if header.kind == "JPEG" and completeness(data, header.suffix) == NO_JPEG_END:
         # cv2.imread ends a cut JPEG with an end marker, as libjpeg's file reader does, and decodes
         # what arrived (the rest gray); cv2.imdecode gives up instead. This gives imread's picture.
@@ -100,9 +105,46 @@ def decode(data: bytes, flags: int | None = None) -> np.ndarray:
     return img
 
 
-def _from_array(arr: np.ndarray) -> np.ndarray:
+def _gray_at(name: str):
+    def flag() -> int:
+        import cv2
+        return getattr(cv2, name)
+    return flag
+
+
+_GRAY_AT = {1: _gray_at("IMREAD_GRAYSCALE"), 2: _gray_at("IMREAD_REDUCED_GRAYSCALE_2"),
+            4: _gray_at("IMREAD_REDUCED_GRAYSCALE_4"), 8: _gray_at("IMREAD_REDUCED_GRAYSCALE_8")}
+# A decode may take this share of the budget left; the rest is for reading what it gives.
+DECODE_SHARE = 0.5
+
+
+def decode_scale(header: ImageHeader, file_bytes: int, deadline: Deadline | None) -> int:
+    """1, or the smallest reduction (2, 4, 8) a JPEG is decoded at so that its worst case takes
+    at most DECODE_SHARE of the budget left, or failing that fits in it. Raises OverBudget when
+    no decode fits."""
+    if deadline is None:
+        return 1
+    scales = (1, 2, 4, 8) if header.kind == "JPEG" else (1,)
+    costs = [stage_cost.decode_ms(header.kind, header.width, header.height, file_bytes, r, header.progressive)
+             for r in scales]
+    for share in (DECODE_SHARE, 1.0):
+        for scale, cost in zip(scales, costs):
+            if deadline.fits(cost / share):
+                return scale
+    raise OverBudget(f"decoding the {header.width} x {header.height} {header.kind} ({file_bytes / 2**20:.1f} MB) "
+                     f"takes up to {min(costs):.0f} ms, more than the {max(0.0, deadline.remaining_ms()):.0f} ms "
+                     f"of budget left: lower the camera's resolution or JPEG quality, or raise [vision] budget_ms")
+
+
+def _from_array(arr: np.ndarray, deadline: Deadline | None = None) -> np.ndarray:
     if arr.size == 0:
         raise BadImage("empty image array")
+    if deadline is not None and arr.ndim in (2, 3):
+        cost = stage_cost.array_ms(arr)
+        if cost > 0.0 and not deadline.fits(cost):
+            raise OverBudget(f"turning the {arr.shape[1]} x {arr.shape[0]} {arr.dtype} image into 8-bit gray takes up "
+                             f"to {cost:.0f} ms, more than the {max(0.0, deadline.remaining_ms()):.0f} ms of budget "
+                             f"left: hand over 8-bit images, or raise [vision] budget_ms")
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim == 3 and arr.shape[2] in (3, 4):
@@ -139,26 +181,36 @@ def _bgr_to_gray(arr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(arr), code)
 
 
-def _from_bytes(data: bytes) -> np.ndarray:
+def _from_bytes(data: bytes, deadline: Deadline | None = None) -> np.ndarray:
     if not data:
         raise BadImage("empty image data")
     if len(data) > MAX_FILE_BYTES:
         raise BadImage(f"image data is {len(data)} bytes, over the {MAX_FILE_BYTES} byte limit")
-    return _from_array(decode(data))
+    header = check_image(data)
+    scale = decode_scale(header, len(data), deadline)
+    estimate = stage_cost.decode_ms(header.kind, header.width, header.height, len(data), scale, header.progressive)
+    with deadline.timed(estimate) if deadline is not None else contextlib.nullcontext():
+        img = decode(data, reduce=scale)
+    return _from_array(img, deadline)
 
 
-def load_gray(image) -> np.ndarray:
-    """8-bit grayscale view of `image`: ndarray, encoded bytes, or a file path."""
+def load_gray(image, deadline: Deadline | None = None) -> np.ndarray:
+    """8-bit grayscale view of `image`: ndarray, encoded bytes, or a file path.
+
+    With a `deadline`, a JPEG too large to decode whole within it is decoded at a reduced scale,
+    and an image that cannot be decoded or converted in the budget left raises OverBudget
+    (vision/deadline.py) before any of that work starts.
+    """
     if image is None:
         raise BadImage("no image (the file was missing or could not be decoded)")
     if isinstance(image, np.ndarray):
-        return _from_array(image)
+        return _from_array(image, deadline)
     if isinstance(image, (bytes, bytearray, memoryview)):
-        return _from_bytes(bytes(image))
+        return _from_bytes(bytes(image), deadline)
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
         try:
-            return _from_bytes(read_image_file(path))
+            return _from_bytes(read_image_file(path), deadline)
         except BadImage as exc:
             raise BadImage(f"{path}: {exc}") from None
     raise BadImage(f"unsupported image type {type(image).__name__}; pass an array, bytes or a path")

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from vision import barcode, fusion
+from vision import barcode, fusion, stage_cost
 from vision.deadline import Deadline
 from vision.fusion import (ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE, TextHit, combined,
                            misread_of_each_other)
@@ -82,6 +82,13 @@ def _barcode_on_columns(gray: np.ndarray, corners: np.ndarray, out: TextPass):
     if not waybills:
         return False, False
     return True, float(np.dot(corners[0] - corners[3], waybills[0].up)) < 0
+
+
+def _columns_ms(gray: np.ndarray) -> float:
+    """Scaling the frame down and zxing along its columns (_barcode_on_columns)."""
+    side = barcode.MAX_DECODE_SIDE
+    return max(COLUMNS_MIN_MS, stage_cost.downscale_ms(gray.shape, side)
+               + stage_cost.zxing_ms(stage_cost.downscaled_pixels(gray.shape, side), rows_only=True))
 
 
 def _pick_lines(boxes, limit: int):
@@ -252,7 +259,7 @@ def _recheck_routing(model, flat, found, deadline: Deadline, notes) -> list:
     hits = [h for _, h in found]
     if not todo or RECHECK_WIDEN is None:
         return hits
-    if deadline.remaining_ms() < RECHECK_MS:
+    if not deadline.fits(RECHECK_MS * len(todo)):
         wider = [None] * len(todo)
         notes.append("time budget spent before the routing code was read again")
     else:
@@ -279,7 +286,7 @@ def _found(model, flat, boxes, results, deadline: Deadline) -> list:
             words = line_pieces(flat, entry[0])
             if len(words) > 1:
                 apart.append((entry, tuple(words)))
-    if apart and deadline.remaining_ms() >= LINE_MS * len(apart):
+    if apart and deadline.fits(LINE_MS * len(apart)):
         lines = _read_joined(model, flat, [words for _, words in apart], deadline)
         for (entry, _), (joined, where) in zip(apart, lines):
             hit = _apart_or_whole(entry[1], joined)
@@ -299,12 +306,12 @@ def _read_joined(model, flat, lines, deadline: Deadline) -> list:
     with a hyphen at its end (`300- 03-03 26`), or one after it at the start, gets no second one.
     """
     first = [Joined(words, (True,) * (len(words) - 1)) for words in lines]
-    reads = _read_lines(model, [_cut(flat, at) for at in first])
+    reads = _read_lines(model, [_cut(flat, at) for at in first], deadline)
     out = [(_classify(*read), at) for at, read in zip(first, reads)]
     again = [i for i, (hit, _) in enumerate(out) if not _taken(hit)]
-    if not again or deadline.remaining_ms() < LINE_MS * sum(len(lines[i]) + 1 for i in again):
+    if not again or not deadline.fits(LINE_MS * sum(len(lines[i]) + 1 for i in again)):
         return out
-    alone = iter(_read_lines(model, [line_input(flat, w) for i in again for w in lines[i]]))
+    alone = iter(_read_lines(model, [line_input(flat, w) for i in again for w in lines[i]], deadline))
     where = {}
     for i in again:
         texts = [next(alone)[0] for _ in lines[i]]
@@ -314,7 +321,7 @@ def _read_joined(model, flat, lines, deadline: Deadline) -> list:
         if words and (stray or not all(dashes)):
             where[i] = Joined(words, dashes) if len(words) > 1 else words[0]
     if where:
-        for i, read in zip(where, _read_lines(model, [_cut(flat, at) for at in where.values()])):
+        for i, read in zip(where, _read_lines(model, [_cut(flat, at) for at in where.values()], deadline)):
             out[i] = _better_of(out[i], (_classify(*read), where[i]))
     return out
 
@@ -357,22 +364,27 @@ def _enough(hits, barcode_found: bool) -> bool:
     return routing and waybill
 
 
-def _read_lines(model, cuts) -> list[LineRead]:
+def _read_lines(model, cuts, deadline: Deadline) -> list[LineRead]:
     """Each cut line read, in one batch; a waybill number with the characters its ink holds
-    beyond those read (vision/unread_ink.py)."""
+    beyond those read (vision/unread_ink.py). A batch whose run does not fit in the budget left
+    is not started: its lines read as nothing."""
+    if not deadline.fits(LINE_MS * len(cuts)):
+        deadline.skip("time budget spent during text reading")
+        return [LineRead("", 0.0)] * len(cuts)
     columns: list = []
-    reads = model.read(np.stack(cuts), full_probability=_wanted, enough=ENOUGH, columns=columns)
+    with deadline.timed(LINE_MS * len(cuts)):
+        reads = model.read(np.stack(cuts), full_probability=_wanted, enough=ENOUGH, columns=columns)
     return [LineRead(text, conf, characters_unread(cut, at, len(text)) if _is_number(text) else 0)
             for cut, at, (text, conf) in zip(cuts, columns, reads)]
 
 
-def _read_both_ways(model, flat, flipped, boxes):
+def _read_both_ways(model, flat, flipped, boxes, deadline: Deadline):
     read = _read_lines(model, [line_input(flat, b) for b in boxes]
-                       + [line_input(flipped, _flip_box(b, flat.shape)) for b in boxes])
+                       + [line_input(flipped, _flip_box(b, flat.shape)) for b in boxes], deadline)
     return read[:len(boxes)], read[len(boxes):]
 
 
-def _read_either_way_up(model, flat, probe, rest):
+def _read_either_way_up(model, flat, probe, rest, deadline: Deadline):
     """Probe lines read the right way up, with the flat (and the boxes) turned so.
 
     The first probe line is read both ways round: upside-down text reads as nothing, so one
@@ -380,21 +392,21 @@ def _read_either_way_up(model, flat, probe, rest):
     probe lines read both ways too. Boxes are turned with the flat rather than found again.
     """
     flipped = _half_turn(flat)
-    up, down = _read_both_ways(model, flat, flipped, probe[:1])
+    up, down = _read_both_ways(model, flat, flipped, probe[:1], deadline)
     others = probe[1:]
     if _upright_score(up) == _upright_score(down) and others:
-        more_up, more_down = _read_both_ways(model, flat, flipped, others)
+        more_up, more_down = _read_both_ways(model, flat, flipped, others, deadline)
         up, down, others = up + more_up, down + more_down, []
     if _upright_score(down) > _upright_score(up):
         flat, up = flipped, down
         probe = [_flip_box(b, flat.shape) for b in probe]
         rest = [_flip_box(b, flat.shape) for b in rest]
     if others:
-        up += _read_lines(model, [line_input(flat, b) for b in probe[1:]])
+        up += _read_lines(model, [line_input(flat, b) for b in probe[1:]], deadline)
     return flat, probe, rest, up
 
 
-def _read_way_up_told(model, flat, probe, rest, side: int):
+def _read_way_up_told(model, flat, probe, rest, side: int, deadline: Deadline):
     """Probe lines read the way up that the printed numbers beside the barcodes tell (`side` as
     `numbers_side` gives it), read the other way round too only when none of them reads as
     anything wanted: one line fewer than reading the first both ways, and one model call.
@@ -403,11 +415,11 @@ def _read_way_up_told(model, flat, probe, rest, side: int):
         return (_half_turn(flat), [_flip_box(b, flat.shape) for b in probe],
                 [_flip_box(b, flat.shape) for b in rest])
     told = (flat, probe, rest) if side > 0 else turned()
-    results = _read_lines(model, [line_input(told[0], b) for b in told[1]])
+    results = _read_lines(model, [line_input(told[0], b) for b in told[1]], deadline)
     if any(_wanted(read.text) for read in results):
         return (*told, results)
     other = turned() if side > 0 else (flat, probe, rest)
-    other_results = _read_lines(model, [line_input(other[0], b) for b in other[1]])
+    other_results = _read_lines(model, [line_input(other[0], b) for b in other[1]], deadline)
     if _upright_score(other_results) > _upright_score(results):
         return (*other, other_results)
     return (*told, results)
@@ -427,12 +439,17 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
     model = runtime.load()
     if model is None:
         out.notes.append("text model unavailable")
-    quads = find_labels(gray)
+    cost = stage_cost.find_labels_ms(gray.shape)
+    if not deadline.fits(cost):
+        out.notes.append("time budget spent before the label outline was looked for")
+        return out
+    with deadline.timed(cost):
+        quads = find_labels(gray)
     if not quads:
         out.notes.append("no label outline found")
         return out
     for quad in quads:
-        if deadline.remaining_ms() < ATTEMPT_MIN_MS:
+        if not deadline.fits(ATTEMPT_MIN_MS):
             out.notes.append("time budget spent during text reading")
             return out
         corners = _up_first(orientations(quad), up_vector)[0]
@@ -445,8 +462,9 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
                 # A torn barcode reads on no scan line: its columns are left for after the
                 # printed numbers (read_label scans them when those did not answer).
                 found = find_lines_and_bars(flat) if model is not None else None
-                if (found is None or not in_pieces(found[1])) and deadline.remaining_ms() >= COLUMNS_MIN_MS:
-                    found_here, upside_down = _barcode_on_columns(gray, corners, out)
+                if (found is None or not in_pieces(found[1])) and deadline.fits(_columns_ms(gray)):
+                    with deadline.timed(_columns_ms(gray)):
+                        found_here, upside_down = _barcode_on_columns(gray, corners, out)
             if found_here:
                 if barcode_answers is not None and barcode_answers([h.text for h in out.barcodes]):
                     return out
@@ -456,7 +474,7 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
                     found = None
         if model is None:
             continue
-        if deadline.remaining_ms() < PROBE_MIN_MS:
+        if not deadline.fits(PROBE_MIN_MS):
             out.notes.append("time budget spent during text reading")
             return out
         limit = 4 if found_here else MAX_LINES_PER_ATTEMPT
@@ -468,20 +486,20 @@ def read_text(gray: np.ndarray, deadline: Deadline, up_vector=None, barcode_foun
         rest = [b for b in boxes if b not in probe]
         side = 0 if up_known else numbers_side(lines, bars)
         if side:
-            flat, probe, rest, results = _read_way_up_told(model, flat, probe, rest, side)
+            flat, probe, rest, results = _read_way_up_told(model, flat, probe, rest, side, deadline)
         elif not up_known:
-            flat, probe, rest, results = _read_either_way_up(model, flat, probe, rest)
+            flat, probe, rest, results = _read_either_way_up(model, flat, probe, rest, deadline)
         else:
-            results = _read_lines(model, [line_input(flat, b) for b in probe])
+            results = _read_lines(model, [line_input(flat, b) for b in probe], deadline)
         found_lines = _found(model, flat, probe, results, deadline)
         if rest and not _enough([h for _, h in found_lines], found_here):
-            fit = _lines_that_fit(rest, deadline.remaining_ms())
+            fit = _lines_that_fit(rest, deadline.remaining_ms() / deadline.pace)
             if len(fit) < len(rest):
                 out.notes.append("time budget spent during text reading")
                 rest = fit
             if rest:
-                found_lines += _found(model, flat, rest, _read_lines(model, [line_input(flat, b) for b in rest]),
-                                      deadline)
+                found_lines += _found(model, flat, rest,
+                                      _read_lines(model, [line_input(flat, b) for b in rest], deadline), deadline)
         hits = _recheck_routing(model, flat, found_lines, deadline, out.notes)
         out.hits.extend(_agreeing(hits, out.notes))
     return out

@@ -17,7 +17,7 @@ def test_sim_camera_pool_frames_carry_their_truth():
             frame = cam.grab(timeout_s=10)
             truth = frame.meta["truth"]
             assert frame.image.shape == (1024, 1280)
-            assert read_label(frame.image).waybills == (truth.waybill,)
+            assert read_label(frame.image, budget_ms=1000).waybills == (truth.waybill,)
 
 
 def test_sim_camera_renders_chosen_parcels_ahead():
@@ -26,7 +26,7 @@ def test_sim_camera_renders_chosen_parcels_ahead():
         cam.render_ahead(("plc", 17), truth)
         shot = cam.shot(("plc", 17), timeout_s=10)
         assert shot is not None and shot.truth == truth
-        assert read_label(shot.image).waybills == ("RR473124829GB",)
+        assert read_label(shot.image, budget_ms=1000).waybills == ("RR473124829GB",)
         assert cam.shot(("plc", 18), timeout_s=0.05) is None
 
 
@@ -58,7 +58,7 @@ def test_folder_camera_waits_for_complete_upload(tmp_path, rng):
         fh.write(data[len(data) // 2:])
     frame = cam.grab(timeout_s=2)
     assert frame is not None and frame.source == "folder:cam1_0001.jpg"
-    assert read_label(frame.image).waybills == (truth.waybill,)
+    assert read_label(frame.image, budget_ms=1000).waybills == (truth.waybill,)
     assert (tmp_path / "done" / "cam1_0001.jpg").exists()
     assert cam.grab(timeout_s=0.05) is None
 
@@ -132,7 +132,9 @@ def test_device_camera_reads_a_video_file(tmp_path, rng):
         writer.write(render_label(t, rng))
     writer.release()
     with open_camera("device", source=path) as cam:
-        got = [read_label(cam.grab(timeout_s=5).image).waybills for _ in truths]
+        # The first read loads the text model; a generous budget leaves it the rest (a stage whose
+        # estimate does not fit the time left is not started: vision/deadline.py).
+        got = [read_label(cam.grab(timeout_s=5).image, budget_ms=1000).waybills for _ in truths]
         assert got == [(t.waybill,) for t in truths]
         with pytest.raises(CameraError, match="ended"):
             cam.grab(timeout_s=5)

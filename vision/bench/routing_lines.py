@@ -102,7 +102,8 @@ def _project_line(model, image, box):
     from vision.deadline import Deadline
     from vision.textlines import line_input
     from vision.textread import _found, _read_lines
-    hits = _found(model, image, [box], _read_lines(model, [line_input(image, box)]), Deadline(1000.0))
+    deadline = Deadline(1000.0)
+    hits = _found(model, image, [box], _read_lines(model, [line_input(image, box)], deadline), deadline)
     return next((h for _, h in hits if h.kind == "routing_code"), None)
 
 
