@@ -24,7 +24,7 @@ from vision.textread import DIGIT_LOOKALIKES
 DEFAULT_SEED = 20_251_128
 # Letters a noisy print turns into 0: --lookalikes draws every letter outlet from them.
 LOOKALIKE_LETTERS = DIGIT_LOOKALIKES["0"]
-TIER_IDS = {"clean": 0, "rotated": 1, "noisy": 2, "damaged": 3}
+TIER_IDS = {"clean": 0, "rotated": 1, "noisy": 2, "damaged": 3, "heldout": 4, "heldout-damaged": 5}
 CHUNK = 100
 
 

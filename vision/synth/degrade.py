@@ -3,8 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 
-TIERS = ("clean", "rotated", "noisy", "damaged")
-TIER_ALIASES = {"perspective": "rotated", "rotated/perspective": "rotated", "damaged-barcode": "damaged"}
+TIERS = ("clean", "rotated", "noisy", "damaged", "heldout", "heldout-damaged")
+TIER_ALIASES = {"perspective": "rotated", "rotated/perspective": "rotated", "damaged-barcode": "damaged",
+                "held-out": "heldout"}
+# Tiers of labels set in a style the text model never saw (vision/synth/styles.py: HELD_OUT),
+# photographed and damaged as the tier named beside them.
+HELD_OUT_TIERS = {"heldout": "clean", "heldout-damaged": "damaged"}
+
+
+def base_tier(tier: str) -> str:
+    """The tier whose camera and damage a tier's frames get: itself, or a held-out tier's base."""
+    return HELD_OUT_TIERS.get(tier, tier)
 
 
 def tier_name(tier: str) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 
 from vision.synth import fonts
 from vision.synth.barcode_art import code128_image
+from vision.synth.styles import TRAINED, LabelStyle
 from vision.synth.truth import LabelTruth
 
 LABEL_W = 520
@@ -83,10 +84,10 @@ def _runs_by_script(text: str) -> list[tuple[bool, str]]:
     return runs
 
 
-def _mixed_length(text: str, size: int) -> float:
+def _mixed_length(text: str, size: int, latin: str = fonts.SANS_BOLD) -> float:
     total = 0.0
     for cjk, run in _runs_by_script(text):
-        path = fonts.cjk_font_path() if cjk else fonts.SANS_BOLD
+        path = fonts.cjk_font_path() if cjk else latin
         if path is not None:
             total += fonts.font(path, size).getlength(run)
     return total
@@ -106,14 +107,15 @@ class _Canvas:
         self.lines.append((box, text))
         return box
 
-    def mixed_text(self, xy, text, size, fill):
-        """`text` centred under `xy`, Latin in the bold sans and Chinese (大头笔 words such as
-        冀A石家庄 before a routing code) in the CJK font; without a CJK font they are left out."""
+    def mixed_text(self, xy, text, size, fill, latin: str = fonts.SANS_BOLD, left: bool = False):
+        """`text` centred under `xy` (starting at it when `left`), Latin in `latin` and Chinese
+        (大头笔 words such as 冀A石家庄 before a routing code) in the CJK font; without a CJK font
+        they are left out."""
         runs = _runs_by_script(text)
-        x = xy[0] - _mixed_length(text, size) / 2
+        x = xy[0] if left else xy[0] - _mixed_length(text, size, latin) / 2
         boxes = []
         for cjk, run in runs:
-            path = fonts.cjk_font_path() if cjk else fonts.SANS_BOLD
+            path = fonts.cjk_font_path() if cjk else latin
             if path is None:
                 continue
             f = fonts.font(path, size)
@@ -130,7 +132,8 @@ class _Canvas:
         self.img.paste(Image.fromarray(array), (x, y))
 
 
-def draw_label(truth: LabelTruth, rng) -> LabelArt:
+def draw_label(truth: LabelTruth, rng, style: LabelStyle = TRAINED) -> LabelArt:
+    """The label of `truth`, set in `style` (the trained style unless a held-out tier asks)."""
     cjk_path = fonts.cjk_font_path()
     cjk = cjk_path is not None
     text_path = cjk_path or fonts.SANS_BOLD
@@ -148,12 +151,13 @@ def draw_label(truth: LabelTruth, rng) -> LabelArt:
 
     def routing_block(y: int) -> int:
         size = int(rng.integers(62, 78))
-        while size > 30 and _mixed_length(truth.routing_code, size) > LABEL_W - 40:
+        while size > 30 and _mixed_length(truth.routing_code, size, style.routing_font) > LABEL_W - 40:
             size -= 2
+        at = (20, y) if style.routing_left else (LABEL_W // 2, y)
         if truth.routing_code.isascii():
-            box = c.text((LABEL_W // 2, y), truth.routing_code, fonts.SANS_BOLD, size, ink, anchor="mt")
+            box = c.text(at, truth.routing_code, style.routing_font, size, ink, anchor="lt" if style.routing_left else "mt")
         else:
-            box = c.mixed_text((LABEL_W // 2, y), truth.routing_code, size, ink)
+            box = c.mixed_text(at, truth.routing_code, size, ink, style.routing_font, style.routing_left)
         boxes["routing"].append(box)
         c.draw.line((0, box[3] + 12, LABEL_W, box[3] + 12), fill=ink, width=2)
         return box[3] + 20
@@ -165,9 +169,16 @@ def draw_label(truth: LabelTruth, rng) -> LabelArt:
             module -= 1
             bars = code128_image(truth.waybill, module, height, ink, paper)
         x = (LABEL_W - bars.shape[1]) // 2
+        if style.number_above:
+            box = c.text((LABEL_W // 2, y), truth.waybill, style.number_font, text_size, ink, anchor="mt")
+            boxes["waybill_text"].append(box)
+            top = box[3] + 6
+            c.paste(bars, x, top)
+            boxes[key_box].append((x, top, x + bars.shape[1], top + height))
+            return top + height + 10
         c.paste(bars, x, y)
         boxes[key_box].append((x, y, x + bars.shape[1], y + height))
-        box = c.text((LABEL_W // 2, y + height + 6), truth.waybill, fonts.MONO_BOLD, text_size, ink, anchor="mt")
+        box = c.text((LABEL_W // 2, y + height + 6), truth.waybill, style.number_font, text_size, ink, anchor="mt")
         boxes["waybill_text"].append(box)
         return box[3] + 10
 

@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vision.synth.degrade import damage_barcodes, photometric, tier_name
+from vision.synth.degrade import HELD_OUT_TIERS, base_tier, damage_barcodes, photometric, tier_name
 from vision.synth.label import draw_label
+from vision.synth.styles import held_out_style
 from vision.synth.scene import compose, label_quad
 from vision.synth.truth import LabelTruth
 
@@ -23,11 +24,12 @@ class Scene:
 
 def render_scene(truth: LabelTruth, rng, tier: str = "clean") -> Scene:
     tier = tier_name(tier)
-    art = draw_label(truth, rng)
-    damage = damage_barcodes(art.image, art.boxes["barcode"], rng) if tier == "damaged" else None
-    quad = label_quad(rng, tier)
+    art = draw_label(truth, rng, held_out_style(rng)) if tier in HELD_OUT_TIERS else draw_label(truth, rng)
+    base = base_tier(tier)
+    damage = damage_barcodes(art.image, art.boxes["barcode"], rng) if base == "damaged" else None
+    quad = label_quad(rng, base)
     frame, homography = compose(art.image, quad, rng)
-    return Scene(photometric(frame, rng, tier), truth, tier, homography, art.boxes, damage)
+    return Scene(photometric(frame, rng, base), truth, tier, homography, art.boxes, damage)
 
 
 def render_label(truth: LabelTruth, rng, tier: str = "clean") -> np.ndarray:

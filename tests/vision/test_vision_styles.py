@@ -1,0 +1,68 @@
+"""Held-out label styles: drawn only for the benchmark's held-out tiers, never for training."""
+import numpy as np
+import pytest
+
+from vision.synth import fonts
+from vision.synth.label import draw_label
+from vision.synth.styles import HELD_OUT, HELD_OUT_FONTS, TRAINED
+from vision.synth.truth import random_truth
+
+
+@pytest.fixture
+def fonts_drawn(monkeypatch):
+    used = set()
+    real = fonts.font
+
+    def recording(path, size):
+        used.add(path)
+        return real(path, size)
+    monkeypatch.setattr(fonts, "font", recording)
+    return used
+
+
+def test_held_out_fonts_are_none_of_the_trained_style():
+    assert HELD_OUT_FONTS.isdisjoint({TRAINED.number_font, TRAINED.routing_font})
+    assert len(HELD_OUT) >= 3 and len({s.name for s in HELD_OUT}) == len(HELD_OUT)
+
+
+def test_training_labels_use_no_held_out_font(fonts_drawn):
+    from vision.textmodel.data import label_lines
+    rng = np.random.default_rng(7)
+    for _ in range(6):
+        label_lines(rng)
+    assert fonts_drawn and not fonts_drawn & HELD_OUT_FONTS
+
+
+@pytest.mark.parametrize("style", HELD_OUT, ids=lambda s: s.name)
+def test_each_held_out_style_prints_its_fonts_and_layout(style, fonts_drawn):
+    rng = np.random.default_rng(11)
+    truth = random_truth(rng)
+    art = draw_label(truth, rng, style)
+    assert {style.number_font, style.routing_font} <= fonts_drawn
+    # The bold sans also sets the header where no CJK font is installed; the trained number font
+    # prints nothing else.
+    assert not ({TRAINED.number_font, TRAINED.routing_font} - {fonts.SANS_BOLD}) & fonts_drawn
+    main_bars, main_number = art.boxes["barcode"][0], art.boxes["waybill_text"][0]
+    if style.number_above:
+        assert main_number[3] <= main_bars[1]
+    else:
+        assert main_number[1] >= main_bars[3]
+    routing = art.boxes["routing"][0]
+    if style.routing_left:
+        assert routing[0] <= 30
+    else:
+        assert abs((routing[0] + routing[2]) / 2 - art.image.shape[1] / 2) < 4
+
+
+@pytest.mark.parametrize("tier", ["heldout", "heldout-damaged"])
+def test_held_out_tiers_render_and_are_read(tier):
+    from vision.bench.tiers import frame
+    from vision.pipeline import read_label
+    read = 0
+    for i in range(6):
+        truth, image = frame(20_251_128, tier, i)
+        assert image.shape == (1024, 1280)
+        result = read_label(image, budget_ms=1000)
+        assert result.waybills in ((), (truth.waybill,)), (i, truth, result)
+        read += result.waybills == (truth.waybill,)
+    assert read >= 3
