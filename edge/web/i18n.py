@@ -80,6 +80,9 @@ TEXT = {
     "act:reload plan refused": ("分拣计划被拒绝", "plan reload refused"),
     "act:screen login": ("登录", "logged in"),
     "act:screen login refused": ("口令错误", "wrong token"),
+    "act:manual coding": ("人工补码", "manual coding"),
+    "act:manual coding no courier": ("补码：未知快递单号", "manual coding: no known courier"),
+    "act:pre-advice added": ("加入预报数据", "added to pre-advice"),
     # -- errors the server answers with ---------------------------------------------------------
     "bad_token": ("口令错误，操作被拒绝", "Wrong token: refused"),
     "name_needed": ("请填写姓名：每个操作都会记录操作人", "Enter your name: every action is recorded with who did it"),
@@ -93,6 +96,37 @@ TEXT = {
     "plan_error": ("分拣计划有错误，未加载", "The sort plan has errors and was not loaded"),
     "busy": ("控制器忙，请稍后重试", "The controller is busy: retry in a moment"),
     "bad_request": ("请求格式错误", "Malformed request"),
+    "bad_image": ("图像无法显示", "The image gives no picture"),
+    # -- the manual coding table (edge/web/coding.py) -------------------------------------------
+    "coding_title": ("人工补码", "Manual coding"),
+    "coding_prompt": ("扫描或输入运单号，按回车", "Scan or type the waybill, then Enter"),
+    "coding_waiting": ("等待扫描", "Waiting for a scan"),
+    "courier": ("快递公司", "Courier"),
+    "coding_no_courier": ("不是已知快递公司的单号", "Not a waybill of any known courier"),
+    "coding_no_courier_check": (
+        "请检查：扫的是否是运单条码（不是订单号、商品码）；如是新快递公司的单号，请技术员在分拣计划中添加其单号规则。"
+        "包裹暂留尾端格口。",
+        "Check that the barcode scanned is the waybill (not an order or product code); if it is a new "
+        "courier's number, a technician adds its format to the sort plan. The parcel stays at the end chute."),
+    "coding_no_rule_check": ("分拣计划中没有该单号的目的地：放入格口 {chute}；技术员可选择目的地加入预报数据。",
+                             "The sort plan gives this waybill no destination: put it in chute {chute}; a "
+                             "technician can choose its destination and add it to the pre-advice."),
+    "coding_on_line": ("线上记录", "On the line"),
+    "coding_parcel": ("跟踪号 {tracking} · {time} · 原格口 {chute}", "Tracking {tracking} · {time} · chute {chute}"),
+    "coding_not_found": ("近 12 小时的包裹记录中没有读到此单号（未识别的包裹记录中没有单号）",
+                         "No parcel of the last 12 hours was read with this number (a parcel not read has no "
+                         "number in its record)"),
+    "coding_add_preadvice": ("加入预报数据", "Add to pre-advice"),
+    "coding_added": ("已加入预报文件 {file}：计划重新加载后，重新上线的包裹将自动分拣",
+                     "Added to {file}: once the plan has reloaded, the parcel sorts itself when put on the belt again"),
+    "coding_already": ("预报数据中已有此记录", "The pre-advice already has this record"),
+    "coding_login_to_add": ("技术员登录后可加入预报数据", "A technician who logs in can add it to the pre-advice"),
+    "coding_history": ("最近补码", "Last coded"),
+    "coding_too_fast": ("扫描过快，请稍候再扫", "Scanning too fast: wait a moment and scan again"),
+    "bad_waybill": ("不是运单号", "Not a waybill number"),
+    "preadvice_no_file": ("无法加入预报数据", "Cannot add to the pre-advice"),
+    "preadvice_write": ("预报文件无法写入：检查文件权限和磁盘空间", "The pre-advice file cannot be written: check its "
+                        "permissions and the disk space"),
     # -- the shift report ---------------------------------------------------------------------
     "report_title": ("班次报表", "Shift report"),
     "period": ("时段", "Period"),

@@ -422,6 +422,7 @@ class Screen:
         self._act = asyncio.Lock()
         self._runner = None
         self.port = None
+        self.coding = None                   # CodingTable, from app()
 
     @property
     def alarms(self):
@@ -447,6 +448,9 @@ class Screen:
             web.post("/api/plan/reload", self.reload_plan),
         ])
         app.router.add_static("/static", STATIC)
+        from .coding import CodingTable          # the manual coding table (edge/web/coding.py)
+        self.coding = CodingTable(self)
+        app.add_routes(self.coding.routes())
         return app
 
     async def start(self) -> None:
@@ -469,6 +473,7 @@ class Screen:
         self.port = self._runner.addresses[0][1]
         self.feed.start()
         self.controller.metrics.add(self)
+        self.controller.metrics.add(self.coding)
         log.info("line screen on http://%s:%d/ (technician tokens in %s; at most %d connections)",
                  self.settings.bind, self.port, self.settings.token_file, limit)
         if self.parcels_need_login:
@@ -484,6 +489,9 @@ class Screen:
 
     async def stop(self) -> None:
         self.controller.metrics.remove(self)
+        if self.coding is not None:
+            self.controller.metrics.remove(self.coding)
+            self.coding.close()
         await self.feed.stop()
         if self._runner is not None:
             await self._runner.cleanup()
