@@ -5,6 +5,9 @@ on streams from default_rng(1) and default_rng(100001), so no benchmark frame wa
 Frames are rendered in chunks before timing, so rendering never counts as reading time. Each frame
 is read twice, by the barcode-only reader and by the full pipeline, in the same run.
 
+The heldout and heldout-damaged tiers set their labels in styles the text model never saw
+(vision/synth/styles.py): how the reader reads a print it was not made on.
+
 Routing codes are accepted in the shapes the labels print (3-3-2 and EMS's 3-3-2-2), as a line's
 readers accept the shapes of its sort plan's codes; --any-routing-shape measures without that.
 """
