@@ -122,3 +122,29 @@ def test_a_stage_is_started_only_when_its_estimate_fits_at_the_pace_of_the_read(
     left = deadline.remaining_ms()
     assert not deadline.fits(1.01 * left / pace)
     assert deadline.fits(0.5 * left / pace)
+
+
+def test_after_warm_up_the_first_label_pays_for_no_loading():
+    """The courier rules took 0.2 s to build on the first number read, inside that read's budget:
+    warm_up loads them (and the decoders) before the first parcel. Run in a fresh process."""
+    import json
+    import os
+    import subprocess
+    import sys
+    here = os.path.dirname(os.path.abspath(__file__))
+    image = os.path.join(here, "real_labels", "debon-specimen-2.jpg")
+    script = (
+        "import json, time, cv2\n"
+        "cv2.setNumThreads(1)\n"
+        "from vision import warm_up\n"
+        "from vision.pipeline import read_label\n"
+        "warm_up()\n"
+        "c = time.process_time()\n"
+        f"read = read_label({image!r}, budget_ms=40.0)\n"
+        "print(json.dumps({'cpu_ms': (time.process_time() - c) * 1000, 'wall_ms': read.elapsed_ms}))\n"
+    )
+    repo = os.path.dirname(os.path.dirname(here))
+    out = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    took = json.loads(out.stdout.strip().splitlines()[-1])
+    _assert_within(40.0, Timing(took["wall_ms"], took["cpu_ms"]), took)
