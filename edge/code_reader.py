@@ -33,6 +33,7 @@ FLOOD_PER_S = 200                # results a second; a line has a few dozen parc
 SILENT_AFTER = 10                # parcels in a row without any result from a connected reader
 LINK_ALARM_AFTER_S = 2.0         # a reconnect within this goes unalarmed
 WATCH_S = 0.2
+ROUTED_WINDOW, ROUTED_MIN = 50, 10   # parcels whose codes routed them or not: the last 50, at least 10
 LOGGED_PER_KIND = 3              # problems of one kind logged one by one; then every 1000th
 
 REMEDIES = {
@@ -78,6 +79,7 @@ class CodeReader:
         self._server: asyncio.AbstractServer | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._stopping = False
+        self._routed: collections.deque[bool] = collections.deque(maxlen=ROUTED_WINDOW)
         self._alarmed_at = 0                  # problems counted when the input alarm was last raised
 
     # -- life cycle ---------------------------------------------------------------------------------
@@ -117,6 +119,14 @@ class CodeReader:
         """The plan's courier formats tell waybills among the codes, as in the label readers."""
         from .readers import use_plan_rules
         use_plan_rules(plan.courier_table, plan.routing_shapes)
+
+    def note_routed(self, routed: bool) -> None:
+        """Whether a parcel's codes routed it alone (else its image was read too)."""
+        self._routed.append(routed)
+
+    def images_needed(self) -> bool:
+        """Most of the last parcels needed their image: it is worth reading before the result comes."""
+        return len(self._routed) >= ROUTED_MIN and sum(self._routed) * 2 < len(self._routed)
 
     # -- the parcel's side ------------------------------------------------------------------------
     async def result_for(self, tracking: int, scanned_mono: float, until_mono: float) -> Result | None:

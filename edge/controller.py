@@ -355,17 +355,24 @@ class Controller:
         loop = asyncio.get_running_loop()
         image = asyncio.ensure_future(self.images.wait(ev.tracking, min(self.image_wait_s, self._left(deadline_mono))))\
             if reader.read_images else None
+        # While most parcels need their image anyway (little pre-advice, many no reads), it is read
+        # as soon as it is there instead of after the reader's result.
+        early = asyncio.ensure_future(self._image_read(ev, deadline_mono, times, image)) \
+            if image is not None and reader.images_needed() else None
         try:
             result = await reader.result_for(ev.tracking, scanned_mono, until_mono=deadline_mono - self.margin_s)
             codes = label_read(result, (loop.time() - ev.received_s) * 1000, reader.wait_s * 1000, self._preadvised)
-            if image is None or self._barcode_routes(codes):
+            routed = image is None or self._barcode_routes(codes)
+            reader.note_routed(routed)
+            if routed:
                 times["image_ms"], times["read_ms"] = (loop.time() - ev.received_s) * 1000, 0.0
                 return None, codes
-            path, read = await self._image_read(ev, deadline_mono, times, image)
+            path, read = await (early or self._image_read(ev, deadline_mono, times, image))
             return path, combined(codes, read)
         finally:
-            if image is not None and not image.done():
-                image.cancel()
+            for task in (early, image):
+                if task is not None and not task.done():
+                    task.cancel()
 
     def _left(self, deadline_mono: float) -> float:
         return max(0.0, deadline_mono - self.margin_s - asyncio.get_running_loop().time())

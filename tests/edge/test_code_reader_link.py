@@ -240,3 +240,17 @@ async def test_server_port_taken_is_an_alarm_and_listening_starts_once_it_is_fre
         writer.close()
     finally:
         await reader.stop()
+
+
+def test_images_are_read_early_while_most_parcels_need_them():
+    reader = CodeReader(settings("client", 1))
+    assert not reader.images_needed()
+    for routed in [True] * 6 + [False] * 5:
+        reader.note_routed(routed)
+    assert not reader.images_needed()                 # 5 of 11 needed their image
+    for _ in range(2):
+        reader.note_routed(False)
+    assert reader.images_needed()                     # 7 of 13
+    for _ in range(50):
+        reader.note_routed(True)
+    assert not reader.images_needed()                 # the last 50 routed by their codes
