@@ -107,7 +107,10 @@ class CodeReader:
             await asyncio.wait(self._tasks, timeout=2.0)
         self._tasks.clear()
         if self._server is not None:
-            await bounded(self._server.wait_closed(), 2.0)
+            try:
+                await bounded(self._server.wait_closed(), 2.0)
+            except TimeoutError:
+                log.warning("code reader: the listening port %s did not close within 2 s", self.address)
             self._server = None
 
     @property
