@@ -39,6 +39,8 @@ ENOUGH = max(ROUTING_MIN_CONFIDENCE, TEXT_MIN_CONFIDENCE)
 # line once.
 RECHECK_WIDEN: float | None = 1.15
 RECHECK_MS = 1.0
+# A reading of the other printed copy from this confidence on can refuse a confident one.
+CONTRADICT_MIN_CONFIDENCE = 0.5
 DIGIT_LOOKALIKES = {"0": "ODQ", "1": "I", "2": "Z", "5": "S", "6": "G", "8": "B"}
 
 
@@ -206,12 +208,17 @@ def _upright_score(results) -> float:
 def _agreeing(hits, notes):
     """Hits without printed numbers that contradict each other.
 
-    A label prints its waybill number twice; two confident readings one or two characters apart
-    are the same number, and one of them is misread (a doubled digit merged, a smaller stub line).
-    Neither is taken: a no read is better than a wrong chute.
+    A label prints its waybill number twice; two readings one or two characters apart are the
+    same number, and one of them is misread (a doubled digit merged, a smaller stub line). Neither
+    is taken: a no read is better than a wrong chute. The other copy speaks against a confident
+    reading even when it is read with less confidence itself (from CONTRADICT_MIN_CONFIDENCE): in
+    a print the model was not trained on, the wrong copy was often the confident one (held-out
+    tier, docs/perf-vision.md).
     """
-    numbers = sorted({h.text for h in hits if h.kind == "waybill" and h.confidence >= TEXT_MIN_CONFIDENCE})
-    clash = {a for a in numbers for b in numbers if misread_of_each_other(a, b)}
+    confident = {h.text for h in hits if h.kind == "waybill" and h.confidence >= TEXT_MIN_CONFIDENCE}
+    others = {h.text for h in hits if h.kind in ("waybill", "waybill_line")
+              and h.confidence >= CONTRADICT_MIN_CONFIDENCE}
+    clash = {t for a in confident for b in others if misread_of_each_other(a, b) for t in (a, b)}
     if not clash:
         return hits
     notes.append(f"printed numbers {' and '.join(sorted(clash))} disagree")

@@ -66,3 +66,33 @@ def test_held_out_tiers_render_and_are_read(tier):
         assert result.waybills in ((), (truth.waybill,)), (i, truth, result)
         read += result.waybills == (truth.waybill,)
     assert read >= 3
+
+
+@pytest.mark.parametrize("index", [88, 439])
+def test_a_confident_copy_that_the_other_copy_contradicts_is_not_taken(index):
+    """heldout-damaged frames 88 and 439 (seed 20251128) were read wrong at 5cf869a: one printed
+    copy read one digit off at 0.96 and 0.93, the other copy read right at 0.68 and 0.82."""
+    from vision import routing_code
+    from vision.bench.tiers import frame
+    from vision.pipeline import read_label
+    from vision.synth import ROUTING_SHAPES
+    truth, image = frame(20_251_128, "heldout-damaged", index)
+    routing_code.use_routing_shapes(ROUTING_SHAPES)
+    try:
+        read = read_label(image, budget_ms=2000)
+    finally:
+        routing_code.use_routing_shapes(None)
+    assert read.waybills in ((), (truth.waybill,)), read
+
+
+def test_the_other_copy_read_with_less_confidence_still_contradicts():
+    from vision.fusion import TextHit
+    from vision.textread import _agreeing
+    notes: list = []
+    hits = [TextHit("waybill", "SF594396865748", 0.956), TextHit("waybill", "SF594306865748", 0.675),
+            TextHit("routing_code", "513-P59-48", 0.999)]
+    kept = _agreeing(hits, notes)
+    assert [h.kind for h in kept] == ["routing_code"]
+    assert notes == ["printed numbers SF594306865748 and SF594396865748 disagree"]
+    # Below its floor the other copy is noise and does not refuse a confident one.
+    assert _agreeing([hits[0], TextHit("waybill", "SF594306865748", 0.3)], []) [0].text == "SF594396865748"
