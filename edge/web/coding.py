@@ -28,10 +28,11 @@ from drivers.timed_awaits import bounded
 from fastpath.waybill import MAX_CHARS as MAX_WAYBILL_CHARS
 
 from . import auth
-from .server import STATIC, Screen, _error
 from .thumbs import make_thumbnail
 
 log = logging.getLogger("sortline.screen")
+
+STATIC = Path(__file__).parent / "static"
 
 # A person scans a parcel every few seconds; a scanner that repeats, or a script, is braked.
 SCANS_PER_S = 3.0
@@ -51,6 +52,14 @@ ACT_CODED = "manual coding"
 ACT_NO_COURIER = "manual coding no courier"
 ACT_PREADVICE = "pre-advice added"
 COUNTS = ("coded", "no_rule", "no_courier", "bad_input", "too_fast", "found_in_records", "preadvice_added")
+
+
+def _error(status: int, key: str, detail: str = "") -> web.HTTPException:
+    """An answer in the screen's own error shape (edge/web/server.py): the page words it by `key`."""
+    body = json.dumps({"error": key, "detail": detail, "fields": {}}, ensure_ascii=False)
+    cls = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound, 409: web.HTTPConflict,
+           422: web.HTTPUnprocessableEntity, 429: web.HTTPTooManyRequests, 503: web.HTTPServiceUnavailable}[status]
+    return cls(text=body, content_type="application/json")
 
 
 class ScanBrake:
@@ -176,7 +185,8 @@ def append_preadvice(path: Path, waybill: str, destination: str) -> None:
 
 
 class CodingTable:
-    def __init__(self, screen: Screen):
+    def __init__(self, screen):
+        """`screen`: the line screen (edge.web.server.Screen) whose sessions, body checks and log it uses."""
         self.screen = screen
         self.controller = screen.controller
         self.counts: collections.Counter[str] = collections.Counter({k: 0 for k in COUNTS})

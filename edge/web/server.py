@@ -20,6 +20,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from drivers.timed_awaits import bounded
 
 from . import auth
+from .coding import CodingTable
 from .i18n import catalogue
 from .live import LiveFeed, LiveView, RecordsReader, Stream, Streams
 from .settings import ScreenSettings, TokenFileError, ensure_token_file, read_tokens
@@ -448,8 +449,7 @@ class Screen:
             web.post("/api/plan/reload", self.reload_plan),
         ])
         app.router.add_static("/static", STATIC)
-        from .coding import CodingTable          # the manual coding table (edge/web/coding.py)
-        self.coding = CodingTable(self)
+        self.coding = CodingTable(self)          # the manual coding table
         app.add_routes(self.coding.routes())
         return app
 
