@@ -225,7 +225,9 @@ async def test_the_controller_switches_to_the_scheduled_plan_between_two_parcels
         return decided_before, switched_at, c.snapshot()
 
     controller, (decided_before, switched_at, snapshot) = await run_with_schedule(config, clock, 160, during)
-    assert MONDAY + timedelta(hours=6) <= switched_at < MONDAY + timedelta(hours=6, seconds=1)
+    # Not before its time; after it, as long as the plan takes to build beside the parcels (a second
+    # on an idle PC, more on a loaded one).
+    assert MONDAY + timedelta(hours=6) <= switched_at < MONDAY + timedelta(hours=6, seconds=10)
     assert snapshot["plan_version"] == "morning-1" and snapshot["plan_refused"] is None
     assert snapshot["plan_schedule"]["file"].endswith("morning.plan.toml")
     assert snapshot["plan_schedule"]["next_at"] == "2026-12-07T12:30"

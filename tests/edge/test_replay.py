@@ -130,25 +130,32 @@ def _preadvised() -> set[str]:
 
 
 @pytest.mark.timeout(300)
-def test_a_routing_code_moved_to_another_destination_changes_the_parcels_it_routed(shift, capsys, tmp_path):
+def test_a_courier_fallback_moved_to_another_destination_changes_the_parcels_it_routed(shift, capsys, tmp_path):
     config, db_path = shift
-    moved = changed_plan(tmp_path, 'code = "312-Q03-01"\ndestination = "Qicun"',
-                         'code = "312-Q03-01"\ndestination = "Dongwang"', "q03-01-dongwang")
+    moved = changed_plan(tmp_path, 'courier = "JD"\ndestination = "Dangcheng"',
+                         'courier = "JD"\ndestination = "Yanzhao"', "jd-yanzhao")
     code, out = run_replay(capsys, config, "--plan", str(moved), "--json")
     assert code == 0
     changes = {c["id"]: c for c in json.loads(out)["would_change"]}
-    # Qicun's parcels that the pre-advice did not route came by their routing code 312-Q03-01 (Qicun's only rule).
+    # JD parcels that neither the pre-advice (first) nor a routing code (next) routed: recorded as
+    # COURIER_RULE, or in the overflow or reject chute when Dangcheng's chutes were unavailable.
     known = _preadvised()
-    routed_by_code = [r for r in records(db_path, "destination = 'Qicun'")
-                      if not (len(json.loads(r["waybills"])) == 1 and canonical(json.loads(r["waybills"])[0]) in known)]
-    assert len(routed_by_code) >= 2
-    assert set(changes) == {r["id"] for r in routed_by_code}
-    for r in routed_by_code:
+
+    def by_fallback(r) -> bool:
+        if r["reason"] == "COURIER_RULE":
+            return True
+        waybills = json.loads(r["waybills"])
+        return r["reason"] in ("OVERFLOW", "REJECT") and r["courier"] == "JD" and r["destination"] == "Dangcheng" \
+            and r["routing_code"] is None and len(waybills) == 1 and canonical(waybills[0]) not in known
+    routed = [r for r in records(db_path) if by_fallback(r)]
+    assert len(routed) >= 3
+    assert {(r["courier"], r["destination"]) for r in routed} == {("JD", "Dangcheng")}
+    assert set(changes) == {r["id"] for r in routed}
+    for r in routed:
         change = changes[r["id"]]
-        assert change["other_plan"]["destination"] == "Dongwang"
-        sf = r["courier"] == "SF"
-        assert change["changed"] == (["destination"] if sf else ["destination", "chutes"])
-        assert change["other_plan"]["chutes"] == ([20] if sf else [8])
+        assert change["changed"] == ["destination", "chutes"]
+        assert change["used_plan"]["chutes"] == [19, 21] and change["other_plan"]["chutes"] == [17, 18]
+        assert change["other_plan"]["destination"] == "Yanzhao" and change["other_plan"]["reason"] == "COURIER_RULE"
 
 
 def test_replay_refuses_what_it_cannot_use(tmp_path, capsys):
