@@ -15,7 +15,7 @@ from vision.textlines import (beside_bars, find_lines_and_bars, hyphen_joined, i
                               line_pieces, numbers_side)
 from vision.textmodel import runtime
 from vision.routing_code import MAX_STRAY, find_routing_code
-from vision.unread_ink import characters_unread
+from vision.unread_ink import characters_skipped, characters_unread
 from vision.waybill import MAX_WAYBILL_LEN, check_waybill
 
 # Budget needed to start on a label (flatten, read its barcode), to go on to its lines (find
@@ -381,8 +381,13 @@ def _read_lines(model, cuts, deadline: Deadline) -> list[LineRead]:
     columns: list = []
     with deadline.timed(LINE_MS * len(cuts)):
         reads = model.read(np.stack(cuts), full_probability=_wanted, enough=ENOUGH, columns=columns)
-    return [LineRead(text, conf, characters_unread(cut, at, len(text)) if _is_number(text) else 0)
+    return [LineRead(text, conf, _unread(cut, at, text) if _is_number(text) else 0)
             for cut, at, (text, conf) in zip(cuts, columns, reads)]
+
+
+def _unread(cut, columns, text: str) -> int:
+    """Characters of a number's line left unread: ink beyond its ends, or a step inside it."""
+    return characters_unread(cut, columns, len(text)) or characters_skipped(columns, text)
 
 
 def _read_both_ways(model, flat, flipped, boxes, deadline: Deadline):

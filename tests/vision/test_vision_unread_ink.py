@@ -4,7 +4,7 @@ import pytest
 
 from vision.fusion import TextHit, fuse
 from vision.textlines import line_input
-from vision.unread_ink import characters_unread, ink_span
+from vision.unread_ink import characters_skipped, characters_unread, ink_span
 
 # The one wrong waybill of `sortline bench vision` at 040dc81 (docs/results/
 # vision-2026-12-07-040dc81-misreads.jsonl): damaged tier, frame 3890 of seed 20251128. Both
@@ -86,6 +86,11 @@ def test_a_right_reading_leaves_no_ink_unread_and_one_without_its_first_digit_do
     # on the benchmark's frame, and its mirror.
     assert characters_unread(line, at[1:], len(PRINTED) - 1) == 1
     assert characters_unread(line, at[:-1], len(PRINTED) - 1) == 1
+    # A digit lost inside the number leaves the ink's ends covered, and a step of two pitches.
+    assert characters_skipped(at, PRINTED) == 0
+    inside = at[:7] + at[8:]
+    assert characters_unread(line, inside, len(PRINTED) - 1) == 0
+    assert characters_skipped(inside, PRINTED[:7] + PRINTED[8:]) == 1
 
 
 def test_too_few_characters_tell_no_pitch():
