@@ -113,8 +113,8 @@ TEXT = {
                              "technician can choose its destination and add it to the pre-advice."),
     "coding_on_line": ("线上记录", "On the line"),
     "coding_parcel": ("跟踪号 {tracking} · {time} · 原格口 {chute}", "Tracking {tracking} · {time} · chute {chute}"),
-    "coding_not_found": ("近 12 小时的包裹记录中没有读到此单号（未识别的包裹记录中没有单号）",
-                         "No parcel of the last 12 hours was read with this number (a parcel not read has no "
+    "coding_not_found": ("近 4 小时的包裹记录中没有读到此单号（未识别的包裹记录中没有单号）",
+                         "No parcel of the last 4 hours was read with this number (a parcel not read has no "
                          "number in its record)"),
     "coding_add_preadvice": ("加入预报数据", "Add to pre-advice"),
     "coding_added": ("已加入预报文件 {file}：计划重新加载后，重新上线的包裹将自动分拣",
