@@ -16,7 +16,8 @@ def shapes_text(shapes) -> str:
     return "in the shapes " + ", ".join(sorted("-".join(map(str, s)) for s in shapes))
 
 
-def summary(config, plan) -> list[str]:
+def summary(config, plan, scheduled=()) -> list[str]:
+    """`scheduled`: (Slot, Plan) for each [[plan.schedule]] entry."""
     g, line = config.geometry, config["line"]
     sides = {side: sum(c.side == side for c in g.chutes) for side in ("left", "right")}
     stages = config.stage_budgets_ms
@@ -31,6 +32,8 @@ def summary(config, plan) -> list[str]:
         f"plan      {plan.version} \"{plan.name}\": {len(plan.destinations)} destinations, "
         f"{len(plan.couriers)} couriers, {len(plan.routing_codes)} routing codes, "
         f"{plan.preadvice_count} pre-advice records",
+        *(f"schedule  #{slot.index} {slot.when()}: {slot.file.name}, plan {other.version} \"{other.name}\", "
+          f"{other.preadvice_count} pre-advice records" for slot, other in scheduled),
         "shapes    routing codes are read " + shapes_text(plan.routing_shapes),
         "special   " + ", ".join(f"{k} {v}" for k, v in plan.special.items() if k != "unavailable"),
         f"budget    {budget:.0f} ms per parcel from scan to decision point; stages need {needed:.0f} ms "
@@ -59,8 +62,12 @@ def main(argv=None) -> int:
         print_errors(args.config, exc.problems)
         return 1
     from fastpath import PlanError, load_plan
+    from .plan_schedule import Schedule
     try:
         plan = load_plan(config.plan_path, n_chutes=len(config.geometry.chutes))
+        # Each scheduled plan is built whole too, pre-advice included, as it will be at its time.
+        scheduled = [(slot, load_plan(slot.file, n_chutes=len(config.geometry.chutes)))
+                     for slot in Schedule.from_config(config).slots]
     except PlanError as exc:
         print_errors(args.config, [exc])
         return 1
@@ -76,6 +83,6 @@ def main(argv=None) -> int:
                 print(f"  {args.config}: {p}", file=sys.stderr)
             return 1
     print(f"{args.config}: OK")
-    for line in summary(config, plan):
+    for line in summary(config, plan, scheduled):
         print("  " + line)
     return 0

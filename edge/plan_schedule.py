@@ -63,8 +63,11 @@ class Slot:
                 spans.append((start, end))
         return spans
 
+    def when(self) -> str:
+        return f"{days_text(self.days)} {_hhmm(self.from_min)}-{_hhmm(self.until_min)}"
+
     def label(self) -> str:
-        return f"[plan] schedule #{self.index} ({days_text(self.days)} {_hhmm(self.from_min)}-{_hhmm(self.until_min)})"
+        return f"[plan] schedule #{self.index} ({self.when()})"
 
 
 def _hhmm(minutes: int) -> str:

@@ -7,6 +7,7 @@ or two before the switch once parcels flow. Nothing else's time is touched.
 import asyncio
 import json
 import sqlite3
+import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
@@ -123,6 +124,22 @@ def test_a_scheduled_plan_that_does_not_fit_the_line_is_refused_with_its_own_err
     errors = errors_of(tmp_path, entry(), broken)
     assert len(errors) == 1 and "[plan] schedule #1 file = \"morning.plan.toml\": this plan is refused: " in errors[0]
     assert "morning.plan.toml:" in errors[0].split("this plan is refused: ")[1], errors[0]
+
+
+def test_check_config_builds_every_scheduled_plan_whole_and_lists_it(tmp_path, capfd):
+    from edge import check_config
+    morning = PLAN.replace('version = "t1"', 'version = "m1"') + '\n[preadvice]\nfiles = ["morning.csv"]\n'
+    config = line_with(tmp_path, entry(), morning)
+    (tmp_path / "morning.csv").write_text("waybill,destination\nSF1234567890123,Qicun\n")
+    assert check_config.main([str(config)]) == 0
+    assert "  schedule  #1 mon, tue, wed, thu, fri, sat 06:00-12:30: morning.plan.toml, plan m1 " in \
+        capfd.readouterr().out
+    # A pre-advice mistake shows only when the plan is built whole: at check-config, not at its time.
+    (tmp_path / "morning.csv").write_text("waybill,destination\nSF1234567890123,Nowhere\n")
+    done = subprocess.run([sys.executable, "-m", "edge.cli", "check-config", str(config)], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert f"{tmp_path / 'morning.csv'}:2: no destination 'Nowhere' in the plan" in done.stderr
 
 
 def test_the_shipped_configs_have_no_schedule_and_still_pass():
