@@ -252,30 +252,30 @@ class CodingTable:
             self.counts["bad_input"] += 1
             raise _error(400, "bad_waybill", str(exc)) from None
         controller = self.controller
+        # Decided first, on the plan in force now: the records' search below may take a while.
         plan = controller.plan
         answer: dict = {"waybill": waybill, "plan_version": plan.version, "who": who}
+        if is_waybill(plan, waybill):
+            decision = controller.decide_waybill(waybill)
+            kind = "coded" if decision.destination is not None else "no_rule"
+            answer.update(chute=decision.chute, reason=decision.reason.name, destination=decision.destination,
+                          courier=decision.courier, preadvice=plan.preadvice_destination(waybill),
+                          destinations=list(plan.destinations))
+            action = ACT_CODED
+            detail = f"{waybill} chute {decision.chute} {decision.destination or '-'} {decision.reason.name}"
+        else:
+            # The line's readers take such a number for no waybill: the parcel stays at the end chute.
+            kind, action, detail = "no_courier", ACT_NO_COURIER, waybill
+            answer.update(chute=None, reason=None, destination=None, courier=None)
+        answer["kind"] = kind
+        self.counts[kind] += 1
         parcel = await self.finder.find(waybill)
+        answer["parcel"] = None
         if parcel is not None:
             self.counts["found_in_records"] += 1
             answer["parcel"] = await self._parcel_view(parcel)
-        else:
-            answer["parcel"] = None
-        at = f" parcel row {parcel['row']} tracking {parcel['tracking']}" if parcel else ""
-        if not is_waybill(plan, waybill):
-            # The line's readers take such a number for no waybill: the parcel stays at the end chute.
-            self.counts["no_courier"] += 1
-            controller.records.action(who, ACT_NO_COURIER, f"{waybill}{at}")
-            answer.update(kind="no_courier", chute=None, reason=None, destination=None, courier=None)
-            return web.json_response(answer)
-        decision = controller.decide_waybill(waybill)
-        kind = "coded" if decision.destination is not None else "no_rule"
-        self.counts[kind] += 1
-        controller.records.action(who, ACT_CODED, f"{waybill} chute {decision.chute} "
-                                  f"{decision.destination or '-'} {decision.reason.name}{at}")
-        pre = plan.preadvice_destination(waybill)
-        answer.update(kind=kind, chute=decision.chute, reason=decision.reason.name,
-                      destination=decision.destination, courier=decision.courier, preadvice=pre,
-                      destinations=list(plan.destinations))
+            detail += f" parcel row {parcel['row']} tracking {parcel['tracking']}"
+        controller.records.action(who, action, detail)
         return web.json_response(answer)
 
     async def _parcel_view(self, parcel: dict) -> dict:
