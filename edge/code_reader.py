@@ -1,9 +1,6 @@
-"""The smart code reader beside the line camera: its TCP connection, its results, its alarms.
+"""The smart code reader beside the line camera: its results and its alarms.
 
-[reader] mode = "client": the controller connects to the reader's TCP server and reconnects
-after a pause that doubles up to reconnect_max_ms, as the PLC link does. mode = "server": the
-controller listens and the reader connects (a reader that reconnects replaces its old
-connection). Results are framed and parsed (edge/code_reader_format.py), matched to the PLC's
+Its TCP connection ([reader] mode "client" or "server", reconnects) is edge/tcp_input.py's. Results are framed and parsed (edge/code_reader_format.py), matched to the PLC's
 scans (edge/code_reader_match.py) and read as labels (edge/code_reader_read.py).
 
 A parcel waits for its result at most [reader] wait_ms after its scan and never past its own
@@ -15,20 +12,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import socket
 import time
 
-from drivers.timed_awaits import bounded
-
 from .alarms import Alarms
-from .code_reader_format import Framer, Layout, Parsed, Problem
+from .code_reader_format import Layout, Parsed, Problem
 from .code_reader_match import Matcher, Result
+from .tcp_input import TcpInput
 
 log = logging.getLogger("sortline.edge")
 
-CONNECT_TIMEOUT_S = 2.0
-RECONNECT_MIN_S = 0.1
-CHUNK_BYTES = 16384              # read at a time: a flood is worked through in small slices of the loop
 FLOOD_PER_S = 200                # results a second; a line has a few dozen parcels a second at most
 SILENT_AFTER = 10                # parcels in a row without any result from a connected reader
 LINK_ALARM_AFTER_S = 2.0         # a reconnect within this goes unalarmed
@@ -52,71 +44,39 @@ REMEDIES = {
 }
 
 
-class CodeReader:
+class CodeReader(TcpInput):
+    name = "code reader"
+
     def __init__(self, reader: dict, alarms: Alarms | None = None):
-        self.mode = reader["mode"]
-        self.host, self.port = reader["host"], reader["port"]
-        self.address = f"{self.host}:{self.port}"
-        self.framing = reader["framing"]
-        self.max_frame_bytes = reader["max_frame_bytes"]
+        super().__init__(reader["mode"], reader["host"], reader["port"], reader["framing"], reader["max_frame_bytes"],
+                         reader["reconnect_max_ms"] / 1000)
         self.layout = Layout.from_config(reader)
         self.wait_s = reader["wait_ms"] / 1000
         self.read_images = reader["read_images"]
-        self.reconnect_max_s = reader["reconnect_max_ms"] / 1000
         self.matcher = Matcher(reader["match"], self.wait_s)
         self.alarms = alarms or Alarms()
         self.counts: collections.Counter[str] = collections.Counter()
         self.problems: collections.Counter[str] = collections.Counter()
         self.last_problem: dict[str, str] = {}
-        self.connected = False
-        self._down_since_mono: float | None = None
-        self._down_why = "not connected yet"
         self._no_result_run = 0
         self._no_result_since_wall = 0.0
         self._second = (0, 0)                  # (monotonic second, results in it)
         self._recent_problems: collections.deque = collections.deque()   # (mono, kind), the last minute
-        self._tasks: list[asyncio.Task] = []
-        self._server: asyncio.AbstractServer | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._stopping = False
         self._routed: collections.deque[bool] = collections.deque(maxlen=ROUTED_WINDOW)
         self._alarmed_at = 0                  # problems counted when the input alarm was last raised
 
     # -- life cycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._down_since_mono = loop.time()
-        self._stopping = False
-        if self.mode == "server":
-            self._tasks.append(asyncio.create_task(self._listen(), name="code-reader"))
-        else:
-            self._tasks.append(asyncio.create_task(self._client(), name="code-reader"))
+        self.start_connection("code-reader")
         self._tasks.append(asyncio.create_task(self._watch(), name="code-reader-watch"))
 
     async def stop(self) -> None:
         from .readers import use_plan_rules
-        self._stopping = True
         use_plan_rules(None, None)
-        if self._server is not None:
-            self._server.close()
-        if self._writer is not None:
-            self._writer.close()
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=2.0)
-        self._tasks.clear()
-        if self._server is not None:
-            try:
-                await bounded(self._server.wait_closed(), 2.0)
-            except TimeoutError:
-                log.warning("code reader: the listening port %s did not close within 2 s", self.address)
-            self._server = None
+        await self.stop_connection()
 
-    @property
-    def listening(self) -> bool:
-        """Server mode: the port is open for the reader."""
-        return self._server is not None
+    def _on_connect(self) -> None:
+        self.counts["connects"] += 1
 
     def use_plan(self, plan) -> None:
         """The plan's courier formats tell waybills among the codes, as in the label readers."""
@@ -152,74 +112,6 @@ class CodeReader:
             self.counts["with_result" if result.codes else "no_read"] += 1
             self._no_result_run = 0
         return result
-
-    # -- connections ----------------------------------------------------------------------------------
-    async def _client(self) -> None:
-        pause_s = RECONNECT_MIN_S
-        while not self._stopping:
-            try:
-                reader, writer = await bounded(asyncio.open_connection(self.host, self.port, limit=CHUNK_BYTES),
-                                               CONNECT_TIMEOUT_S)
-            except (OSError, TimeoutError) as exc:
-                self._down_why = f"cannot connect to {self.address}: {exc or 'no answer'}"
-                await asyncio.sleep(pause_s)
-                pause_s = min(pause_s * 2, self.reconnect_max_s)
-                continue
-            pause_s = RECONNECT_MIN_S
-            await self._serve(reader, writer)
-
-    async def _listen(self) -> None:
-        """A port another program holds (or an address this PC does not have) is an alarm, tried
-        again and again: the line sorts from its images meanwhile."""
-        while self._server is None:
-            try:
-                self._server = await asyncio.start_server(self._accepted, self.host, self.port, limit=CHUNK_BYTES)
-            except OSError as exc:
-                self._down_why = f"cannot listen on {self.address}: {exc.strerror or exc}"
-                await asyncio.sleep(self.reconnect_max_s)
-                continue
-            self._down_why = f"listening on {self.address}, the reader has not connected"
-            log.info("code reader: listening on %s for the reader's results", self.address)
-
-    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._writer is not None:
-            log.warning("code reader: a new connection from %s replaces the one before",
-                        writer.get_extra_info("peername"))
-            self._writer.close()
-        await self._serve(reader, writer)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            # A reader switched off leaves a half-open connection: keepalive finds it in seconds.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        self._writer = writer
-        self.connected = True
-        self._down_since_mono = None
-        self.counts["connects"] += 1
-        log.info("code reader: connected (%s)", writer.get_extra_info("peername"))
-        framer = Framer(self.framing, self.max_frame_bytes)
-        why = "the reader closed the connection"
-        try:
-            while True:
-                data = await reader.read(CHUNK_BYTES)
-                if not data:
-                    break
-                self._frames(framer.feed(data))
-                await asyncio.sleep(0)          # a flood must leave the loop to the parcels between chunks
-        except (ConnectionError, OSError) as exc:
-            why = f"connection lost: {exc}"
-        finally:
-            for problem in framer.end():
-                self._problem(problem)
-            if self._writer is writer:
-                self._writer = None
-                self.connected = False
-                self._down_since_mono = asyncio.get_running_loop().time()
-                self._down_why = why
-            writer.close()
-            if not self._stopping:
-                log.warning("code reader at %s: %s", self.address, why)
 
     # -- results ------------------------------------------------------------------------------------
     def _frames(self, items: list) -> None:
@@ -272,7 +164,7 @@ class CodeReader:
         now = asyncio.get_running_loop().time()
         for problem in self.matcher.expire(now):
             self._problem(problem)
-        down_s = None if self._down_since_mono is None else now - self._down_since_mono
+        down_s = self.down_for_s(now)
         since = time.strftime("%H:%M:%S", time.localtime(time.time() - (down_s or 0.0)))
         self.alarms.set("code_reader_link", (
             f"code reader at {self.address} not connected since {since} ({self._down_why}): parcels are read "

@@ -1,0 +1,157 @@
+"""A device that sends lines of text over TCP: the connection, its reconnects and its framing.
+
+The smart code reader (edge/code_reader.py) and the scale (edge/scale.py) both send one frame per
+parcel. mode = "client": the controller connects to the device's TCP server and reconnects after
+a pause that doubles up to reconnect_max_s, as the PLC link does. mode = "server": the controller
+listens and the device connects (a device that reconnects replaces its old connection).
+
+A subclass turns frames into results (`_frames`) and counts what could not be used (`_problem`).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+from drivers.timed_awaits import bounded
+
+from .code_reader_format import Framer, Problem
+
+log = logging.getLogger("sortline.edge")
+
+CONNECT_TIMEOUT_S = 2.0
+RECONNECT_MIN_S = 0.1
+CHUNK_BYTES = 16384              # read at a time: a flood is worked through in small slices of the loop
+
+
+class TcpInput:
+    """The connection side; `name` says which device in the log ("code reader", "scale")."""
+
+    name = "device"
+
+    def __init__(self, mode: str, host: str, port: int, framing: str, max_frame_bytes: int, reconnect_max_s: float):
+        self.mode = mode
+        self.host, self.port = host, port
+        self.address = f"{host}:{port}"
+        self.framing = framing
+        self.max_frame_bytes = max_frame_bytes
+        self.reconnect_max_s = reconnect_max_s
+        self.connected = False
+        self._down_since_mono: float | None = None
+        self._down_why = "not connected yet"
+        self._tasks: list[asyncio.Task] = []
+        self._server: asyncio.AbstractServer | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._stopping = False
+
+    # -- what a subclass gives -------------------------------------------------------------------------
+    def _frames(self, items: list) -> None:
+        raise NotImplementedError
+
+    def _problem(self, problem: Problem, count: bool = True) -> None:
+        raise NotImplementedError
+
+    def _on_connect(self) -> None:
+        """A new connection was made (counted by the subclass)."""
+
+    # -- life cycle ---------------------------------------------------------------------------------
+    def start_connection(self, task_name: str) -> None:
+        self._down_since_mono = asyncio.get_running_loop().time()
+        self._stopping = False
+        self._tasks.append(asyncio.create_task(self._listen() if self.mode == "server" else self._client(),
+                                               name=task_name))
+
+    async def stop_connection(self) -> None:
+        self._stopping = True
+        if self._server is not None:
+            self._server.close()
+        if self._writer is not None:
+            self._writer.close()
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2.0)
+        self._tasks.clear()
+        if self._server is not None:
+            try:
+                await bounded(self._server.wait_closed(), 2.0)
+            except TimeoutError:
+                log.warning("%s: the listening port %s did not close within 2 s", self.name, self.address)
+            self._server = None
+
+    @property
+    def listening(self) -> bool:
+        """Server mode: the port is open for the device."""
+        return self._server is not None
+
+    def down_for_s(self, now_mono: float) -> float | None:
+        """How long the device has been without a connection; None while connected."""
+        return None if self._down_since_mono is None else now_mono - self._down_since_mono
+
+    # -- connections ----------------------------------------------------------------------------------
+    async def _client(self) -> None:
+        pause_s = RECONNECT_MIN_S
+        while not self._stopping:
+            try:
+                reader, writer = await bounded(asyncio.open_connection(self.host, self.port, limit=CHUNK_BYTES),
+                                               CONNECT_TIMEOUT_S)
+            except (OSError, TimeoutError) as exc:
+                self._down_why = f"cannot connect to {self.address}: {exc or 'no answer'}"
+                await asyncio.sleep(pause_s)
+                pause_s = min(pause_s * 2, self.reconnect_max_s)
+                continue
+            pause_s = RECONNECT_MIN_S
+            await self._serve(reader, writer)
+
+    async def _listen(self) -> None:
+        """A port another program holds (or an address this PC does not have) is an alarm, tried
+        again and again: the line sorts without the device meanwhile."""
+        while self._server is None:
+            try:
+                self._server = await asyncio.start_server(self._accepted, self.host, self.port, limit=CHUNK_BYTES)
+            except OSError as exc:
+                self._down_why = f"cannot listen on {self.address}: {exc.strerror or exc}"
+                await asyncio.sleep(self.reconnect_max_s)
+                continue
+            self._down_why = f"listening on {self.address}, the {self.name} has not connected"
+            log.info("%s: listening on %s", self.name, self.address)
+
+    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._writer is not None:
+            log.warning("%s: a new connection from %s replaces the one before", self.name,
+                        writer.get_extra_info("peername"))
+            self._writer.close()
+        await self._serve(reader, writer)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            # A device switched off leaves a half-open connection: keepalive finds it in seconds.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        self._writer = writer
+        self.connected = True
+        self._down_since_mono = None
+        self._on_connect()
+        log.info("%s: connected (%s)", self.name, writer.get_extra_info("peername"))
+        framer = Framer(self.framing, self.max_frame_bytes)
+        why = f"the {self.name} closed the connection"
+        try:
+            while True:
+                data = await reader.read(CHUNK_BYTES)
+                if not data:
+                    break
+                self._frames(framer.feed(data))
+                await asyncio.sleep(0)          # a flood must leave the loop to the parcels between chunks
+        except (ConnectionError, OSError) as exc:
+            why = f"connection lost: {exc}"
+        finally:
+            for problem in framer.end():
+                self._problem(problem)
+            if self._writer is writer:
+                self._writer = None
+                self.connected = False
+                self._down_since_mono = asyncio.get_running_loop().time()
+                self._down_why = why
+            writer.close()
+            if not self._stopping:
+                log.warning("%s at %s: %s", self.name, self.address, why)
