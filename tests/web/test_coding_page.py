@@ -2,6 +2,7 @@
 in headless Chromium typed into as a USB handheld scanner types (characters, then Enter)."""
 import asyncio
 import json
+import os
 import shutil
 
 import aiohttp
@@ -238,7 +239,7 @@ async def drive(url: str, scans: list[dict], tmp_path) -> dict:
     proc = await asyncio.create_subprocess_exec(
         "node", str(REPO / "tests" / "web" / "drive_coding.mjs"), url, TOKEN, str(scans_file), str(ARTIFACTS),
         str(out_file), cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={"SORTLINE_CHROMIUM": str(CHROMIUM), "PATH": "/usr/bin:/bin"})
+        env={**os.environ, "SORTLINE_CHROMIUM": str(CHROMIUM)})
     try:
         out, err = await asyncio.wait_for(proc.communicate(), 100)
     except asyncio.TimeoutError:
