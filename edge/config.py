@@ -146,6 +146,30 @@ SCHEMA = {
         "reconnect_max_ms": Opt(float, 2000.0, lo=50, hi=60000, help='"client": longest pause between two attempts '
                                 "to reach a reader that does not answer"),
     },
+    "scale": {
+        "mode": Opt(str, "off", choices=("off", "client", "server"), help='a scale or dimensioner (DWS) that sends '
+                    "each parcel's weight, and its sides, over TCP (docs/equipment.md, Scale and dimensioner): "
+                    '"client": the controller connects to the scale; "server": the scale connects; "off": none'),
+        "host": Opt(str, "127.0.0.1", help='"client": the scale\'s address; "server": the address the controller '
+                    'listens on ("0.0.0.0": every network of this PC)'),
+        "port": Opt(int, 2002, lo=1, hi=65535, help="the TCP port set in the scale's network output"),
+        "framing": Opt(str, "line", choices=("line", "stx-etx"), help='how one weighing ends: "line": CR, LF or '
+                       'CR LF; "stx-etx": each weighing between STX (02 hex) and ETX (03 hex)'),
+        "fields": Opt(str, "id,weight,length,width,height", help="the fields of a weighing in the scale's order, "
+                      "comma-separated: id (the PLC's tracking number), weight, length, width, height (mm; all "
+                      "three or none; a line may leave them out), skip (anything else)"),
+        "separator": Opt(str, ",", blank=True, help='what separates the fields in the scale\'s line (" ": spaces)'),
+        "weight_unit": Opt(str, "kg", choices=("kg", "g"), help='unit of a weight sent without one; "2.35kg" or '
+                           '"2350g" say their own'),
+        "max_weight_kg": Opt(float, 100.0, lo=1, hi=5000, help="heavier is not a parcel but a fault (the scale's "
+                             "calibration, its unit): counted, alarmed and not used"),
+        "max_side_mm": Opt(float, 3000.0, lo=100, hi=20000, help="a longer side is a fault of the dimensioner: "
+                           "counted, alarmed and not used"),
+        "max_frame_bytes": Opt(int, 256, lo=16, hi=65536, help="longest weighing line accepted; a longer one is "
+                               "thrown away and counted"),
+        "reconnect_max_ms": Opt(float, 2000.0, lo=50, hi=60000, help='"client": longest pause between two attempts '
+                                "to reach a scale that does not answer"),
+    },
     "budgets": {
         "decide_ms": Opt(float, 5.0, lo=0.1, hi=1000, help="stage budget: the routing decision, chute states "
                          "included"),

@@ -10,6 +10,7 @@ from edge.line_geometry import Chute, LineGeometry
 from .code_reader_config import READER_CHECKS, reader_problems
 from .config_problems import MISSING, Draft, Problem, toml_text
 from .plan_schedule import CHECK_TEXT as SCHEDULE_CHECK, check_schedule
+from .scale_config import SCALE_CHECKS, scale_problems
 
 CHECKS = [
     "Chutes are numbered 1, 2, 3, ... without gaps or repeats (the PLC and the sort plan count them that way).",
@@ -28,6 +29,7 @@ CHECKS = [
     "overrides off its special chutes, so none of them can use the end chute).",
     SCHEDULE_CHECK,
     *READER_CHECKS,
+    *SCALE_CHECKS,
 ]
 
 
@@ -42,6 +44,7 @@ def check_all(d: Draft) -> LineGeometry | None:
     _plc(d)
     _screen(d)
     reader_problems(d)
+    scale_problems(d)
     _metrics(d)
     return geometry
 

@@ -117,7 +117,7 @@ def test_check_config_lists_every_error_and_fails(tmp_path):
         f"config {path} has 2 error(s); the line would not start with it:",
         f"  {path}:5: [line] switch_time_ms = 3000: out of range. Allowed: a number from 0 to 2000 ms",
         f"  {path}:24: [vison]: unknown section (did you mean [vision]?). Sections are: [line], [plc], [camera], "
-        "[vision], [reader], [budgets], [plan], [records], [screen], [metrics]"]
+        "[vision], [reader], [scale], [budgets], [plan], [records], [screen], [metrics]"]
 
 
 def test_check_config_finds_what_only_a_full_plan_build_sees(tmp_path):

@@ -1,0 +1,244 @@
+"""The scale or dimensioner (DWS) before the scan point: one line of text per parcel over TCP.
+
+A line names the parcel by the PLC's tracking number (the scale is triggered by the PLC, or
+reads it from the PLC), then its weight (kg or g) and optionally its length, width and height in
+mm, in the order [scale] fields gives: "1201,2.350,400,300,200" or "1201,2350g". The connection
+and framing are those of the code reader (edge/tcp_input.py, edge/code_reader_format.py).
+
+A parcel never waits for its weight: the decision takes it when it came before, and decides
+without it otherwise. A weight below zero or above [scale] max_weight_kg, or a side outside
+1 mm to max_side_mm, is counted, alarmed with what to check, and not used.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import re
+import time
+from dataclasses import dataclass
+
+from .alarms import Alarms
+from .code_reader_format import Problem, shown
+from .tcp_input import TcpInput
+
+log = logging.getLogger("sortline.edge")
+
+FIELDS = ("id", "weight", "length", "width", "height", "skip")
+KEPT = 4096                      # weighings waiting for their parcel; a line decides within a second
+KEPT_S = 30.0                    # a weighing older than this found no parcel: the id was not a tracking number
+LINK_ALARM_AFTER_S = 2.0
+WATCH_S = 0.2
+LOGGED_PER_KIND = 3
+_NUMBER = re.compile(r"^([+-]?[0-9]+(?:\.[0-9]+)?)\s*(kg|g)?$", re.IGNORECASE)
+
+REMEDIES = {
+    "garbage": "compare the scale's output format with [scale] fields and separator (docs/equipment.md, Scale and "
+               "dimensioner)",
+    "partial": "check the network cable and the scale's framing: each line must end with its terminator "
+               "([scale] framing)",
+    "overlong": "check [scale] framing against the scale's output: a missing line end or ETX runs lines together",
+    "negative": "the scale's zero has drifted or something leans on the platform: clear it and zero (tare) the "
+                "scale; then check its calibration with a known weight",
+    "absurd": "a weight above [scale] max_weight_kg or a side outside 1 mm to max_side_mm: check the unit "
+              "([scale] weight_unit, kg or g), the field order ([scale] fields) and the scale's calibration",
+    "unknown_id": "weighings whose id matched no parcel within 30 s: the scale's ids must be the PLC's tracking "
+                  "numbers (docs/equipment.md, Scale and dimensioner)",
+}
+
+
+@dataclass(frozen=True)
+class Weighing:
+    tracking: int
+    weight_kg: float
+    dims_mm: tuple[float, float, float] | None   # length, width, height
+    mono: float
+
+    @property
+    def volume_l(self) -> float | None:
+        if self.dims_mm is None:
+            return None
+        length, width, height = self.dims_mm
+        return length * width * height / 1e6
+
+    @property
+    def longest_mm(self) -> float | None:
+        return None if self.dims_mm is None else max(self.dims_mm)
+
+
+class LineFormat:
+    """One line of text into a Weighing's fields; a Problem when it cannot be used."""
+
+    def __init__(self, fields: str, separator: str, weight_unit: str, max_weight_kg: float, max_side_mm: float):
+        self.fields = fields_of(fields)
+        self.separator = separator
+        self.unit_kg = 1.0 if weight_unit == "kg" else 0.001
+        self.max_weight_kg = max_weight_kg
+        self.max_side_mm = max_side_mm
+
+    @classmethod
+    def from_config(cls, scale: dict) -> LineFormat:
+        return cls(scale["fields"], scale["separator"], scale["weight_unit"], scale["max_weight_kg"],
+                   scale["max_side_mm"])
+
+    def parse(self, frame: bytes) -> tuple[int, float, tuple[float, float, float] | None] | Problem:
+        try:
+            text = frame.decode("ascii").strip()
+        except UnicodeDecodeError:
+            return Problem("garbage", f"not text: {shown(frame)}")
+        parts = [p.strip() for p in text.split(self.separator)] if self.separator.strip() else text.split()
+        values = dict(zip(self.fields, parts))
+        needed = [f for f in self.fields if f not in ("length", "width", "height")]
+        if len(parts) > len(self.fields) or any(f not in values for f in needed):
+            return Problem("garbage", f"{len(parts)} fields where [scale] fields names {len(self.fields)} "
+                                      f"({','.join(self.fields)}): {shown(text)}")
+        if not values["id"].isdigit() or len(values["id"]) > 10:
+            return Problem("garbage", f"the id {values['id']!r} is not a tracking number: {shown(text)}")
+        m = _NUMBER.match(values["weight"])
+        if m is None:
+            return Problem("garbage", f"the weight {values['weight']!r} is not a number (kg or g): {shown(text)}")
+        weight_kg = float(m.group(1)) * (self.unit_kg if m.group(2) is None else
+                                         1.0 if m.group(2).lower() == "kg" else 0.001)
+        if weight_kg < 0:
+            return Problem("negative", f"parcel {values['id']} weighed {weight_kg:g} kg: {shown(text)}")
+        if weight_kg > self.max_weight_kg:
+            return Problem("absurd", f"parcel {values['id']} weighed {weight_kg:g} kg, more than [scale] "
+                                     f"max_weight_kg = {self.max_weight_kg:g}: {shown(text)}")
+        sides = [values.get(f) for f in ("length", "width", "height")]
+        if all(s is None or s == "" for s in sides):
+            return int(values["id"]), weight_kg, None
+        try:
+            dims = tuple(float(s) for s in sides if s is not None)
+        except ValueError:
+            return Problem("garbage", f"the sides {sides} are not numbers (mm): {shown(text)}")
+        if len(dims) != 3:
+            return Problem("garbage", f"{len(dims)} of 3 sides (length, width, height): {shown(text)}")
+        if any(not 1 <= side <= self.max_side_mm for side in dims):
+            return Problem("absurd", f"parcel {values['id']} measured {'x'.join(f'{s:g}' for s in dims)} mm, a "
+                                     f"side outside 1 to {self.max_side_mm:g} mm: {shown(text)}")
+        return int(values["id"]), weight_kg, (dims[0], dims[1], dims[2])
+
+
+def fields_of(text: str) -> tuple[str, ...]:
+    """`"id,weight,length,width,height"` as a tuple; ValueError names what is wrong."""
+    fields = tuple(f.strip() for f in text.split(","))
+    unknown = [f for f in fields if f not in FIELDS]
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)} not a field: name id, weight, length, width, height and skip")
+    for name in ("id", "weight"):
+        if fields.count(name) != 1:
+            raise ValueError(f"{name} is named {fields.count(name)} times: exactly once")
+    sides = [f for f in fields if f in ("length", "width", "height")]
+    if sides and sorted(sides) != ["height", "length", "width"]:
+        raise ValueError("name all three of length, width and height, or none")
+    return fields
+
+
+class Scale(TcpInput):
+    name = "scale"
+
+    def __init__(self, scale: dict, alarms: Alarms | None = None):
+        super().__init__(scale["mode"], scale["host"], scale["port"], scale["framing"], scale["max_frame_bytes"],
+                         scale["reconnect_max_ms"] / 1000)
+        self.format = LineFormat.from_config(scale)
+        self.alarms = alarms or Alarms()
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.problems: collections.Counter[str] = collections.Counter()
+        self.last_problem: dict[str, str] = {}
+        self._waiting: collections.OrderedDict[int, Weighing] = collections.OrderedDict()
+        self._recent_problems: collections.deque = collections.deque()   # (mono, kind), the last minute
+        self._alarmed_at = 0
+
+    async def start(self) -> None:
+        self.start_connection("scale")
+        self._tasks.append(asyncio.create_task(self._watch(), name="scale-watch"))
+
+    async def stop(self) -> None:
+        await self.stop_connection()
+
+    def _on_connect(self) -> None:
+        self.counts["connects"] += 1
+
+    # -- the parcel's side ------------------------------------------------------------------------
+    def weighing_for(self, tracking: int) -> Weighing | None:
+        """The parcel's weighing if it came before now; never waited for."""
+        weighing = self._waiting.pop(tracking, None)
+        self.counts["parcels"] += 1
+        self.counts["weighed" if weighing is not None else "not_weighed"] += 1
+        return weighing
+
+    # -- lines ----------------------------------------------------------------------------------------
+    def _frames(self, items: list) -> None:
+        now = asyncio.get_running_loop().time()
+        for item in items:
+            parsed = item if isinstance(item, Problem) else self.format.parse(item)
+            if isinstance(parsed, Problem):
+                self._problem(parsed)
+                continue
+            tracking, weight_kg, dims = parsed
+            self.counts["weighings"] += 1
+            self._waiting.pop(tracking, None)
+            self._waiting[tracking] = Weighing(tracking, weight_kg, dims, now)
+        self._expire(now)
+
+    def _expire(self, now: float) -> None:
+        while self._waiting:
+            oldest = next(iter(self._waiting.values()))
+            if len(self._waiting) <= KEPT and now - oldest.mono <= KEPT_S:
+                break
+            del self._waiting[oldest.tracking]
+            self._problem(Problem("unknown_id", f"the weighing of id {oldest.tracking} ({oldest.weight_kg:g} kg) "
+                                                f"found no parcel"))
+
+    def _problem(self, problem: Problem, count: bool = True) -> None:
+        if count:
+            self.problems[problem.kind] += 1
+        n = self.problems[problem.kind]
+        self.last_problem[problem.kind] = problem.detail
+        self._recent_problems.append((time.monotonic(), problem.kind))
+        if n <= LOGGED_PER_KIND or n % 1000 == 0:
+            log.warning("scale at %s: %s (%d %s so far): %s", self.address, problem.detail, n,
+                        problem.kind.replace("_", " "), REMEDIES[problem.kind])
+
+    # -- alarms -------------------------------------------------------------------------------------
+    async def _watch(self) -> None:
+        while True:
+            self.check()
+            await asyncio.sleep(WATCH_S)
+
+    def check(self) -> None:
+        now = asyncio.get_running_loop().time()
+        self._expire(now)
+        down_s = self.down_for_s(now)
+        since = time.strftime("%H:%M:%S", time.localtime(time.time() - (down_s or 0.0)))
+        self.alarms.set("scale_link", (
+            f"scale at {self.address} not connected since {since} ({self._down_why}): parcels are decided without "
+            f"their weight (no overweight or oversize rule applies)",
+            "check the scale's power and network cable, and that its TCP output (client or server, address, port) "
+            "matches [scale] in the line config") if down_s is not None and down_s >= LINK_ALARM_AFTER_S else None)
+        self._input_alarm(time.monotonic())
+
+    def _input_alarm(self, now: float) -> None:
+        while self._recent_problems and now - self._recent_problems[0][0] > 60.0:
+            self._recent_problems.popleft()
+        total = sum(self.problems.values())
+        if not self._recent_problems or total == self._alarmed_at:
+            return
+        self._alarmed_at = total
+        kinds = collections.Counter(kind for _, kind in self._recent_problems)
+        worst = kinds.most_common(1)[0][0]
+        self.alarms.raise_("scale_input", f"the scale at {self.address} sent weighings that could not be used in the "
+                           f"last minute ({', '.join(k.replace('_', ' ') for k in sorted(kinds))}); those parcels "
+                           f"are decided without their weight",
+                           f"{REMEDIES[worst]}; the first cases of each kind are in the controller's log",
+                           hold_s=60.0, level=logging.WARNING)
+
+    def snapshot(self) -> dict:
+        return {"address": self.address, "mode": self.mode, "connected": self.connected, **self.counts,
+                "problems": dict(self.problems)}
+
+
+def open_scale(config, alarms: Alarms) -> Scale | None:
+    """The line's scale, or None when [scale] mode is "off"."""
+    scale = config["scale"]
+    return None if scale["mode"] == "off" else Scale(scale, alarms)
