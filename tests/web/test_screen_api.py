@@ -190,7 +190,9 @@ async def test_the_page_forbids_foreign_scripts_and_framing(line):
     async with http.get("/") as r:
         assert r.status == 200
         csp = r.headers["Content-Security-Policy"]
+        page = await r.text()
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert 'href="/coding"' in page                  # the end chute's worker gets there from the screen
 
 
 def test_a_first_start_creates_a_private_token_file(tmp_path):
