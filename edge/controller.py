@@ -21,7 +21,9 @@ from .code_reader import CodeReader, open_code_reader
 from .loop_watch import LoopWatch
 from .metrics import ControllerMetrics
 from .readers import UNDECODABLE, ReaderPool, default_size
+from .scale import open_scale
 from .state import StateTracker, derive
+from .weight_rule import weighed_decision
 
 log = logging.getLogger("sortline.edge")
 
@@ -100,6 +102,8 @@ class Controller:
         self.started_wall = time.time()
         # A smart code reader beside the camera ([reader] in the line config), or None.
         self.code_reader = open_code_reader(config, self.alarms)
+        # A scale or dimensioner before the scan point ([scale]), or None.
+        self.scale = open_scale(config, self.alarms)
 
     # -- life cycle ------------------------------------------------------------------------------
     async def warm_up(self) -> None:
@@ -120,6 +124,8 @@ class Controller:
         if self.code_reader is not None:
             self.code_reader.use_plan(self.plan)
             await self.code_reader.start()
+        if self.scale is not None:
+            await self.scale.start()
         await self.warm_up()
         # Everything loaded so far lives all day: keep it out of the collector's full passes,
         # which otherwise stall every thread for tens of milliseconds in the middle of a parcel.
@@ -152,6 +158,8 @@ class Controller:
             await self.readers.stop()
             if self.code_reader is not None:
                 await self.code_reader.stop()
+            if self.scale is not None:
+                await self.scale.stop()
 
     async def drain(self, timeout_s: float = 5.0) -> None:
         """Finish the parcels in flight: their decisions are still worth sending."""
@@ -299,12 +307,16 @@ class Controller:
         # readers cannot tell (the pre-advice lives in this process), so it is taken here.
         read = with_preadvised(read, self._preadvised)
         decision = self.router.decide(read.waybills, read.routing_code)
+        # Only a weighing already here counts: the parcel never waits for the scale.
+        weighing = self.scale.weighing_for(ev.tracking) if self.scale is not None else None
+        if weighing is not None:
+            decision = weighed_decision(self.plan, self.router, decision, weighing.weight_kg, weighing.longest_mm)
         times["decide_ms"] = (time.perf_counter() - t_dec) * 1000
         times["total_ms"] = (loop.time() - ev.received_s) * 1000
         self._count(read, decision, times, deadline_mono - loop.time())
         committed = self.records.decided(plc_boot=boot, tracking=ev.tracking, scan_seq=ev.seq, read=read,
                                          decision=decision, plan_version=self.plan.version, times=times,
-                                         new_parcel=ev.reused)
+                                         new_parcel=ev.reused, weighing=weighing)
         if committed is not None:
             # The row first, so that a kill -9 never loses a decision the PLC has (a commit takes
             # well under a millisecond); but a slow disk or a locked database gets half the time
@@ -489,5 +501,6 @@ class Controller:
                         "faulted": c.number in self._chute_state_seen[1]}
                        for c in self.config.geometry.chutes],
             "code_reader": self.code_reader.snapshot() if self.code_reader is not None else None,
+            "scale": self.scale.snapshot() if self.scale is not None else None,
             "recent": list(self.recent),
         }

@@ -45,7 +45,7 @@ LOCK_NAME = "parcels.lock"
 # the screen reads the newest: a small cache holds all of that, and fills in the first minutes
 # instead of growing for the first hours of a shift (SQLite's default: 2 MB).
 CACHE_KIB = 512
-SCHEMA_VERSION = 2             # PRAGMA user_version; the first shipped schema (user_version 0) is version 1
+SCHEMA_VERSION = 3             # PRAGMA user_version; the first shipped schema (user_version 0) is version 1
 
 # Parcels remembered in memory (allocated at start, drivers/recent_table.py): 10 minutes at 390,000
 # parcels/h, ten times what a line carries. Past it the oldest are looked up in the database.
@@ -83,8 +83,11 @@ PARCELS_COLUMNS = """
     image_ms REAL, read_ms REAL, decide_ms REAL, total_ms REAL,
     sent INTEGER NOT NULL DEFAULT 0,
     confirmed_chute INTEGER,
-    confirmed_result TEXT
+    confirmed_result TEXT,
+    weight_kg REAL, length_mm REAL, width_mm REAL, height_mm REAL, volume_l REAL
 """
+# Version 3: the scale's weighing (edge/scale.py), NULL when none came before the decision.
+WEIGHT_COLUMNS = ("weight_kg", "length_mm", "width_mm", "height_mm", "volume_l")
 # Version 2: no UNIQUE (plc_boot, tracking). A PLC whose memory was reset comes back with the
 # same boot id and numbers; those are new parcels and get rows of their own.
 SCHEMA = (
@@ -104,12 +107,14 @@ NEWEST_ROW = "SELECT max(id) FROM parcels WHERE plc_boot = ? AND tracking = ? AN
 ANY_ROW = "SELECT 1 FROM parcels WHERE plc_boot = ? AND tracking = ? LIMIT 1"
 INSERT_DECIDED = (
     "INSERT INTO parcels (plc_boot, tracking, scanned_wall, scan_seq, waybills, routing_code, courier, destination,"
-    " read_sources, no_read_reason, chute, reason, plan_version, image_ms, read_ms, decide_ms, total_ms)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+    " read_sources, no_read_reason, chute, reason, plan_version, image_ms, read_ms, decide_ms, total_ms,"
+    " weight_kg, length_mm, width_mm, height_mm, volume_l)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 UPDATE_DECIDED = (
     "UPDATE parcels SET scan_seq = ?, waybills = ?, routing_code = ?, courier = ?, destination = ?,"
     " read_sources = ?, no_read_reason = ?, chute = ?, reason = ?, plan_version = ?, image_ms = ?, read_ms = ?,"
-    " decide_ms = ?, total_ms = ? WHERE id = ?")
+    " decide_ms = ?, total_ms = ?, weight_kg = ?, length_mm = ?, width_mm = ?, height_mm = ?, volume_l = ?"
+    " WHERE id = ?")
 INSERT_CONFIRMED = (
     "INSERT INTO parcels (plc_boot, tracking, scanned_wall, scan_seq, waybills, chute, reason, plan_version,"
     " confirmed_chute, confirmed_result) VALUES (?, ?, ?, 0, '[]', ?, ?, '', ?, ?)")
@@ -213,7 +218,15 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE parcels_v2 RENAME TO parcels")
 
 
-MIGRATIONS = {1: _v1_to_v2}        # version n -> n + 1
+def _v2_to_v3(db: sqlite3.Connection) -> None:
+    """The weighing's columns, NULL in the rows before (_v1_to_v2 already makes them in its new table)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(parcels)")}
+    for column in WEIGHT_COLUMNS:
+        if column not in columns:
+            db.execute(f"ALTER TABLE parcels ADD COLUMN {column} REAL")
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}        # version n -> n + 1
 
 
 def _bring_up_to_date(db: sqlite3.Connection, version: int) -> None:
@@ -236,6 +249,14 @@ def _bring_up_to_date(db: sqlite3.Connection, version: int) -> None:
     if version:
         log.info("parcel records brought from format %d to %d in %.1f s", version, SCHEMA_VERSION,
                  time.monotonic() - started_mono)
+
+
+def _weighed(weighing) -> tuple:
+    """weight_kg, length_mm, width_mm, height_mm, volume_l; None where not weighed or not measured."""
+    if weighing is None:
+        return (None,) * len(WEIGHT_COLUMNS)
+    dims = weighing.dims_mm or (None, None, None)
+    return (weighing.weight_kg, *dims, weighing.volume_l)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -608,13 +629,14 @@ class Records:
         return len(self._backlog)
 
     def decided(self, *, plc_boot, tracking, scan_seq, read, decision, plan_version, times,
-                new_parcel: bool = False) -> asyncio.Future | None:
+                new_parcel: bool = False, weighing=None) -> asyncio.Future | None:
         """Queue the parcel's decision. On an event loop, returns a future that becomes True once the
         row is committed and False when it waits in memory because the database refuses it.
 
         The row of the same (plc_boot, tracking) scanned within reuse_after_s is updated (the
         controller restarted and decides it again); otherwise, or with `new_parcel` (the link
         knows the number came again for another parcel), the parcel gets a row of its own.
+        `weighing` (edge/scale.py's Weighing): the scale's, when it came before the decision.
         """
         now_mono = time.monotonic()
         key = (plc_boot, tracking)
@@ -629,7 +651,7 @@ class Records:
         values = (scan_seq, json.dumps(list(read.waybills)), read.routing_code, decision.courier,
                   decision.destination, json.dumps(read.sources), read.no_read_reason, decision.chute,
                   decision.reason.name, plan_version, times.get("image_ms"), times.get("read_ms"),
-                  times.get("decide_ms"), times.get("total_ms"))
+                  times.get("decide_ms"), times.get("total_ms"), *_weighed(weighing))
         row = _Row("decided", key, time.time(), values, new=new_parcel)
         row.loop = _running_loop()
         if row.loop is not None:

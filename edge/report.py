@@ -21,7 +21,10 @@ BUCKET_MIN = 15
 PERCENTILES = (50, 90, 95, 99)
 PARCEL_COLUMNS = ("scanned_local", "plc_boot", "tracking", "waybills", "routing_code", "courier", "destination",
                   "read_sources", "no_read_reason", "chute", "reason", "plan_version", "sent", "confirmed_chute",
-                  "confirmed_result", "outcome", "image_ms", "read_ms", "decide_ms", "total_ms")
+                  "confirmed_result", "outcome", "image_ms", "read_ms", "decide_ms", "total_ms", "weight_kg",
+                  "length_mm", "width_mm", "height_mm", "volume_l")
+COURIER_COLUMNS = ("courier", "parcels", "weighed", "weight_kg", "mean_kg", "volume_l", "overweight", "oversize")
+NO_COURIER = "(none)"        # parcels whose waybill told no courier (no reads among them)
 
 
 class ReportError(Exception):
@@ -66,6 +69,21 @@ class Bucket:
 
 
 @dataclass
+class CourierWeight:
+    """What a courier's parcels weighed in the shift: couriers pay the center by weight."""
+    parcels: int = 0
+    weighed: int = 0              # parcels with a weight in their record (the scale's came in time)
+    weight_kg: float = 0.0
+    volume_l: float = 0.0         # of the parcels measured as well
+    overweight: int = 0
+    oversize: int = 0
+
+    @property
+    def mean_kg(self) -> float | None:
+        return self.weight_kg / self.weighed if self.weighed else None
+
+
+@dataclass
 class Shift:
     start_wall: float
     end_wall: float
@@ -77,6 +95,7 @@ class Shift:
     latency_ms: dict[str, float | None]
     stage_median_ms: dict[str, float | None]
     plan_versions: list[str]
+    per_courier: dict[str, CourierWeight] = field(default_factory=dict)
 
     @property
     def read(self) -> int:
@@ -140,12 +159,29 @@ def summarize(parcels: list[dict], actions: list[dict], start_wall: float, end_w
         for k in stages:
             if p.get(k) is not None:
                 stages[k].append(p[k])
+    per_courier = weights_per_courier(parcels)
     latency = {f"p{q}": percentile(latencies, q) for q in PERCENTILES}
     latency["max"] = max(latencies) if latencies else None
     return Shift(start_wall, end_wall, parcels, actions, [buckets[k] for k in sorted(buckets)],
                  dict(sorted(outcomes.items(), key=lambda kv: -kv[1])), dict(sorted(per_chute.items())), latency,
                  {k: statistics.median(v) if v else None for k, v in stages.items()},
-                 sorted({p["plan_version"] for p in parcels} - {""}))
+                 sorted({p["plan_version"] for p in parcels} - {""}), per_courier)
+
+
+def weights_per_courier(parcels: list[dict]) -> dict[str, CourierWeight]:
+    """Per courier, most parcels first; records of format 2 and before have no weights (all None)."""
+    out: dict[str, CourierWeight] = {}
+    for p in parcels:
+        c = out.setdefault(p.get("courier") or NO_COURIER, CourierWeight())
+        c.parcels += 1
+        c.overweight += p["reason"] == "OVERWEIGHT"
+        c.oversize += p["reason"] == "OVERSIZE"
+        if p.get("weight_kg") is not None:
+            c.weighed += 1
+            c.weight_kg += p["weight_kg"]
+        if p.get("volume_l") is not None:
+            c.volume_l += p["volume_l"]
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1].parcels, kv[0])))
 
 
 def _local(wall: float) -> str:
@@ -166,7 +202,9 @@ def write_csv(shift: Shift, out: Path) -> list[Path]:
                         p["no_read_reason"] or "", p["chute"], p["reason"], p["plan_version"], p["sent"],
                         "" if p["confirmed_chute"] is None else p["confirmed_chute"], p["confirmed_result"] or "",
                         p["outcome"], *(("" if p[k] is None else round(p[k], 2))
-                                        for k in ("image_ms", "read_ms", "decide_ms", "total_ms"))])
+                                        for k in ("image_ms", "read_ms", "decide_ms", "total_ms")),
+                        *("" if p.get(k) is None else round(p[k], 3)
+                          for k in ("weight_kg", "length_mm", "width_mm", "height_mm", "volume_l"))])
     with open(summary_csv, "w", newline="", encoding="utf-8-sig") as f:
         w = csv.writer(f)
         w.writerow(["start_local", "minutes", "parcels", "read", "read_rate", "sorted", "sort_rate",
@@ -177,7 +215,15 @@ def write_csv(shift: Shift, out: Path) -> list[Path]:
                         round(b.read / b.parcels, 4) if b.parcels else "", b.sorted,
                         round(b.sorted / b.parcels, 4) if b.parcels else "",
                         "" if p50 is None else round(p50, 1), "" if p99 is None else round(p99, 1)])
-    return [parcels_csv, summary_csv]
+    couriers_csv = out / "couriers.csv"
+    with open(couriers_csv, "w", newline="", encoding="utf-8-sig") as f:
+        w = csv.writer(f)
+        w.writerow(COURIER_COLUMNS)
+        for name, c in shift.per_courier.items():
+            w.writerow([name, c.parcels, c.weighed, round(c.weight_kg, 3),
+                        "" if c.mean_kg is None else round(c.mean_kg, 3), round(c.volume_l, 3), c.overweight,
+                        c.oversize])
+    return [parcels_csv, summary_csv, couriers_csv]
 
 
 def make_report(records_db: Path, start_wall: float, end_wall: float, out: Path, line_name: str = "",
@@ -199,7 +245,8 @@ def main(argv=None) -> int:
     parser.add_argument("--to", dest="end", required=True, help="end (not included), e.g. 2026-11-28T14:00")
     parser.add_argument("--records", help="records folder (default: the [records] folder of --config)")
     parser.add_argument("--config", default="configs/county-24.toml", help="line config, for its name and records")
-    parser.add_argument("--out", required=True, help="folder for report.html, parcels.csv and summary.csv")
+    parser.add_argument("--out", required=True, help="folder for report.html, parcels.csv, summary.csv and "
+                        "couriers.csv (weight per courier)")
     args = parser.parse_args(argv)
     line_name, budget_ms, records = "", None, args.records
     config = _config_for_report(args.config, required=records is None)
@@ -215,6 +262,9 @@ def main(argv=None) -> int:
         return 2
     print(f"{len(shift.parcels)} parcels from {_local(shift.start_wall)} to {_local(shift.end_wall)}; "
           f"sorted {shift.sorted}, read {shift.read}")
+    for name, c in shift.per_courier.items():
+        if c.weighed:
+            print(f"  {name}: {c.parcels} parcels, {c.weighed} weighed, {c.weight_kg:.1f} kg")
     for f in files:
         print(f"  {f}")
     return 0

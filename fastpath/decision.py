@@ -19,6 +19,8 @@ class Reason(enum.IntEnum):
     NO_RULE = 7           # something was read, but no rule gives a destination
     OVERFLOW = 8          # every chute of the destination is disabled, full or faulted
     REJECT = 9            # the overflow chute is unavailable too: end-of-line reject
+    OVERWEIGHT = 10       # the scale weighed it above the plan's [weights] overweight_kg
+    OVERSIZE = 11         # a side measured longer than the plan's [weights] oversize_mm
 
 
 FIRST_CONTROLLER_REASON = 16

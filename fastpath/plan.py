@@ -25,7 +25,7 @@ RETIRE_SLICE_S = 0.0001      # a slice of steps on the loop starts no step after
 
 class Plan:
     """Public: path, version, name, n_chutes, special, couriers, destinations, routing_codes,
-    routing_shapes, warnings, preadvice_count, built_by_pid (the process that built it: the
+    routing_shapes, warnings, preadvice_count, weights, built_by_pid (the process that built it: the
     router's off-loop loader builds in a child process). The rest is read by the routing cores."""
 
     def __init__(self, spec, preadvice):
@@ -42,6 +42,7 @@ class Plan:
         self.preadvice_count = preadvice.count
         self.warnings = list(preadvice.warnings)
         self.routing_codes = _routing_codes(spec.routes)
+        self.weights = dict(spec.weights)          # [weights]: applied by the controller (edge/weight_rule.py)
         self.routing_shapes = _routing_shapes(self.routing_codes)
         self._compile_couriers(spec)
         self._compile_groups(spec)

@@ -22,7 +22,11 @@ MAX_CHUTES = 999
 MAX_DESTINATIONS = 65535
 MAX_COURIERS = 250
 MAX_ALL_COURIERS = 255       # a decision carries its courier in one byte (0: none)
-_SECTIONS = ("plan", "special", "couriers", "destinations", "routes", "courier_rules", "overrides", "preadvice")
+_SECTIONS = ("plan", "special", "couriers", "destinations", "routes", "courier_rules", "overrides", "preadvice",
+             "weights")
+WEIGHT_KEYS = ("overweight_kg", "overweight_chute", "oversize_mm", "oversize_chute")
+MAX_WEIGHT_KG = 5000
+MAX_SIDE_MM = 20000
 
 
 @dataclasses.dataclass
@@ -58,6 +62,7 @@ class PlanSpec:
     courier_rules: dict     # courier -> destination
     overrides: list
     preadvice_files: list
+    weights: dict = dataclasses.field(default_factory=dict)   # [weights]: the limits and their chutes
 
 
 def _suggest(value, allowed):
@@ -210,8 +215,36 @@ def _check(c, doc):
         c.fail(("preadvice", "files"), "[preadvice] files", files, "must be a list of file names",
                'write files = ["preadvice.csv"] (paths relative to the plan file)')
     preadvice_files = [c.path.parent / f for f in files]
+    weights = _check_weights(c, doc, destinations, overrides)
     return PlanSpec(c.path, c.n_chutes, version, name, spread, special, couriers, destinations, routes,
-                    rules, overrides, preadvice_files)
+                    rules, overrides, preadvice_files, weights)
+
+
+def _check_weights(c, doc, destinations, overrides):
+    """[weights]: a parcel heavier than overweight_kg, or with a side longer than oversize_mm, goes
+    to its own chute, when the scale weighed it before the decision (docs/sort-plan.md)."""
+    table = c.table(doc.get("weights", {}), ("weights",), "[weights]", WEIGHT_KEYS)
+    taken = {chute: f'[destinations."{name}"]' for name, chutes, _ in destinations for chute in chutes}
+    taken.update({chute: "an [[overrides]] entry" for o in overrides for chute in o.chutes})
+    weights = {}
+    for limit, chute_key, top, unit in (("overweight_kg", "overweight_chute", MAX_WEIGHT_KG, "kg"),
+                                        ("oversize_mm", "oversize_chute", MAX_SIDE_MM, "mm")):
+        if limit not in table and chute_key not in table:
+            continue
+        for given, missing in ((limit, chute_key), (chute_key, limit)):
+            if given in table and missing not in table:
+                c.fail(("weights", given), f"[weights] {given}", table[given], f"given without {missing}",
+                       f"write both {limit} and {chute_key}, or neither")
+        value = table[limit]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= top:
+            c.fail(("weights", limit), f"[weights] {limit}", value, f"must be a number above 0 and at most {top} {unit}",
+                   f"write e.g. {limit} = {30 if unit == 'kg' else 1200}")
+        chute = c.chute(table[chute_key], ("weights", chute_key), f"[weights] {chute_key}")
+        if chute in taken:
+            c.fail(("weights", chute_key), f"[weights] {chute_key}", chute, f"chute {chute} is a chute of {taken[chute]}",
+                   "give these parcels a chute of their own (or a [special] one, e.g. the reject chute)")
+        weights[limit], weights[chute_key] = float(value), chute
+    return weights
 
 
 def _check_couriers(c, doc):

@@ -188,7 +188,7 @@ CASES = [
      ['{d}/line.plan.toml:33: [[overrides]] #1 chutes = [4, 6]: chute 6 is the no_read chute in [special]. Use chutes that are not special here, or change [special]']),
     ('plan-unknown-section', 'plan', '[special]',
      '[specials]',
-     ["{d}/line.plan.toml:4: [specials]: unknown section (did you mean 'special'?). Sections are: [plan], [special], [couriers], [destinations], [routes], [courier_rules], [overrides], [preadvice]"]),
+     ["{d}/line.plan.toml:4: [specials]: unknown section (did you mean 'special'?). Sections are: [plan], [special], [couriers], [destinations], [routes], [courier_rules], [overrides], [preadvice], [weights]"]),
 ]
 
 

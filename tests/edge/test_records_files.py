@@ -159,7 +159,7 @@ def test_version_1_records_are_migrated_with_their_rows(tmp_path):
     r = Records(tmp_path, reuse_after_s=600)
     try:
         assert not r.alarms.active() and not any(kept_files(tmp_path, k) for k in ("corrupt", "foreign", "newer"))
-        assert r.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert r.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         rows = r.db.execute("SELECT tracking, scanned_wall, sent, confirmed_result FROM parcels ORDER BY id").fetchall()
         assert rows == [(t, 1_700_000_000.0 + t, 1, "DIVERTED") for t in range(1, 101)]
         assert r.disabled_chutes() == {4}

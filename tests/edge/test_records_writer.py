@@ -309,7 +309,7 @@ def test_a_migration_the_disk_has_no_room_for_changes_nothing_and_runs_when_it_h
         filler.unlink()
         assert r.flush(wait_s=10) and r.error is None
         check = sqlite3.connect(folder / "parcels.sqlite")
-        assert check.execute("PRAGMA user_version").fetchone() == (2,)
+        assert check.execute("PRAGMA user_version").fetchone() == (3,)
         assert check.execute("SELECT count(*), max(tracking) FROM parcels").fetchone() == (601, 601)
         check.close()
     finally:

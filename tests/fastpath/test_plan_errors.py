@@ -58,7 +58,7 @@ CASES = {
     "unknown section": (
         SMALL_PLAN + "[prefs]\na = 1\n",
         "DIR/t.plan.toml:42: [prefs]: unknown section. Sections are: [plan], [special], [couriers], "
-        "[destinations], [routes], [courier_rules], [overrides], [preadvice]"),
+        "[destinations], [routes], [courier_rules], [overrides], [preadvice], [weights]"),
     "missing special chute": (
         SMALL_PLAN.replace("overflow = 8\n", ""),
         "DIR/t.plan.toml:4: [special]: the key 'overflow' is missing. Add overflow = ... to this table"),

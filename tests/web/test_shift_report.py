@@ -82,7 +82,7 @@ def test_the_period_and_the_quarters_follow_the_clock(tmp_path):
     assert shift.outcomes == {"SORTED": 1, "NO_READ": 1, "LATE": 1}
     assert shift.per_chute == {5: 2, 24: 1}
     assert shift.latency_ms["p50"] == pytest.approx(30.0)
-    assert [f.name for f in files] == ["parcels.csv", "summary.csv", "report.html"]
+    assert [f.name for f in files] == ["parcels.csv", "summary.csv", "couriers.csv", "report.html"]
 
 
 def test_an_empty_period_still_gives_a_page(tmp_path):
