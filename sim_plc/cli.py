@@ -15,7 +15,7 @@ from pathlib import Path
 
 from edge.config import load_or_exit
 
-from . import code_reader
+from . import code_reader, scale
 from .arrivals import ArrivalError
 from .chutes import ChuteSettings
 from .faults import FaultError, parse_fault, usage
@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--one-request-per-cycle", action="store_true",
                    help="with --plc-cycle-ms: answer one Modbus request per cycle, the others wait their turn")
     code_reader.add_arguments(p)
+    scale.add_arguments(p)
     return p
 
 
@@ -121,18 +122,21 @@ def spec_from_args(args, parser) -> ShiftSpec:
 
 
 async def _run(config, spec, report_path, port, also_port=None, cycle_ms=None, one_per_cycle=False,
-               reader_spec=None, reader_port=None) -> dict:
+               reader_spec=None, reader_port=None, scale_spec=None, scale_port=None) -> dict:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     started = []
     readers, summaries = [], []
+    scales, weighed = [], []
 
     def configure(plc) -> None:
         started.append(plc)
         if reader_spec is not None:
             readers.append(asyncio.ensure_future(code_reader.started(config, plc.model, reader_spec, reader_port)))
+        if scale_spec is not None:
+            scales.append(asyncio.ensure_future(scale.started(config, plc.model, scale_spec, scale_port)))
         if plc.modbus is not None:
             plc.modbus.set_unit(config["plc"]["unit"])
             if cycle_ms is not None:
@@ -147,9 +151,15 @@ async def _run(config, spec, report_path, port, also_port=None, cycle_ms=None, o
             reader = await task
             await reader.stop()
             summaries.append(reader.summary())
+        for task in scales:
+            sim_scale = await task
+            await sim_scale.stop()
+            weighed.append(sim_scale.summary())
     if summaries:
         report["code_reader"] = summaries[0]
-    if started and started[0].modbus is not None or summaries:
+    if weighed:
+        report["scale"] = weighed[0]
+    if started and started[0].modbus is not None or summaries or scales:
         if started and started[0].modbus is not None:
             report["modbus"] = started[0].modbus.stats()
         if report_path:
@@ -166,6 +176,7 @@ def main(argv=None) -> int:
     config = load_or_exit(args.config)
     spec = spec_from_args(args, parser)
     reader_spec = code_reader.spec_from_args(args, parser, config)
+    scale_spec = scale.spec_from_args(args, parser, config)
     if args.one_request_per_cycle and args.plc_cycle_ms is None:
         parser.error("--one-request-per-cycle needs the cycle: give --plc-cycle-ms MS too")
     if args.plc_cycle_ms is not None and config["plc"]["protocol"] != "modbus" and args.also_port is None:
@@ -177,7 +188,8 @@ def main(argv=None) -> int:
         log.info("serving until Ctrl-C")
     try:
         report = asyncio.run(_run(config, spec, args.report, args.port, args.also_port, args.plc_cycle_ms,
-                                  args.one_request_per_cycle, reader_spec, args.reader_port))
+                                  args.one_request_per_cycle, reader_spec, args.reader_port, scale_spec,
+                                  args.scale_port))
     except (ArrivalError, OSError, TimeoutError, ValueError) as exc:
         print(f"sortline sim: {exc}", file=sys.stderr)
         return 1
