@@ -48,11 +48,12 @@ def shown(data: bytes | str, limit: int = 40) -> str:
 class Framer:
     """Bytes from the socket in, whole frames out, in order; problems beside them."""
 
-    def __init__(self, framing: str, max_frame_bytes: int):
+    def __init__(self, framing: str, max_frame_bytes: int, section: str = "reader"):
         if framing not in FRAMINGS:
             raise ValueError(f"framing {framing!r}: use one of {', '.join(FRAMINGS)}")
         self.framing = framing
         self.max_frame_bytes = max_frame_bytes
+        self.section = section           # the config section the messages name: [reader], [scale]
         self._buf = bytearray()
         self._in_frame = False         # stx-etx: an STX was seen and its ETX not yet
         self._skipping = False         # an overlong frame is being thrown away up to its end
@@ -123,7 +124,7 @@ class Framer:
         self._buf += piece
         if len(self._buf) > self.max_frame_bytes:
             out.append(Problem("overlong", f"a result longer than {self.max_frame_bytes} bytes "
-                                           f"([reader] max_frame_bytes), thrown away: {shown(bytes(self._buf))}"))
+                                           f"([{self.section}] max_frame_bytes), thrown away: {shown(bytes(self._buf))}"))
             self._buf, self._skipping = bytearray(), True
 
     def _close(self, out: list) -> None:

@@ -42,6 +42,8 @@ REMEDIES = {
                 "scale; then check its calibration with a known weight",
     "absurd": "a weight above [scale] max_weight_kg or a side outside 1 mm to max_side_mm: check the unit "
               "([scale] weight_unit, kg or g), the field order ([scale] fields) and the scale's calibration",
+    "late": "weighings that came after their parcel's decision: the scale must send before the parcel reaches "
+            "the scan point plus the decision budget (check its place on the line and its measuring time)",
     "unknown_id": "weighings whose id matched no parcel within 30 s: the scale's ids must be the PLC's tracking "
                   "numbers (docs/equipment.md, Scale and dimensioner)",
 }
@@ -136,6 +138,7 @@ def fields_of(text: str) -> tuple[str, ...]:
 
 class Scale(TcpInput):
     name = "scale"
+    section = "scale"
 
     def __init__(self, scale: dict, alarms: Alarms | None = None):
         super().__init__(scale["mode"], scale["host"], scale["port"], scale["framing"], scale["max_frame_bytes"],
@@ -146,6 +149,7 @@ class Scale(TcpInput):
         self.problems: collections.Counter[str] = collections.Counter()
         self.last_problem: dict[str, str] = {}
         self._waiting: collections.OrderedDict[int, Weighing] = collections.OrderedDict()
+        self._decided: collections.OrderedDict[int, None] = collections.OrderedDict()   # decided without a weighing
         self._recent_problems: collections.deque = collections.deque()   # (mono, kind), the last minute
         self._alarmed_at = 0
 
@@ -163,6 +167,10 @@ class Scale(TcpInput):
     def weighing_for(self, tracking: int) -> Weighing | None:
         """The parcel's weighing if it came before now; never waited for."""
         weighing = self._waiting.pop(tracking, None)
+        if weighing is None:
+            self._decided[tracking] = None
+            if len(self._decided) > KEPT:
+                self._decided.popitem(last=False)
         self.counts["parcels"] += 1
         self.counts["weighed" if weighing is not None else "not_weighed"] += 1
         return weighing
@@ -177,6 +185,10 @@ class Scale(TcpInput):
                 continue
             tracking, weight_kg, dims = parsed
             self.counts["weighings"] += 1
+            if self._decided.pop(tracking, 0) is None:
+                self._problem(Problem("late", f"the weighing of parcel {tracking} ({weight_kg:g} kg) came after its "
+                                              f"decision; it was decided without its weight"))
+                continue
             self._waiting.pop(tracking, None)
             self._waiting[tracking] = Weighing(tracking, weight_kg, dims, now)
         self._expire(now)

@@ -28,6 +28,7 @@ class TcpInput:
     """The connection side; `name` says which device in the log ("code reader", "scale")."""
 
     name = "device"
+    section = "reader"               # its section of the line config, named in the framing's messages
 
     def __init__(self, mode: str, host: str, port: int, framing: str, max_frame_bytes: int, reconnect_max_s: float):
         self.mode = mode
@@ -133,7 +134,7 @@ class TcpInput:
         self._down_since_mono = None
         self._on_connect()
         log.info("%s: connected (%s)", self.name, writer.get_extra_info("peername"))
-        framer = Framer(self.framing, self.max_frame_bytes)
+        framer = Framer(self.framing, self.max_frame_bytes, self.section)
         why = f"the {self.name} closed the connection"
         try:
             while True:

@@ -176,3 +176,27 @@ async def test_server_mode_the_scale_connects_in_stx_etx():
         writer.close()
     finally:
         await scale.stop()
+
+
+async def test_a_late_weighing_and_one_no_parcel_takes_are_counted_apart(monkeypatch):
+    import edge.scale
+    monkeypatch.setattr(edge.scale, "KEPT_S", 0.2)
+    port = free_port()
+    scale = Scale(settings("server", port, fields="id,weight"), Alarms())
+    await scale.start()
+    try:
+        await until(lambda: scale.listening)
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert scale.weighing_for(7) is None                  # decided before its weighing came
+        writer.write(b"7,1.5\n8,2.0\n" + b"9" * 80 + b"\n")
+        await writer.drain()
+        await until(lambda: scale.problems["late"] == 1 and scale.problems["overlong"] == 1)
+        assert "[scale] max_frame_bytes" in scale.last_problem["overlong"]
+        assert "after its decision" in scale.last_problem["late"]
+        await asyncio.sleep(0.3)
+        scale.check()
+        assert scale.problems["unknown_id"] == 1 and "id 8" in scale.last_problem["unknown_id"]
+        assert scale.weighing_for(8) is None
+        writer.close()
+    finally:
+        await scale.stop()
