@@ -97,3 +97,27 @@ def test_the_other_copy_read_with_less_confidence_still_contradicts():
     assert notes == ["printed numbers SF594306865748 and SF594396865748 disagree"]
     # Below its floor the other copy is noise and does not refuse a confident one.
     assert _agreeing([hits[0], TextHit("waybill", "SF594306865748", 0.3)], []) [0].text == "SF594396865748"
+
+
+def test_a_copy_known_to_be_short_of_a_character_does_not_contradict():
+    """Damaged frame 314 (seed 20251128): 5195699245023 read whole at 0.998, the stub copy as
+    519569245023 at 0.62 with ink of a digit unread; at 31c5c3b the short copy refused the right one."""
+    from vision.fusion import TextHit
+    from vision.textread import _agreeing
+    why = "its line holds ink of 1 character more than read"
+    hits = [TextHit("waybill", "5195699245023", 0.998), TextHit("waybill_line", "519569245023", 0.621, why)]
+    assert _agreeing(hits, []) == hits
+
+
+def test_damaged_frame_314_is_read():
+    from vision import routing_code
+    from vision.bench.tiers import frame
+    from vision.pipeline import read_label
+    from vision.synth import ROUTING_SHAPES
+    truth, image = frame(20_251_128, "damaged", 314)
+    routing_code.use_routing_shapes(ROUTING_SHAPES)
+    try:
+        read = read_label(image, budget_ms=2000)
+    finally:
+        routing_code.use_routing_shapes(None)
+    assert read.waybills == (truth.waybill,), read
