@@ -30,13 +30,18 @@ from typing import NamedTuple
 
 from vision.result import UNKNOWN_FORMAT, LabelRead, with_preadvised
 
+from .weight_rule import weighed_decision
+
 # Decisions that reach a destination's (or a courier override's) chutes.
 ROUTED = ("PREADVICE", "ROUTING_CODE", "COURIER_RULE", "COURIER_OVERRIDE")
 EXCEPTIONS = ("NO_READ", "MULTI_READ", "NO_RULE")
 UNAVAILABLE = ("OVERFLOW", "REJECT")
 
 SELECT = ("SELECT id, plc_boot, tracking, scanned_wall, waybills, routing_code, read_sources, courier, destination,"
-          " chute, reason, plan_version FROM parcels WHERE scanned_wall >= ? AND scanned_wall < ? ORDER BY id")
+          " chute, reason, plan_version, {weights} FROM parcels WHERE scanned_wall >= ? AND scanned_wall < ? ORDER BY id")
+# The scale's weighing (records format 3) and the longest side; NULL, NULL in older files.
+WEIGHTS = "weight_kg, max(length_mm, width_mm, height_mm)"
+WEIGHED = ("OVERWEIGHT", "OVERSIZE")
 # What a check finds for one parcel.
 SAME, SPREAD, CHUTE_STATE, DIFFERS = "same", "spread", "chute_state", "differs"
 
@@ -59,6 +64,8 @@ class Parcel(NamedTuple):
     chute: int
     reason: str
     plan_version: str
+    weight_kg: float | None = None
+    longest_mm: float | None = None
 
 
 def load_parcels(records_db: Path, start_wall: float, end_wall: float) -> list[Parcel]:
@@ -68,7 +75,9 @@ def load_parcels(records_db: Path, start_wall: float, end_wall: float) -> list[P
                           f"(the [records] folder of its config)")
     db = sqlite3.connect(f"{records_db.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        return [Parcel(*row) for row in db.execute(SELECT, (start_wall, end_wall))]
+        columns = {row[1] for row in db.execute("PRAGMA table_info(parcels)")}
+        weights = WEIGHTS if "weight_kg" in columns else "NULL, NULL"
+        return [Parcel(*row) for row in db.execute(SELECT.format(weights=weights), (start_wall, end_wall))]
     except sqlite3.DatabaseError as exc:
         raise ReplayError(f"{records_db}: not readable as parcel records ({exc})") from None
     finally:
@@ -101,7 +110,9 @@ class Decider:
             read = LabelRead(waybills, parcel.routing_code, None, sources, unknown_format=_unknown_symbols(sources))
             read = with_preadvised(read, lambda text: self.plan.preadvice_destination(text) is not None)
             waybills = read.waybills
-        return self.router.decide(waybills, parcel.routing_code)
+        decision = self.router.decide(waybills, parcel.routing_code)
+        # The plan's [weights] with the weighing the record kept (none: the scale's came too late).
+        return weighed_decision(self.plan, self.router, decision, parcel.weight_kg, parcel.longest_mm)
 
     def chutes(self, decision) -> tuple[int, ...]:
         """The chutes the plan gives a decision when all are available: the destination's (or the
@@ -128,7 +139,7 @@ def agreement(decider: Decider, parcel: Parcel, decision) -> str:
     if (parcel.reason in UNAVAILABLE and decision.reason.name in ROUTED and decision.destination == parcel.destination
             and parcel.chute == special[parcel.reason.lower()]):
         return CHUTE_STATE
-    if same_why and decision.reason.name in EXCEPTIONS and parcel.chute == special["reject"]:
+    if same_why and decision.reason.name in EXCEPTIONS + WEIGHED and parcel.chute == special["reject"]:
         return CHUTE_STATE
     return DIFFERS
 

@@ -6,6 +6,7 @@ the weight the scale sent before its decision; negative and absurd weighings are
 alarmed and those parcels are decided by their labels; the shift report gives weight per courier.
 """
 import csv
+import json
 import shutil
 import sqlite3
 from datetime import datetime
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from edge import replay
 from edge.report import main as report_main
 from tests.conftest import REPO, free_port
 from tests.edge.shift_runner import private_copy
@@ -48,7 +50,7 @@ def records(controller) -> list[dict]:
         db.close()
 
 
-async def test_a_shift_with_weights_sends_heavy_and_long_parcels_to_their_chutes(tmp_path):
+async def test_a_shift_with_weights_sends_heavy_and_long_parcels_to_their_chutes(tmp_path, capsys):
     config = weights_config(tmp_path)
     started = datetime.now()
     report, _, controller, _ = await run_shift(
@@ -104,3 +106,16 @@ async def test_a_shift_with_weights_sends_heavy_and_long_parcels_to_their_chutes
             (n, n_weighed, over, big), name
         assert float(row["weight_kg"]) == pytest.approx(kg, abs=0.01), name
     assert sum(int(r["overweight"]) for r in per_courier.values()) == len(heavy)
+
+    # `sortline replay` with the plan that was used decides every parcel as recorded, weights included;
+    # without the [weights] rule it would differ on exactly the heavy and long parcels.
+    capsys.readouterr()
+    span = ["--from", "2000-01-01T00:00", "--to", "2100-01-01T00:00"]
+    assert replay.main(["--config", str(config), *span, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["parcels"] == PARCELS and result["check"]["differs"] == 0 and result["differences"] == []
+    plan = tmp_path / "county-24.plan.toml"
+    plan.write_text(plan.read_text().split("\n[weights]\n")[0] + "\n")
+    assert replay.main(["--config", str(config), *span, "--json"]) == 1          # 1: some differ
+    result = json.loads(capsys.readouterr().out)
+    assert result["check"]["differs"] == len(heavy) + len(long)
