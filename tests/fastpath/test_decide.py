@@ -96,7 +96,7 @@ def test_s10_needs_its_check_digit(router):
 def test_reasons_are_stable_register_values():
     assert [(r.name, int(r)) for r in Reason] == [
         ("PREADVICE", 1), ("ROUTING_CODE", 2), ("COURIER_RULE", 3), ("COURIER_OVERRIDE", 4), ("NO_READ", 5),
-        ("MULTI_READ", 6), ("NO_RULE", 7), ("OVERFLOW", 8), ("REJECT", 9)]
+        ("MULTI_READ", 6), ("NO_RULE", 7), ("OVERFLOW", 8), ("REJECT", 9), ("OVERWEIGHT", 10), ("OVERSIZE", 11)]
 
 
 def test_swap_changes_the_plan_between_decisions_and_keeps_chute_states(router, write_plan):
