@@ -26,7 +26,6 @@ SILENT_AFTER = 10                # parcels in a row without any result from a co
 LINK_ALARM_AFTER_S = 2.0         # a reconnect within this goes unalarmed
 WATCH_S = 0.2
 ROUTED_WINDOW, ROUTED_MIN = 50, 10   # parcels whose codes routed them or not: the last 50, at least 10
-LOGGED_PER_KIND = 3              # problems of one kind logged one by one; then every 1000th
 
 REMEDIES = {
     "garbage": "compare the reader's output format with [reader] prefix, template or pattern and code_separator "
@@ -46,6 +45,8 @@ REMEDIES = {
 
 class CodeReader(TcpInput):
     name = "code reader"
+    input_alarm = "code_reader_input"
+    remedies = REMEDIES
 
     def __init__(self, reader: dict, alarms: Alarms | None = None):
         super().__init__(reader["mode"], reader["host"], reader["port"], reader["framing"], reader["max_frame_bytes"],
@@ -56,14 +57,10 @@ class CodeReader(TcpInput):
         self.matcher = Matcher(reader["match"], self.wait_s)
         self.alarms = alarms or Alarms()
         self.counts: collections.Counter[str] = collections.Counter()
-        self.problems: collections.Counter[str] = collections.Counter()
-        self.last_problem: dict[str, str] = {}
         self._no_result_run = 0
         self._no_result_since_wall = 0.0
         self._second = (0, 0)                  # (monotonic second, results in it)
-        self._recent_problems: collections.deque = collections.deque()   # (mono, kind), the last minute
         self._routed: collections.deque[bool] = collections.deque(maxlen=ROUTED_WINDOW)
-        self._alarmed_at = 0                  # problems counted when the input alarm was last raised
 
     # -- life cycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -144,16 +141,6 @@ class CodeReader(TcpInput):
         if problem is not None:
             self._problem(problem)
 
-    def _problem(self, problem: Problem, count: bool = True) -> None:
-        if count:
-            self.problems[problem.kind] += 1
-        n = self.problems[problem.kind]
-        self.last_problem[problem.kind] = problem.detail
-        self._recent_problems.append((time.monotonic(), problem.kind))
-        if n <= LOGGED_PER_KIND or n % 1000 == 0:
-            log.warning("code reader at %s: %s (%d %s so far): %s", self.address, problem.detail, n,
-                        problem.kind.replace("_", " "), REMEDIES[problem.kind])
-
     # -- alarms -------------------------------------------------------------------------------------
     async def _watch(self) -> None:
         while True:
@@ -180,21 +167,9 @@ class CodeReader(TcpInput):
             "is switched on") if silent else None)
         self._input_alarm(time.monotonic())
 
-    def _input_alarm(self, now: float) -> None:
-        while self._recent_problems and now - self._recent_problems[0][0] > 60.0:
-            self._recent_problems.popleft()
-        total = sum(self.problems.values())
-        if not self._recent_problems or total == self._alarmed_at:
-            return
-        self._alarmed_at = total
-        kinds = collections.Counter(kind for _, kind in self._recent_problems)
-        worst = kinds.most_common(1)[0][0]
-        # The cause names the kinds only, so that it is logged once, not at every new count.
-        self.alarms.raise_("code_reader_input", f"the code reader at {self.address} sent results that could not be "
-                           f"used in the last minute ({', '.join(k.replace('_', ' ') for k in sorted(kinds))}); "
-                           f"other parcels are decided as usual",
-                           f"{REMEDIES[worst]}; the first cases of each kind are in the controller's log",
-                           hold_s=60.0, level=logging.WARNING)
+    def _unusable(self, kinds: str) -> str:
+        return (f"the code reader at {self.address} sent results that could not be used in the last minute "
+                f"({kinds}); other parcels are decided as usual")
 
     def snapshot(self) -> dict:
         return {"address": self.address, "mode": self.mode, "connected": self.connected, **self.counts,

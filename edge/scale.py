@@ -29,7 +29,6 @@ KEPT = 4096                      # weighings waiting for their parcel; a line de
 KEPT_S = 30.0                    # a weighing older than this found no parcel: the id was not a tracking number
 LINK_ALARM_AFTER_S = 2.0
 WATCH_S = 0.2
-LOGGED_PER_KIND = 3
 _NUMBER = re.compile(r"^([+-]?[0-9]+(?:\.[0-9]+)?)\s*(kg|g)?$", re.IGNORECASE)
 
 REMEDIES = {
@@ -139,6 +138,8 @@ def fields_of(text: str) -> tuple[str, ...]:
 class Scale(TcpInput):
     name = "scale"
     section = "scale"
+    input_alarm = "scale_input"
+    remedies = REMEDIES
 
     def __init__(self, scale: dict, alarms: Alarms | None = None):
         super().__init__(scale["mode"], scale["host"], scale["port"], scale["framing"], scale["max_frame_bytes"],
@@ -146,12 +147,8 @@ class Scale(TcpInput):
         self.format = LineFormat.from_config(scale)
         self.alarms = alarms or Alarms()
         self.counts: collections.Counter[str] = collections.Counter()
-        self.problems: collections.Counter[str] = collections.Counter()
-        self.last_problem: dict[str, str] = {}
         self._waiting: collections.OrderedDict[int, Weighing] = collections.OrderedDict()
         self._decided: collections.OrderedDict[int, None] = collections.OrderedDict()   # decided without a weighing
-        self._recent_problems: collections.deque = collections.deque()   # (mono, kind), the last minute
-        self._alarmed_at = 0
 
     async def start(self) -> None:
         self.start_connection("scale")
@@ -202,16 +199,6 @@ class Scale(TcpInput):
             self._problem(Problem("unknown_id", f"the weighing of id {oldest.tracking} ({oldest.weight_kg:g} kg) "
                                                 f"found no parcel"))
 
-    def _problem(self, problem: Problem, count: bool = True) -> None:
-        if count:
-            self.problems[problem.kind] += 1
-        n = self.problems[problem.kind]
-        self.last_problem[problem.kind] = problem.detail
-        self._recent_problems.append((time.monotonic(), problem.kind))
-        if n <= LOGGED_PER_KIND or n % 1000 == 0:
-            log.warning("scale at %s: %s (%d %s so far): %s", self.address, problem.detail, n,
-                        problem.kind.replace("_", " "), REMEDIES[problem.kind])
-
     # -- alarms -------------------------------------------------------------------------------------
     async def _watch(self) -> None:
         while True:
@@ -230,20 +217,9 @@ class Scale(TcpInput):
             "matches [scale] in the line config") if down_s is not None and down_s >= LINK_ALARM_AFTER_S else None)
         self._input_alarm(time.monotonic())
 
-    def _input_alarm(self, now: float) -> None:
-        while self._recent_problems and now - self._recent_problems[0][0] > 60.0:
-            self._recent_problems.popleft()
-        total = sum(self.problems.values())
-        if not self._recent_problems or total == self._alarmed_at:
-            return
-        self._alarmed_at = total
-        kinds = collections.Counter(kind for _, kind in self._recent_problems)
-        worst = kinds.most_common(1)[0][0]
-        self.alarms.raise_("scale_input", f"the scale at {self.address} sent weighings that could not be used in the "
-                           f"last minute ({', '.join(k.replace('_', ' ') for k in sorted(kinds))}); those parcels "
-                           f"are decided without their weight",
-                           f"{REMEDIES[worst]}; the first cases of each kind are in the controller's log",
-                           hold_s=60.0, level=logging.WARNING)
+    def _unusable(self, kinds: str) -> str:
+        return (f"the scale at {self.address} sent weighings that could not be used in the last minute ({kinds}); "
+                f"those parcels are decided without their weight")
 
     def snapshot(self) -> dict:
         return {"address": self.address, "mode": self.mode, "connected": self.connected, **self.counts,

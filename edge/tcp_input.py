@@ -10,8 +10,10 @@ A subclass turns frames into results (`_frames`) and counts what could not be us
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import socket
+import time
 
 from drivers.timed_awaits import bounded
 
@@ -22,6 +24,8 @@ log = logging.getLogger("sortline.edge")
 CONNECT_TIMEOUT_S = 2.0
 RECONNECT_MIN_S = 0.1
 CHUNK_BYTES = 16384              # read at a time: a flood is worked through in small slices of the loop
+LOGGED_PER_KIND = 3              # problems of one kind logged one by one; then every 1000th
+PROBLEM_WINDOW_S = 60.0          # the input alarm names the kinds of problem seen in the last minute
 
 
 class TcpInput:
@@ -29,6 +33,8 @@ class TcpInput:
 
     name = "device"
     section = "reader"               # its section of the line config, named in the framing's messages
+    input_alarm = "device_input"     # the alarm key for input that could not be used
+    remedies: dict[str, str] = {}    # problem kind -> what to check
 
     def __init__(self, mode: str, host: str, port: int, framing: str, max_frame_bytes: int, reconnect_max_s: float):
         self.mode = mode
@@ -44,13 +50,43 @@ class TcpInput:
         self._server: asyncio.AbstractServer | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._stopping = False
+        self.problems: collections.Counter[str] = collections.Counter()
+        self.last_problem: dict[str, str] = {}
+        self._recent_problems: collections.deque = collections.deque()   # (mono, kind), the last minute
+        self._alarmed_at = 0             # problems counted when the input alarm was last raised
 
     # -- what a subclass gives -------------------------------------------------------------------------
     def _frames(self, items: list) -> None:
         raise NotImplementedError
 
-    def _problem(self, problem: Problem, count: bool = True) -> None:
+    def _unusable(self, kinds: str) -> str:
+        """The input alarm's cause, given the kinds of problem of the last minute."""
         raise NotImplementedError
+
+    # -- input that could not be used ------------------------------------------------------------------
+    def _problem(self, problem: Problem, count: bool = True) -> None:
+        if count:
+            self.problems[problem.kind] += 1
+        n = self.problems[problem.kind]
+        self.last_problem[problem.kind] = problem.detail
+        self._recent_problems.append((time.monotonic(), problem.kind))
+        if n <= LOGGED_PER_KIND or n % 1000 == 0:
+            log.warning("%s at %s: %s (%d %s so far): %s", self.name, self.address, problem.detail, n,
+                        problem.kind.replace("_", " "), self.remedies[problem.kind])
+
+    def _input_alarm(self, now: float) -> None:
+        while self._recent_problems and now - self._recent_problems[0][0] > PROBLEM_WINDOW_S:
+            self._recent_problems.popleft()
+        total = sum(self.problems.values())
+        if not self._recent_problems or total == self._alarmed_at:
+            return
+        self._alarmed_at = total
+        kinds = collections.Counter(kind for _, kind in self._recent_problems)
+        worst = kinds.most_common(1)[0][0]
+        # The cause names the kinds only, so that it is logged once, not at every new count.
+        self.alarms.raise_(self.input_alarm, self._unusable(", ".join(k.replace("_", " ") for k in sorted(kinds))),
+                           f"{self.remedies[worst]}; the first cases of each kind are in the controller's log",
+                           hold_s=PROBLEM_WINDOW_S, level=logging.WARNING)
 
     def _on_connect(self) -> None:
         """A new connection was made (counted by the subclass)."""
