@@ -195,6 +195,10 @@ ALARMS = {
     "code_reader_link": ("读码器未连接", "Code reader not connected"),
     "code_reader_silent": ("读码器没有结果", "Code reader sends no results"),
     "code_reader_input": ("读码器数据无法使用", "Code reader data not usable"),
+    "scale_link": ("称重设备未连接", "Scale not connected"),
+    "scale_input": ("称重数据无法使用", "Scale data not usable"),
+    "plan_refused": ("分拣计划未加载", "Sort plan refused"),
+    "plan_schedule_refused": ("定时分拣计划未加载", "Scheduled sort plan refused"),
 }
 
 
@@ -232,6 +236,12 @@ REASONS = {
                            ("控制器给出的格口不存在：检查线体配置与 PLC 的格口数量一致。",
                             "The chute given does not exist: check the line config matches the PLC's chutes.")),
     "LOST": (("跟踪丢失", "Tracking lost"), ("包裹被取走或卡住：检查皮带。", "Parcel removed or jammed: check the belt.")),
+    "OVERWEIGHT": (("超重", "Overweight"),
+                   ("超重包裹进入超重格口：人工处理后按计划补码。",
+                    "Overweight parcels go to their own chute: handle them by hand and code them.")),
+    "OVERSIZE": (("超尺寸", "Oversize"),
+                 ("超长包裹进入超尺寸格口，不经摆臂：人工处理。",
+                  "Oversize parcels go to their own chute, past the swing arms: handle them by hand.")),
 }
 
 SORTED_REASONS = ("PREADVICE", "ROUTING_CODE", "COURIER_RULE", "COURIER_OVERRIDE")
