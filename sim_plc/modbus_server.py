@@ -24,6 +24,7 @@ import logging
 import math
 
 from drivers.regmap import RegisterMap
+from drivers.timed_awaits import bounded
 
 log = logging.getLogger("sortline.sim")
 
@@ -210,7 +211,7 @@ class ModbusPlcServer:
         else:
             self._install(self._regs)
         try:
-            await asyncio.wait_for(self._server.serve_forever(background=True), timeout_s)
+            await bounded(self._server.serve_forever(background=True), timeout_s)
         except (RuntimeError, OSError, asyncio.TimeoutError) as exc:
             self._server = None
             raise OSError(f"the simulated PLC cannot listen on {self.host}:{self.port} ({exc!r}): is another "
@@ -220,7 +221,8 @@ class ModbusPlcServer:
         self._delay_s = None                 # answers held back are let go, so their tasks end
         if self._server is not None:
             server, self._server = self._server, None
-            await asyncio.wait_for(server.shutdown(), 5.0)
+            # bounded, not wait_for: a cancellation lost inside pymodbus must not hang the stop
+            await bounded(server.shutdown(), 5.0)
 
     # -- faults on command ----------------------------------------------------------------------
     def drop_connections(self) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from drivers import opcua_layout as lay
 from drivers import regmap as rm
+from drivers.timed_awaits import bounded
 
 log = logging.getLogger("sortline.sim")
 
@@ -115,13 +116,13 @@ class OpcUaPlcServer:
             self._publisher = None
         if self._listener is not None:
             listener, self._listener = self._listener, None
-            await asyncio.wait_for(listener.stop(), 5.0)
+            await bounded(listener.stop(), 5.0)
 
     async def close(self) -> None:
         await self.stop()
         if self._server is not None:
             server, self._server = self._server, None
-            await asyncio.wait_for(server.iserver.stop(), 5.0)
+            await bounded(server.iserver.stop(), 5.0)
 
     async def _build(self) -> None:
         from asyncua import Server, ua

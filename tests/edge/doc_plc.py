@@ -53,6 +53,17 @@ JAM_ZONE_M = 0.5
 FINISHED_KEPT = 4096
 
 
+
+async def _within(coro, timeout_s: float) -> None:
+    """Await a pymodbus call for at most `timeout_s`. Not asyncio.wait_for: pymodbus waits with
+    wait_for inside, and a cancellation lost there would make wait_for wait for ever."""
+    task = asyncio.ensure_future(coro)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if not done:
+        task.cancel()
+        raise TimeoutError(f"pymodbus did not finish within {timeout_s} s")
+    task.result()
+
 class State(IntEnum):
     """LINE_STATE ("PLC block")."""
     STOPPED = 0
@@ -181,12 +192,12 @@ class DocPlc:
         device = SimDevice(id=0, simdata=[SimData(0, count=len(self.regs), values=0, datatype=DataType.REGISTERS)],
                            action=self._request)
         self.server = ModbusTcpServer(device, address=("127.0.0.1", self.port))
-        await asyncio.wait_for(self.server.serve_forever(background=True), 5)
+        await _within(self.server.serve_forever(background=True), 5)
 
     async def _unlisten(self) -> None:
         server, self.server = self.server, None
         if server is not None:
-            await asyncio.wait_for(server.shutdown(), 5)       # drops every open connection
+            await _within(server.shutdown(), 5)       # drops every open connection
 
     def _boot(self, boot_id: int) -> None:
         """"PLC restart": both blocks cleared (sequence numbers, rings, ASSIGN_TAKEN, REFUSED, the

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import pytest
 
 from drivers.regmap import RegisterMap
+from drivers.timed_awaits import bounded, cancel_and_wait
 from edge.config import load_config
 from edge.config_copy import derive_config
 from edge.run import build_controller
@@ -238,9 +239,9 @@ class PlcWatch:
         return self
 
     async def __aexit__(self, *exc):
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        # pymodbus may lose a cancellation inside its own wait_for: never wait on it unbounded
+        if await cancel_and_wait([self._task], 5.0):
+            raise AssertionError("the PLC watch did not stop within 5 s of its cancellation")
 
     async def _watch(self) -> None:
         from pymodbus.client import AsyncModbusTcpClient
@@ -248,7 +249,7 @@ class PlcWatch:
         while True:
             client = AsyncModbusTcpClient("127.0.0.1", port=self.port, timeout=1.0, retries=0, reconnect_delay=0)
             try:
-                if await asyncio.wait_for(client.connect(), 2.0):
+                if await bounded(client.connect(), 2.0):
                     polls = 0
                     while True:
                         await self._poll(client, polls)
@@ -261,7 +262,7 @@ class PlcWatch:
             await asyncio.sleep(0.02)
 
     async def _read(self, client, address: int, count: int) -> list[int]:
-        rr = await asyncio.wait_for(client.read_holding_registers(address, count=count, device_id=self.unit), 2.0)
+        rr = await bounded(client.read_holding_registers(address, count=count, device_id=self.unit), 2.0)
         if rr.isError():
             raise ValueError(f"read of {count} registers at {address}: {rr}")
         return rr.registers
@@ -411,7 +412,11 @@ class SortingLine:
         if run is not None:
             self._stop.set()
             try:
-                await asyncio.wait_for(run, 30)
+                done, _ = await asyncio.wait({run}, timeout=30)
+                if not done:
+                    await cancel_and_wait([run], 5.0)
+                    raise AssertionError("the controller did not stop within 30 s of its stop event")
+                run.result()
             finally:
                 self.controller.records.close()
 
