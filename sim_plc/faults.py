@@ -97,7 +97,10 @@ class FaultRunner:
 
     def apply(self, fault: Fault) -> None:
         plc, a, model = self.plc, fault.args, self.plc.model
-        self.applied.append({"fault": fault.describe(), "at_s": round(self._loop.time() - self._t0, 3)})
+        # at_s from the shift's start for people; scan_s on the clock of the records' scan_s, so that
+        # a reader of the report can tell which parcels were scanned around the fault.
+        now = self._loop.time()
+        self.applied.append({"fault": fault.describe(), "at_s": round(now - self._t0, 3), "scan_s": round(now, 3)})
         log.warning("fault on command: %s", fault.describe())
         if fault.kind == "estop":
             model.estop()

@@ -233,9 +233,7 @@ async def soak(args) -> dict:
             elif kind == "screen-flood":
                 await around.screen_flood(FAULT_S[kind])
             else:
-                # The simulator makes it, at this parcel count; its window is taken from its report.
-                applied.append({"fault": kind, "at_s": round(at_s, 1), "by": "simulated PLC"})
-                continue
+                continue      # the simulator makes it, at this parcel count, and reports it
             windows.append((start, time.monotonic()))
             applied.append({"fault": kind, "at_s": round(at_s, 1), "lasted_s": round(time.monotonic() - start, 1)})
 
@@ -262,14 +260,13 @@ async def soak(args) -> dict:
         around.unmount()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    # The simulator's restarts and drops are windows too: from their parcel count on.
+    # The simulator's restarts and drops are windows too: from the moment it made them (on the
+    # records' clock), not from the scan of the parcel whose count triggered them.
     rows = report["records"]
-    by_index = {r["index"]: r["scan_s"] for r in rows}
-    for t, kind in plan:
-        if kind in fault_at:
-            at = by_index.get(round(t * args.rate / 3600))
-            if at is not None:
-                windows.append((at, at + FAULT_S[kind]))
+    for fault in report.get("faults", []):
+        kind = fault["fault"].split(":")[1]
+        if kind in fault_at and "scan_s" in fault:
+            windows.append((fault["scan_s"], fault["scan_s"] + FAULT_S[kind]))
     late = [r for r in rows if r["result"] in ("LATE", "NO_HEARTBEAT")]
     lost = [r for r in rows if r["result"] in (None, "LOST")]
     late_outside = [r for r in late if _outside(windows, r["scan_s"], on_belt_s)]
