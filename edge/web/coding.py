@@ -28,6 +28,7 @@ from drivers.timed_awaits import bounded
 from fastpath.waybill import MAX_CHARS as MAX_WAYBILL_CHARS
 
 from . import auth
+from .readonly_records import ReadOnlyRecords
 from .thumbs import make_thumbnail
 
 log = logging.getLogger("sortline.screen")
@@ -42,7 +43,6 @@ MAX_CLIENTS_TRACKED = 1024
 # parcel reaches the table minutes after its scan), then the hour, then 4 hours. Each hour searched
 # costs about 80 ms at 40,000 parcels an hour, and the answer waits for it.
 LOOKBACK_S = (600.0, 3600.0, 4 * 3600.0)
-DB_TIMEOUT_S = 2.0
 # The camera names images by tracking number, which starts again when the PLC restarts: an image
 # is the parcel's only when it was written around the parcel's scan.
 IMAGE_MATCH_S = 300.0
@@ -110,19 +110,13 @@ def is_waybill(plan, text: str) -> bool:
             or plan.preadvice_destination(text) is not None)
 
 
-class ParcelFinder:
-    """The newest parcel record of the last LOOKBACK_S whose reads name a number: read-only, in
-    a worker thread of its own, so that the event loop never waits on the disk."""
+class ParcelFinder(ReadOnlyRecords):
+    """The newest parcel record of the last LOOKBACK_S whose reads name a number."""
 
     def __init__(self, records_path: Path):
-        self.path = records_path
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coding-db")
-        self._db = None
+        super().__init__(records_path, "coding-db")
 
     def _find(self, text: str, now_wall: float) -> dict | None:
-        if self._db is None:
-            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
-                                       timeout=DB_TIMEOUT_S)
         until_wall = float("inf")
         for back_s in LOOKBACK_S:
             found = self._find_between(text, now_wall - back_s, until_wall)
@@ -133,7 +127,7 @@ class ParcelFinder:
 
     def _find_between(self, text: str, since_wall: float, until_wall: float) -> dict | None:
         # `text` is letters and digits only (checked_waybill): no LIKE wildcard can be in it.
-        rows = self._db.execute(
+        rows = self._connect().execute(
             "SELECT id, plc_boot, tracking, scanned_wall, waybills, read_sources, chute, reason, destination,"
             " confirmed_chute, confirmed_result FROM parcels WHERE scanned_wall >= ? AND scanned_wall < ?"
             " AND (waybills LIKE ? OR read_sources LIKE ?) ORDER BY id DESC LIMIT 8",
@@ -149,20 +143,11 @@ class ParcelFinder:
         return None
 
     async def find(self, text: str) -> dict | None:
-        loop = asyncio.get_running_loop()
         try:
-            return await bounded(loop.run_in_executor(self._pool, self._find, text, time.time()), DB_TIMEOUT_S * 2)
+            return await self._in_worker(self._find, text, time.time())
         except (sqlite3.Error, TimeoutError) as exc:
             log.warning("manual coding: the records in %s could not be searched for %s: %s", self.path, text, exc)
             return None
-
-    def close(self) -> None:
-        self._pool.submit(self._close_db)
-        self._pool.shutdown(wait=True)
-
-    def _close_db(self) -> None:
-        if self._db is not None:
-            self._db.close()
 
 
 def camera_image(folder: Path | None, tracking: int, scanned_wall: float) -> Path | None:
@@ -232,6 +217,14 @@ class CodingTable:
         s = screen.sessions.peek(request.cookies.get(auth.SESSION_COOKIE))
         return s.who if s is not None else f"coding table {request.remote or '?'}"
 
+    def _waybill(self, body: dict) -> str:
+        """The body's waybill, checked; one that is not a waybill is counted and refused (400)."""
+        try:
+            return checked_waybill(body.get("waybill"))
+        except ValueError as exc:
+            self.counts["bad_input"] += 1
+            raise _error(400, "bad_waybill", str(exc)) from None
+
     # -- handlers ------------------------------------------------------------------------------
     async def page(self, request):
         return web.FileResponse(STATIC / "coding.html", headers={"Cache-Control": "no-store"})
@@ -246,11 +239,7 @@ class CodingTable:
             raise _error(429, "coding_too_fast")
         who = self._who(request)
         body = await self.screen._json_body(request)
-        try:
-            waybill = checked_waybill(body.get("waybill"))
-        except ValueError as exc:
-            self.counts["bad_input"] += 1
-            raise _error(400, "bad_waybill", str(exc)) from None
+        waybill = self._waybill(body)
         controller = self.controller
         # Decided first, on the plan in force now: the records' search below may take a while.
         plan = controller.plan
@@ -309,11 +298,7 @@ class CodingTable:
     async def add_preadvice(self, request):
         s = self.screen._acting_session(request)
         body = await self.screen._json_body(request)
-        try:
-            waybill = checked_waybill(body.get("waybill"))
-        except ValueError as exc:
-            self.counts["bad_input"] += 1
-            raise _error(400, "bad_waybill", str(exc)) from None
+        waybill = self._waybill(body)
         plan = self.controller.plan
         destination = body.get("destination")
         if not isinstance(destination, str) or destination not in plan.destinations:

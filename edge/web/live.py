@@ -14,38 +14,27 @@ import logging
 import sqlite3
 import statistics
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from drivers.timed_awaits import bounded
-
 from .i18n import REMEDIES, SORTED_REASONS, STATE_LEVEL, UNREAD_REASONS
+from .readonly_records import ReadOnlyRecords
 
 log = logging.getLogger("sortline.screen")
 
 PERIOD_S = 1.0
 RATE_WINDOW_S = 60.0
-DB_TIMEOUT_S = 2.0
 ACTIONS_SHOWN = 6
 SETTLE_S = 120.0
 
 
-class RecordsReader:
-    """Read-only queries on the records, one worker thread, one connection."""
+class RecordsReader(ReadOnlyRecords):
+    """The PLC's verdicts and the logbook for the live view."""
 
     def __init__(self, path):
-        self.path = path
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screen-db")
-        self._db = None
+        super().__init__(path, "screen-db")
         self._since_wall = None
         self._settled_id = 0
         self._settled = collections.Counter()
-
-    def _connect(self):
-        if self._db is None:
-            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
-                                       timeout=DB_TIMEOUT_S)
-        return self._db
 
     def _plc_failures_and_actions(self, since_wall: float):
         db = self._connect()
@@ -71,19 +60,7 @@ class RecordsReader:
         return dict(failures), actions
 
     async def plc_failures_and_actions(self, since_wall: float):
-        loop = asyncio.get_running_loop()
-        # Not asyncio.wait_for: in Python 3.11 it loses a cancellation that arrives as the query
-        # finishes, and the screen's feed then never stopped (bounded keeps it).
-        return await bounded(loop.run_in_executor(self._pool, self._plc_failures_and_actions, since_wall),
-                             DB_TIMEOUT_S * 2)
-
-    def close(self) -> None:
-        self._pool.submit(self._close_db)
-        self._pool.shutdown(wait=True)
-
-    def _close_db(self) -> None:
-        if self._db is not None:
-            self._db.close()
+        return await self._in_worker(self._plc_failures_and_actions, since_wall)
 
 
 def chute_roles(plan) -> dict[int, list[str]]:
