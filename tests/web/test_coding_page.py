@@ -221,8 +221,8 @@ async def test_beyond_this_pc_coding_needs_a_login(tmp_path):
 
 
 def test_every_word_of_the_page_is_in_both_languages():
-    page = (REPO / "edge" / "web" / "static" / "coding.html").read_text() + \
-        (REPO / "edge" / "web" / "static" / "coding.js").read_text()
+    static = REPO / "edge" / "web" / "static"
+    page = "".join((static / name).read_text() for name in ("coding.html", "common.js", "coding.js"))
     import re
     keys = set(re.findall(r'data-t="([a-z_]+)"', page)) | set(re.findall(r'\bt\("([a-z_]+)"', page))
     assert keys and keys <= set(TEXT), keys - set(TEXT)

@@ -1,50 +1,15 @@
 // The manual coding table: a handheld scanner types a waybill and Enter into #waybill; the page
 // shows the chute the running plan gives it, the destination, the courier and the parcel's image.
 // The input keeps the focus, so that every scan lands in it whatever was touched before.
+// The words, requests and the login are common.js's.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
 const SEND_CHARS = 200;           // longer input is refused by the server anyway: never send more
 const HISTORY_SHOWN = 6;
 
-let words = null;
-let lang = localStorage.getItem("sortline.lang") === "en" ? "en" : "zh";
-let session = { who: null, csrf: null };
 let last = null;                  // the last answer shown, to redraw it in the other language
 let asked = 0;                    // scans sent; only the newest answer is shown
 const history = [];
-
-function idx() { return lang === "zh" ? 0 : 1; }
-function t(key, fields) {
-  const pair = words && words.text[key];
-  let s = pair ? pair[idx()] : key;
-  for (const [k, v] of Object.entries(fields || {})) s = s.replaceAll("{" + k + "}", v);
-  return s;
-}
-function reasonLabel(r) { const p = words && words.reasons[r]; return p ? p[0][idx()] : r; }
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined && text !== null) e.textContent = text;
-  return e;
-}
-
-async function post(path, body) {
-  return fetch(path, {
-    method: "POST", credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": session.csrf || "" },
-    body: JSON.stringify(body || {}),
-  });
-}
-
-async function errorText(resp) {
-  try {
-    const body = await resp.json();
-    return t(body.error, body.fields) + (body.detail ? ": " + body.detail : "");
-  } catch (err) {
-    return `HTTP ${resp.status}`;
-  }
-}
 
 // ---- focus: every keystroke of the scanner must reach #waybill ---------------------------------
 function loginOpen() { return !$("login-dialog").hidden; }
@@ -178,55 +143,16 @@ async function addPreadvice() {
   keepFocus();
 }
 
-// ---- session and language --------------------------------------------------------------------
-function translateStatic() {
-  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
-  for (const e of document.querySelectorAll("[data-t]")) e.textContent = t(e.dataset.t);
-  $("lang").textContent = lang === "zh" ? "EN" : "中文";
-  $("waybill").placeholder = t("coding_prompt");
-}
-
-function showSession() {
-  const inside = !!session.who;
-  $("login-open").hidden = inside;
-  $("who").hidden = !inside;
-  $("who").textContent = inside ? t("logged_in_as") + session.who : "";
-  $("logout").hidden = !inside;
-  if (last) renderPreadvice(last);
-}
-
-async function loadSession() {
-  const r = await fetch("/api/session", { credentials: "same-origin" });
-  session = await r.json();
-  showSession();
-}
-
-async function login(ev) {
-  ev.preventDefault();
-  const r = await post("/api/login", { name: $("login-name").value, token: $("login-token").value });
-  $("login-token").value = "";
-  if (!r.ok) {
-    $("login-error").textContent = await errorText(r);
-    $("login-error").hidden = false;
-    return;
-  }
-  session = await r.json();
-  $("login-error").hidden = true;
-  $("login-dialog").hidden = true;
-  showSession();
-  keepFocus();
-}
-
-async function logout() {
-  await post("/api/logout", {});
-  session = { who: null, csrf: null };
-  showSession();
-  keepFocus();
-}
+// ---- the page's part in language and login -----------------------------------------------------
+thisPage.translate = () => { $("waybill").placeholder = t("coding_prompt"); };
+// Adding to the pre-advice is for a technician: the tools under the answer follow the login.
+thisPage.showSession = () => { if (last) renderPreadvice(last); };
+thisPage.sessionChanged = keepFocus;
+thisPage.loginClosed = keepFocus;
+thisPage.render = render;
 
 async function start() {
-  words = await (await fetch("/api/i18n")).json();
-  translateStatic();
+  await startCommon();
   $("scan-form").addEventListener("submit", scan);
   document.addEventListener("keydown", scannerKey, true);
   // Whatever was touched, the focus comes back to the input (the login form excepted).
@@ -239,15 +165,6 @@ async function start() {
     if (!ev.target.closest("select, #login-dialog")) setTimeout(keepFocus, 0);
   });
   $("preadvice-destination").addEventListener("change", () => setTimeout(keepFocus, 0));
-  $("lang").addEventListener("click", () => {
-    lang = lang === "zh" ? "en" : "zh";
-    localStorage.setItem("sortline.lang", lang);
-    translateStatic(); showSession(); render();
-  });
-  $("login-open").addEventListener("click", () => { $("login-dialog").hidden = false; $("login-name").focus(); });
-  $("login-cancel").addEventListener("click", () => { $("login-dialog").hidden = true; keepFocus(); });
-  $("login-form").addEventListener("submit", login);
-  $("logout").addEventListener("click", logout);
   $("preadvice-add").addEventListener("click", addPreadvice);
   render();
   keepFocus();

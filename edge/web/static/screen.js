@@ -1,42 +1,18 @@
 // The line screen: renders the controller's view pushed once a second (server-sent events),
 // in Chinese or English, and sends the technician's actions with the session's CSRF token.
+// The words, requests and the login are common.js's.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
 const STALE_AFTER_MS = 5000;
 const RECENT_SHOWN = 8;
 
-let words = null;                 // /api/i18n
-let lang = localStorage.getItem("sortline.lang") === "en" ? "en" : "zh";
 let view = null;                  // the last view from the controller
-let session = { who: null, csrf: null };
 let lastUpdate = 0;
 let pending = null;               // the action waiting for confirmation
 let source = null;                // the live feed (EventSource)
 
-function idx() { return lang === "zh" ? 0 : 1; }
-function t(key, fields) {
-  const pair = words && words.text[key];
-  let s = pair ? pair[idx()] : key;
-  for (const [k, v] of Object.entries(fields || {})) s = s.replaceAll("{" + k + "}", v);
-  return s;
-}
-function pairOf(table, key) { return words && words[table][key]; }
-function reasonLabel(r) { const p = pairOf("reasons", r); return p ? p[0][idx()] : r; }
 function reasonRemedy(r) { const p = pairOf("reasons", r); return p && p[1] ? p[1][idx()] : ""; }
 function pct(x) { return x === null || x === undefined ? "—" : (100 * x).toFixed(1) + "%"; }
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined && text !== null) e.textContent = text;
-  return e;
-}
-
-function translateStatic() {
-  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
-  for (const e of document.querySelectorAll("[data-t]")) e.textContent = t(e.dataset.t);
-  $("lang").textContent = lang === "zh" ? "EN" : "中文";
-}
 
 // ---- rendering -------------------------------------------------------------------------------
 function render() {
@@ -271,54 +247,15 @@ function toast(text, bad) {
   toast.timer = setTimeout(() => { box.hidden = true; }, 6000);
 }
 
-async function errorText(resp) {
-  try {
-    const body = await resp.json();
-    return t(body.error, body.fields) + (body.detail ? ": " + body.detail : "");
-  } catch (err) {
-    return `HTTP ${resp.status}`;
-  }
-}
-
-function showSession() {
+// What only a technician may do: disable a chute from its tile, reload the plan.
+thisPage.showSession = () => {
   const inside = !!session.who;
-  $("login-open").hidden = inside;
-  $("who").hidden = !inside;
-  $("who").textContent = inside ? t("logged_in_as") + session.who : "";
   $("reload-plan").hidden = !inside;
-  $("logout").hidden = !inside;
   document.body.classList.toggle("technician", inside);
-}
-
-async function loadSession() {
-  const r = await fetch("/api/session", { credentials: "same-origin" });
-  session = await r.json();
-  showSession();
-}
-
-async function post(path, body) {
-  return fetch(path, {
-    method: "POST", credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": session.csrf || "" },
-    body: JSON.stringify(body || {}),
-  });
-}
-
-async function login(ev) {
-  ev.preventDefault();
-  const r = await post("/api/login", { name: $("login-name").value, token: $("login-token").value });
-  $("login-token").value = "";
-  if (!r.ok) {
-    $("login-error").textContent = await errorText(r);
-    $("login-error").hidden = false;
-    return;
-  }
-  session = await r.json();
-  $("login-error").hidden = true;
-  $("login-dialog").hidden = true;
-  showSession();
-  connect();
-}
+};
+// The feed carries parcel data for a technician only: opened again after a login or logout.
+thisPage.sessionChanged = connect;
+thisPage.render = render;
 
 function askChute(c) {
   if (!session.who) { toast(t("click_chute")); return; }
@@ -342,26 +279,9 @@ async function reloadPlan() {
   $("confirm-dialog").hidden = false;
 }
 
-async function logout() {
-  await post("/api/logout", {});
-  session = { who: null, csrf: null };
-  showSession();
-  connect();
-}
-
 async function start() {
-  words = await (await fetch("/api/i18n")).json();
-  translateStatic();
-  $("lang").addEventListener("click", () => {
-    lang = lang === "zh" ? "en" : "zh";
-    localStorage.setItem("sortline.lang", lang);
-    translateStatic(); showSession(); render();
-  });
-  $("login-open").addEventListener("click", () => { $("login-dialog").hidden = false; $("login-name").focus(); });
-  $("login-cancel").addEventListener("click", () => { $("login-dialog").hidden = true; });
-  $("login-form").addEventListener("submit", login);
+  await startCommon();
   $("reload-plan").addEventListener("click", reloadPlan);
-  $("logout").addEventListener("click", logout);
   $("confirm-yes").addEventListener("click", async () => {
     $("confirm-dialog").hidden = true;
     const action = pending; pending = null;
