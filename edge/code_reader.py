@@ -1,7 +1,8 @@
 """The smart code reader beside the line camera: its results and its alarms.
 
-Its TCP connection ([reader] mode "client" or "server", reconnects) is edge/tcp_input.py's. Results are framed and parsed (edge/code_reader_format.py), matched to the PLC's
-scans (edge/code_reader_match.py) and read as labels (edge/code_reader_read.py).
+Its TCP connection ([reader] mode "client" or "server", reconnects), its counts and its link and
+input alarms are edge/tcp_input.py's. Results are framed and parsed (edge/code_reader_format.py),
+matched to the PLC's scans (edge/code_reader_match.py) and read as labels (edge/code_reader_read.py).
 
 A parcel waits for its result at most [reader] wait_ms after its scan and never past its own
 deadline; whatever the reader does (falls silent, floods the socket, sends garbage) costs a
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import logging
 import time
 
 from .alarms import Alarms
@@ -19,12 +19,8 @@ from .code_reader_format import Layout, Parsed, Problem
 from .code_reader_match import Matcher, Result
 from .tcp_input import TcpInput
 
-log = logging.getLogger("sortline.edge")
-
 FLOOD_PER_S = 200                # results a second; a line has a few dozen parcels a second at most
 SILENT_AFTER = 10                # parcels in a row without any result from a connected reader
-LINK_ALARM_AFTER_S = 2.0         # a reconnect within this goes unalarmed
-WATCH_S = 0.2
 ROUTED_WINDOW, ROUTED_MIN = 50, 10   # parcels whose codes routed them or not: the last 50, at least 10
 
 REMEDIES = {
@@ -45,35 +41,30 @@ REMEDIES = {
 
 class CodeReader(TcpInput):
     name = "code reader"
+    section = "reader"
+    link_alarm = "code_reader_link"
     input_alarm = "code_reader_input"
+    frames_are = "results"
+    without_link = "parcels are read from their images only"
+    without_input = "other parcels are decided as usual"
     remedies = REMEDIES
 
     def __init__(self, reader: dict, alarms: Alarms | None = None):
-        super().__init__(reader["mode"], reader["host"], reader["port"], reader["framing"], reader["max_frame_bytes"],
-                         reader["reconnect_max_ms"] / 1000)
+        super().__init__(reader, alarms)
         self.layout = Layout.from_config(reader)
         self.wait_s = reader["wait_ms"] / 1000
         self.read_images = reader["read_images"]
         self.matcher = Matcher(reader["match"], self.wait_s)
-        self.alarms = alarms or Alarms()
-        self.counts: collections.Counter[str] = collections.Counter()
         self._no_result_run = 0
         self._no_result_since_wall = 0.0
         self._second = (0, 0)                  # (monotonic second, results in it)
         self._routed: collections.deque[bool] = collections.deque(maxlen=ROUTED_WINDOW)
 
     # -- life cycle ---------------------------------------------------------------------------------
-    async def start(self) -> None:
-        self.start_connection("code-reader")
-        self._tasks.append(asyncio.create_task(self._watch(), name="code-reader-watch"))
-
     async def stop(self) -> None:
         from .readers import use_plan_rules
         use_plan_rules(None, None)
-        await self.stop_connection()
-
-    def _on_connect(self) -> None:
-        self.counts["connects"] += 1
+        await super().stop()
 
     def use_plan(self, plan) -> None:
         """The plan's courier formats tell waybills among the codes, as in the label readers."""
@@ -142,22 +133,9 @@ class CodeReader(TcpInput):
             self._problem(problem)
 
     # -- alarms -------------------------------------------------------------------------------------
-    async def _watch(self) -> None:
-        while True:
-            self.check()
-            await asyncio.sleep(WATCH_S)
-
-    def check(self) -> None:
-        now = asyncio.get_running_loop().time()
+    def _check(self, now: float) -> None:
         for problem in self.matcher.expire(now):
             self._problem(problem)
-        down_s = self.down_for_s(now)
-        since = time.strftime("%H:%M:%S", time.localtime(time.time() - (down_s or 0.0)))
-        self.alarms.set("code_reader_link", (
-            f"code reader at {self.address} not connected since {since} ({self._down_why}): parcels are read "
-            f"from their images only",
-            "check the reader's power and network cable, and that its TCP output (client or server, address, port) "
-            "matches [reader] in the line config") if down_s is not None and down_s >= LINK_ALARM_AFTER_S else None)
         silent = self.connected and self._no_result_run >= SILENT_AFTER
         since = time.strftime("%H:%M:%S", time.localtime(self._no_result_since_wall))
         self.alarms.set("code_reader_silent", (
@@ -165,15 +143,6 @@ class CodeReader(TcpInput):
             f"parcels or more in a row): they are read from their images only",
             "check the reader's trigger (the photo-eye's wiring to it, its trigger mode) and that its result output "
             "is switched on") if silent else None)
-        self._input_alarm(time.monotonic())
-
-    def _unusable(self, kinds: str) -> str:
-        return (f"the code reader at {self.address} sent results that could not be used in the last minute "
-                f"({kinds}); other parcels are decided as usual")
-
-    def snapshot(self) -> dict:
-        return {"address": self.address, "mode": self.mode, "connected": self.connected, **self.counts,
-                "problems": dict(self.problems)}
 
 
 def open_code_reader(config, alarms: Alarms) -> CodeReader | None:

@@ -13,22 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import logging
 import re
-import time
 from dataclasses import dataclass
 
 from .alarms import Alarms
 from .code_reader_format import Problem, shown
 from .tcp_input import TcpInput
 
-log = logging.getLogger("sortline.edge")
-
 FIELDS = ("id", "weight", "length", "width", "height", "skip")
 KEPT = 4096                      # weighings waiting for their parcel; a line decides within a second
 KEPT_S = 30.0                    # a weighing older than this found no parcel: the id was not a tracking number
-LINK_ALARM_AFTER_S = 2.0
-WATCH_S = 0.2
 _NUMBER = re.compile(r"^([+-]?[0-9]+(?:\.[0-9]+)?)\s*(kg|g)?$", re.IGNORECASE)
 
 REMEDIES = {
@@ -138,27 +132,18 @@ def fields_of(text: str) -> tuple[str, ...]:
 class Scale(TcpInput):
     name = "scale"
     section = "scale"
+    link_alarm = "scale_link"
     input_alarm = "scale_input"
+    frames_are = "weighings"
+    without_link = "parcels are decided without their weight (no overweight or oversize rule applies)"
+    without_input = "those parcels are decided without their weight"
     remedies = REMEDIES
 
     def __init__(self, scale: dict, alarms: Alarms | None = None):
-        super().__init__(scale["mode"], scale["host"], scale["port"], scale["framing"], scale["max_frame_bytes"],
-                         scale["reconnect_max_ms"] / 1000)
+        super().__init__(scale, alarms)
         self.format = LineFormat.from_config(scale)
-        self.alarms = alarms or Alarms()
-        self.counts: collections.Counter[str] = collections.Counter()
         self._waiting: collections.OrderedDict[int, Weighing] = collections.OrderedDict()
         self._decided: collections.OrderedDict[int, None] = collections.OrderedDict()   # decided without a weighing
-
-    async def start(self) -> None:
-        self.start_connection("scale")
-        self._tasks.append(asyncio.create_task(self._watch(), name="scale-watch"))
-
-    async def stop(self) -> None:
-        await self.stop_connection()
-
-    def _on_connect(self) -> None:
-        self.counts["connects"] += 1
 
     # -- the parcel's side ------------------------------------------------------------------------
     def weighing_for(self, tracking: int) -> Weighing | None:
@@ -200,30 +185,8 @@ class Scale(TcpInput):
                                                 f"found no parcel"))
 
     # -- alarms -------------------------------------------------------------------------------------
-    async def _watch(self) -> None:
-        while True:
-            self.check()
-            await asyncio.sleep(WATCH_S)
-
-    def check(self) -> None:
-        now = asyncio.get_running_loop().time()
+    def _check(self, now: float) -> None:
         self._expire(now)
-        down_s = self.down_for_s(now)
-        since = time.strftime("%H:%M:%S", time.localtime(time.time() - (down_s or 0.0)))
-        self.alarms.set("scale_link", (
-            f"scale at {self.address} not connected since {since} ({self._down_why}): parcels are decided without "
-            f"their weight (no overweight or oversize rule applies)",
-            "check the scale's power and network cable, and that its TCP output (client or server, address, port) "
-            "matches [scale] in the line config") if down_s is not None and down_s >= LINK_ALARM_AFTER_S else None)
-        self._input_alarm(time.monotonic())
-
-    def _unusable(self, kinds: str) -> str:
-        return (f"the scale at {self.address} sent weighings that could not be used in the last minute ({kinds}); "
-                f"those parcels are decided without their weight")
-
-    def snapshot(self) -> dict:
-        return {"address": self.address, "mode": self.mode, "connected": self.connected, **self.counts,
-                "problems": dict(self.problems)}
 
 
 def open_scale(config, alarms: Alarms) -> Scale | None:

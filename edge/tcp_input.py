@@ -2,10 +2,13 @@
 
 The smart code reader (edge/code_reader.py) and the scale (edge/scale.py) both send one frame per
 parcel. mode = "client": the controller connects to the device's TCP server and reconnects after
-a pause that doubles up to reconnect_max_s, as the PLC link does. mode = "server": the controller
-listens and the device connects (a device that reconnects replaces its old connection).
+a pause that doubles up to [section] reconnect_max_ms, as the PLC link does. mode = "server": the
+controller listens and the device connects (a device that reconnects replaces its old connection).
 
-A subclass turns frames into results (`_frames`) and counts what could not be used (`_problem`).
+Both devices' counts, snapshot and alarms are kept here: the link alarm for a device not connected
+for LINK_ALARM_AFTER_S, and the input alarm for frames that could not be used. A subclass turns
+frames into results (`_frames`), counts what could not be used (`_problem`), names the words of
+its alarms, and adds its own checks each round (`_check`).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import time
 
 from drivers.timed_awaits import bounded
 
+from .alarms import Alarms
 from .code_reader_format import Framer, Problem
 
 log = logging.getLogger("sortline.edge")
@@ -26,23 +30,34 @@ RECONNECT_MIN_S = 0.1
 CHUNK_BYTES = 16384              # read at a time: a flood is worked through in small slices of the loop
 LOGGED_PER_KIND = 3              # problems of one kind logged one by one; then every 1000th
 PROBLEM_WINDOW_S = 60.0          # the input alarm names the kinds of problem seen in the last minute
+LINK_ALARM_AFTER_S = 2.0         # a reconnect within this goes unalarmed
+WATCH_S = 0.2                    # how often the alarms are checked
 
 
 class TcpInput:
-    """The connection side; `name` says which device in the log ("code reader", "scale")."""
+    """The connection side; `name` says which device in the log and the alarms ("code reader", "scale")."""
 
     name = "device"
-    section = "reader"               # its section of the line config, named in the framing's messages
+    section = "reader"               # its section of the line config, named in the framing's messages and
+                                     # the link alarm's remedy ("check the reader's power ... [reader]")
+    link_alarm = "device_link"       # the alarm key for a device not connected
     input_alarm = "device_input"     # the alarm key for input that could not be used
+    frames_are = "frames"            # what it sends, in the input alarm ("results", "weighings")
+    without_link = ""                # what parcels do while it is not connected, in the link alarm
+    without_input = ""               # what becomes of parcels whose frames could not be used
     remedies: dict[str, str] = {}    # problem kind -> what to check
 
-    def __init__(self, mode: str, host: str, port: int, framing: str, max_frame_bytes: int, reconnect_max_s: float):
-        self.mode = mode
-        self.host, self.port = host, port
-        self.address = f"{host}:{port}"
-        self.framing = framing
-        self.max_frame_bytes = max_frame_bytes
-        self.reconnect_max_s = reconnect_max_s
+    def __init__(self, device: dict, alarms: Alarms | None = None):
+        """`device`: its section of the line config (mode, host, port, framing, max_frame_bytes,
+        reconnect_max_ms)."""
+        self.mode = device["mode"]
+        self.host, self.port = device["host"], device["port"]
+        self.address = f"{self.host}:{self.port}"
+        self.framing = device["framing"]
+        self.max_frame_bytes = device["max_frame_bytes"]
+        self.reconnect_max_s = device["reconnect_max_ms"] / 1000
+        self.alarms = alarms or Alarms()
+        self.counts: collections.Counter[str] = collections.Counter()
         self.connected = False
         self._down_since_mono: float | None = None
         self._down_why = "not connected yet"
@@ -59,9 +74,8 @@ class TcpInput:
     def _frames(self, items: list) -> None:
         raise NotImplementedError
 
-    def _unusable(self, kinds: str) -> str:
-        """The input alarm's cause, given the kinds of problem of the last minute."""
-        raise NotImplementedError
+    def _check(self, now: float) -> None:
+        """The device's own checks each round, before the link and input alarms (`now`: loop time)."""
 
     # -- input that could not be used ------------------------------------------------------------------
     def _problem(self, problem: Problem, count: bool = True) -> None:
@@ -84,21 +98,45 @@ class TcpInput:
         kinds = collections.Counter(kind for _, kind in self._recent_problems)
         worst = kinds.most_common(1)[0][0]
         # The cause names the kinds only, so that it is logged once, not at every new count.
-        self.alarms.raise_(self.input_alarm, self._unusable(", ".join(k.replace("_", " ") for k in sorted(kinds))),
+        kinds_text = ", ".join(k.replace("_", " ") for k in sorted(kinds))
+        self.alarms.raise_(self.input_alarm,
+                           f"the {self.name} at {self.address} sent {self.frames_are} that could not be used in the "
+                           f"last minute ({kinds_text}); {self.without_input}",
                            f"{self.remedies[worst]}; the first cases of each kind are in the controller's log",
                            hold_s=PROBLEM_WINDOW_S, level=logging.WARNING)
 
-    def _on_connect(self) -> None:
-        """A new connection was made (counted by the subclass)."""
+    # -- alarms -------------------------------------------------------------------------------------
+    async def _watch(self) -> None:
+        while True:
+            self.check()
+            await asyncio.sleep(WATCH_S)
+
+    def check(self) -> None:
+        now = asyncio.get_running_loop().time()
+        self._check(now)
+        down_s = self.down_for_s(now)
+        since = time.strftime("%H:%M:%S", time.localtime(time.time() - (down_s or 0.0)))
+        self.alarms.set(self.link_alarm, (
+            f"{self.name} at {self.address} not connected since {since} ({self._down_why}): {self.without_link}",
+            f"check the {self.section}'s power and network cable, and that its TCP output (client or server, "
+            f"address, port) matches [{self.section}] in the line config")
+            if down_s is not None and down_s >= LINK_ALARM_AFTER_S else None)
+        self._input_alarm(time.monotonic())
+
+    def snapshot(self) -> dict:
+        return {"address": self.address, "mode": self.mode, "connected": self.connected, **self.counts,
+                "problems": dict(self.problems)}
 
     # -- life cycle ---------------------------------------------------------------------------------
-    def start_connection(self, task_name: str) -> None:
+    async def start(self) -> None:
+        task_name = self.name.replace(" ", "-")
         self._down_since_mono = asyncio.get_running_loop().time()
         self._stopping = False
         self._tasks.append(asyncio.create_task(self._listen() if self.mode == "server" else self._client(),
                                                name=task_name))
+        self._tasks.append(asyncio.create_task(self._watch(), name=f"{task_name}-watch"))
 
-    async def stop_connection(self) -> None:
+    async def stop(self) -> None:
         self._stopping = True
         if self._server is not None:
             self._server.close()
@@ -168,7 +206,7 @@ class TcpInput:
         self._writer = writer
         self.connected = True
         self._down_since_mono = None
-        self._on_connect()
+        self.counts["connects"] += 1
         log.info("%s: connected (%s)", self.name, writer.get_extra_info("peername"))
         framer = Framer(self.framing, self.max_frame_bytes, self.section)
         why = f"the {self.name} closed the connection"

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from edge.alarms import Alarms
-from edge.code_reader import FLOOD_PER_S, LINK_ALARM_AFTER_S, SILENT_AFTER, CodeReader
+from edge.code_reader import FLOOD_PER_S, SILENT_AFTER, CodeReader
+from edge.tcp_input import LINK_ALARM_AFTER_S
 from tests.conftest import free_port
 
 SF, YT = "SF5790189238428", "YT2465008785834"

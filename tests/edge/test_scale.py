@@ -8,7 +8,8 @@ import pytest
 from edge.alarms import Alarms
 from edge.code_reader_format import Problem
 from edge.config import ConfigError, load_config
-from edge.scale import LINK_ALARM_AFTER_S, LineFormat, Scale
+from edge.scale import LineFormat, Scale
+from edge.tcp_input import LINK_ALARM_AFTER_S
 from tests.conftest import free_port
 from tests.edge.config_files import LINE, write
 
