@@ -2,6 +2,7 @@
 import re
 from pathlib import Path
 
+from edge.config import ConfigError, load_config
 from fastpath.toml_lines import key_lines
 
 LINE = """\
@@ -77,6 +78,23 @@ def write(folder: Path, line: str = LINE, plan: str = PLAN) -> Path:
     path = folder / "line.toml"
     path.write_text(line)
     return path
+
+
+def section_problems(folder: Path, section: str, keys: str) -> list[str]:
+    """The mistakes the config check finds in LINE with `[section]` and its `keys` (TOML text) added,
+    one "key: problem | remedy" line each; none when it loads."""
+    try:
+        load_config(write(folder, LINE + f"\n[{section}]\n" + keys))
+    except ConfigError as exc:
+        return [f"{p.key}: {p.problem} | {p.remedy}" for p in exc.problems]
+    return []
+
+
+def assert_one_problem(found: list[str], words: list[str]) -> None:
+    """`found` is one mistake, and its line has every one of `words`."""
+    assert len(found) == 1, found
+    for word in words:
+        assert word in found[0], (word, found)
 
 
 def edit(text: str, old: str, new: str) -> str:

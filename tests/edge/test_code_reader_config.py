@@ -1,17 +1,12 @@
 """[reader] in the line config: every mistake named with its line, key, value and fix."""
 import pytest
 
-from edge.config import ConfigError, load_config
-from tests.edge.config_files import LINE, write
+from edge.config import load_config
+from tests.edge.config_files import assert_one_problem, section_problems, write
 
 
 def problems(tmp_path, reader: str) -> list[str]:
-    path = write(tmp_path, LINE + "\n[reader]\n" + reader)
-    try:
-        load_config(path)
-    except ConfigError as exc:
-        return [f"{p.key}: {p.problem} | {p.remedy}" for p in exc.problems]
-    return []
+    return section_problems(tmp_path, "reader", reader)
 
 
 def test_left_out_it_is_off(tmp_path):
@@ -44,10 +39,7 @@ def test_a_working_reader_section_loads(tmp_path):
     ('mode = "client"\nwait = 50\n', ["[reader] wait: unknown key (did you mean wait_ms?)"]),
 ])
 def test_mistakes_are_named_with_their_fix(tmp_path, reader, words):
-    found = problems(tmp_path, reader)
-    assert len(found) == 1, found
-    for word in words:
-        assert word in found[0], (word, found)
+    assert_one_problem(problems(tmp_path, reader), words)
 
 
 def test_an_off_reader_is_not_checked_beyond_its_keys(tmp_path):

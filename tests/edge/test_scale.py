@@ -7,23 +7,18 @@ import pytest
 
 from edge.alarms import Alarms
 from edge.code_reader_format import Problem
-from edge.config import ConfigError, load_config
+from edge.config import load_config
 from edge.scale import LineFormat, Scale
 from edge.tcp_input import LINK_ALARM_AFTER_S
 from tests.conftest import free_port
-from tests.edge.config_files import LINE, write
+from tests.edge.config_files import assert_one_problem, section_problems, write
 
 pytestmark = pytest.mark.timeout(60)
 
 
 # -- config -----------------------------------------------------------------------------------------
 def problems(tmp_path, scale: str) -> list[str]:
-    path = write(tmp_path, LINE + "\n[scale]\n" + scale)
-    try:
-        load_config(path)
-    except ConfigError as exc:
-        return [f"{p.key}: {p.problem} | {p.remedy}" for p in exc.problems]
-    return []
+    return section_problems(tmp_path, "scale", scale)
 
 
 def test_left_out_it_is_off(tmp_path):
@@ -47,10 +42,7 @@ def test_a_working_scale_section_loads(tmp_path):
     ('mode = "client"\nmax_weight = 50\n', ["[scale] max_weight: unknown key (did you mean max_weight_kg?)"]),
 ])
 def test_mistakes_are_named_with_their_fix(tmp_path, scale, words):
-    found = problems(tmp_path, scale)
-    assert len(found) == 1, found
-    for word in words:
-        assert word in found[0], (word, found)
+    assert_one_problem(problems(tmp_path, scale), words)
 
 
 # -- lines ----------------------------------------------------------------------------------------------
