@@ -1,4 +1,5 @@
-"""A small valid line config and sort plan that tests break one way at a time."""
+"""A small valid line config and sort plan that tests break one way at a time, and the [reader]
+section as the config check gives it, for the code reader's tests."""
 import re
 from pathlib import Path
 
@@ -71,6 +72,17 @@ destination = "Lugang"
 courier = "SF"
 chutes = [4]
 """
+
+
+def reader_section(mode: str, port: int, **keys) -> dict:
+    """[reader] as load_config returns it: a code reader on 127.0.0.1:`port` sending "trigger,codes"
+    lines; `keys` change any key."""
+    section = {"mode": mode, "host": "127.0.0.1", "port": port, "framing": "line", "prefix": "",
+               "template": "{trigger},{codes}", "pattern": "", "code_separator": ";", "no_read": "NoRead",
+               "match": "trigger", "wait_ms": 60.0, "read_images": True, "max_frame_bytes": 256,
+               "reconnect_max_ms": 200.0}
+    section.update(keys)
+    return section
 
 
 def write(folder: Path, line: str = LINE, plan: str = PLAN) -> Path:

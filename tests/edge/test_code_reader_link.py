@@ -5,7 +5,6 @@ frames, overlong lines, trigger ids that never existed and a flood: each counted
 what to check, and a parcel's result still found, within its limit, right after.
 """
 import asyncio
-import time
 
 import pytest
 
@@ -13,54 +12,12 @@ from edge.alarms import Alarms
 from edge.code_reader import FLOOD_PER_S, SILENT_AFTER, CodeReader
 from edge.tcp_input import LINK_ALARM_AFTER_S
 from tests.conftest import free_port
+from tests.edge.config_files import reader_section
+from tests.edge.tcp_peer import Peer, until
 
 SF, YT = "SF5790189238428", "YT2465008785834"
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def settings(mode: str, port: int, **keys) -> dict:
-    base = {"mode": mode, "host": "127.0.0.1", "port": port, "framing": "line", "prefix": "",
-            "template": "{trigger},{codes}", "pattern": "", "code_separator": ";", "no_read": "NoRead",
-            "match": "trigger", "wait_ms": 60.0, "read_images": True, "max_frame_bytes": 256,
-            "reconnect_max_ms": 200.0}
-    base.update(keys)
-    return base
-
-
-class Peer:
-    """A reader's TCP server: each test writes to whichever controller connected."""
-
-    def __init__(self):
-        self.writers: list[asyncio.StreamWriter] = []
-        self.connected = asyncio.Event()
-
-    async def serve(self, port: int):
-        self.server = await asyncio.start_server(self._on, "127.0.0.1", port)
-
-    async def _on(self, reader, writer):
-        self.writers.append(writer)
-        self.connected.set()
-        try:
-            await reader.read()
-        finally:
-            writer.close()
-
-    def send(self, data: bytes) -> None:
-        self.writers[-1].write(data)
-
-    async def close(self):
-        for w in self.writers:
-            w.close()
-        self.server.close()
-        await self.server.wait_closed()
-
-
-async def until(predicate, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def parcel(reader: CodeReader, tracking: int):
@@ -75,7 +32,7 @@ async def client_pair():
     peer = Peer()
     await peer.serve(port)
     alarms = Alarms()
-    reader = CodeReader(settings("client", port), alarms)
+    reader = CodeReader(reader_section("client", port), alarms)
     await reader.start()
     await asyncio.wait_for(peer.connected.wait(), 5)
     await until(lambda: reader.connected)
@@ -183,7 +140,7 @@ async def test_a_connected_reader_that_sends_nothing_is_an_alarm_that_clears(cli
 
 async def test_no_reader_at_the_address_is_an_alarm_after_a_while():
     alarms = Alarms()
-    reader = CodeReader(settings("client", free_port()), alarms)
+    reader = CodeReader(reader_section("client", free_port()), alarms)
     await reader.start()
     try:
         await asyncio.sleep(LINK_ALARM_AFTER_S + 0.3)
@@ -199,7 +156,7 @@ async def test_no_reader_at_the_address_is_an_alarm_after_a_while():
 async def test_server_mode_a_reconnecting_reader_replaces_its_old_connection():
     port = free_port()
     alarms = Alarms()
-    reader = CodeReader(settings("server", port, framing="stx-etx", template="{codes}", match="time"), alarms)
+    reader = CodeReader(reader_section("server", port, framing="stx-etx", template="{codes}", match="time"), alarms)
     await reader.start()
     try:
         await until(lambda: reader.listening)
@@ -224,7 +181,7 @@ async def test_server_port_taken_is_an_alarm_and_listening_starts_once_it_is_fre
     port = free_port()
     holder = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", port)
     alarms = Alarms()
-    reader = CodeReader(settings("server", port, reconnect_max_ms=100.0), alarms)
+    reader = CodeReader(reader_section("server", port, reconnect_max_ms=100.0), alarms)
     await reader.start()                               # does not raise: the line sorts from images
     try:
         await asyncio.sleep(LINK_ALARM_AFTER_S + 0.3)
@@ -244,7 +201,7 @@ async def test_server_port_taken_is_an_alarm_and_listening_starts_once_it_is_fre
 
 
 def test_images_are_read_early_while_most_parcels_need_them():
-    reader = CodeReader(settings("client", 1))
+    reader = CodeReader(reader_section("client", 1))
     assert not reader.images_needed()
     for routed in [True] * 6 + [False] * 5:
         reader.note_routed(routed)

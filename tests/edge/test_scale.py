@@ -1,7 +1,6 @@
 """The scale on TCP: its config, its lines, and a real peer on 127.0.0.1 that sends what a faulty scale sends."""
 import asyncio
 import logging
-import time
 
 import pytest
 
@@ -12,6 +11,7 @@ from edge.scale import LineFormat, Scale
 from edge.tcp_input import LINK_ALARM_AFTER_S
 from tests.conftest import free_port
 from tests.edge.config_files import assert_one_problem, section_problems, write
+from tests.edge.tcp_peer import Peer, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -95,30 +95,17 @@ def settings(mode: str, port: int, **keys) -> dict:
     return base
 
 
-async def until(predicate, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-
-
 async def test_client_mode_weighings_reach_their_parcels_and_bad_ones_are_counted_and_alarmed(caplog):
     port = free_port()
-    writers: list[asyncio.StreamWriter] = []
-
-    async def on(reader, writer):
-        writers.append(writer)
-        await reader.read()
-        writer.close()
-
-    server = await asyncio.start_server(on, "127.0.0.1", port)
+    peer = Peer()
+    await peer.serve(port)
     alarms = Alarms()
     scale = Scale(settings("client", port), alarms)
     await scale.start()
     try:
-        await until(lambda: scale.connected and writers)
+        await until(lambda: scale.connected and peer.writers)
         with caplog.at_level(logging.WARNING, "sortline.edge"):
-            writers[-1].write(b"1,2.5,400,300,200\r\n2,-1.2\r\n3,9999\r\n4,x" + b"9" * 100 + b"\n5,0.8\r\n")
+            peer.send(b"1,2.5,400,300,200\r\n2,-1.2\r\n3,9999\r\n4,x" + b"9" * 100 + b"\n5,0.8\r\n")
             await until(lambda: scale.counts["weighings"] == 2 and sum(scale.problems.values()) == 3)
             scale.check()
         assert scale.problems == {"negative": 1, "absurd": 1, "overlong": 1}
@@ -134,25 +121,22 @@ async def test_client_mode_weighings_reach_their_parcels_and_bad_ones_are_counte
         assert "zero" in alarm.remedy or "max_weight_kg" in alarm.remedy
         assert "tare" in caplog.text and "max_weight_kg" in caplog.text
         # The scale goes away: reconnected by itself, an alarm only when it stays away.
-        writers[-1].close()
-        server.close()
-        await server.wait_closed()
+        await peer.close()
         await until(lambda: not scale.connected)
         await asyncio.sleep(LINK_ALARM_AFTER_S + 0.3)
         scale.check()
         link = next(a for a in alarms.active() if a.key == "scale_link")
         assert "not connected since" in link.cause and "without their weight" in link.cause
-        server = await asyncio.start_server(on, "127.0.0.1", port)
+        await peer.serve(port)
         await until(lambda: scale.connected, 5.0)
-        writers[-1].write(b"6,1.0\n")
+        peer.send(b"6,1.0\n")
         await until(lambda: scale.counts["weighings"] == 3)
         scale.check()
         assert not alarms.is_active("scale_link")
         assert scale.weighing_for(6).weight_kg == 1.0
     finally:
         await scale.stop()
-        server.close()
-        await server.wait_closed()
+        await peer.close()
 
 
 async def test_server_mode_the_scale_connects_in_stx_etx():

@@ -10,21 +10,13 @@ from edge.alarms import Alarms
 from edge.code_reader import CodeReader
 from sim_plc.code_reader import ReaderSpec, SimCodeReader
 from tests.conftest import free_port
+from tests.edge.config_files import reader_section
 from tests.sim_plc.helpers import next_event, plc_and_link
 
 WAYBILLS = ["SF5790189238428", "YT2465008785834", "JT131491349252", "SF1111111111118"]
 POLL_S = 0.002
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def settings(mode: str, port: int, **keys) -> dict:
-    base = {"mode": mode, "host": "127.0.0.1", "port": port, "framing": "line", "prefix": "",
-            "template": "{trigger},{codes}", "pattern": "", "code_separator": ";", "no_read": "NoRead",
-            "match": "trigger", "wait_ms": 60.0, "read_images": True, "max_frame_bytes": 256,
-            "reconnect_max_ms": 100.0}
-    base.update(keys)
-    return base
 
 
 def truth(waybill):
@@ -63,7 +55,7 @@ async def run_parcels(reader_settings: dict, spec: ReaderSpec, labels: list, pit
 async def test_trigger_ids_are_tracking_numbers_with_no_reads():
     port = free_port()
     labels = [WAYBILLS[i % 4] if i % 5 else None for i in range(20)]
-    got, sim, reader, _ = await run_parcels(settings("client", port), ReaderSpec(no_read_share=0.0), labels)
+    got, sim, reader, _ = await run_parcels(reader_section("client", port), ReaderSpec(no_read_share=0.0), labels)
     for waybill, result in zip(labels, got):
         assert result is not None
         assert result.codes == ((waybill,) if waybill else ())
@@ -74,8 +66,8 @@ async def test_trigger_ids_are_tracking_numbers_with_no_reads():
 async def test_time_matching_with_the_readers_own_ids_stx_etx_and_a_prefix():
     port = free_port()
     # Parcels 200 ms apart and a 100 ms window: a result is never near two scans, also on a busy machine.
-    keys = settings("server", port, framing="stx-etx", prefix="RES:", template="{trigger};{skip};{codes}",
-                    match="time", wait_ms=100.0)
+    keys = reader_section("server", port, framing="stx-etx", prefix="RES:", template="{trigger};{skip};{codes}",
+                          match="time", wait_ms=100.0)
     labels = [WAYBILLS[i % 4] for i in range(20)]
     got, sim, reader, _ = await run_parcels(keys, ReaderSpec(no_read_share=0.0, ids="own", seed=3), labels,
                                             pitch_s=0.2)
@@ -87,7 +79,7 @@ async def test_time_matching_with_the_readers_own_ids_stx_etx_and_a_prefix():
 async def test_silence_and_noise_are_counted_and_alarmed():
     port = free_port()
     labels = [WAYBILLS[i % 4] for i in range(25)]
-    got, sim, reader, alarms = await run_parcels(settings("client", port),
+    got, sim, reader, alarms = await run_parcels(reader_section("client", port),
                                                  ReaderSpec(no_read_share=0.0, silent_after=12, garbage_every=4),
                                                  labels)
     assert all(r is not None for r in got[:12]) and all(r is None for r in got[12:])
@@ -98,6 +90,6 @@ async def test_silence_and_noise_are_counted_and_alarmed():
 
 def test_a_pattern_layout_is_refused_with_the_fix():
     with pytest.raises(ValueError, match="template"):
-        SimCodeReader(None, settings("client", 1, pattern=r"(?P<codes>.*)"))
+        SimCodeReader(None, reader_section("client", 1, pattern=r"(?P<codes>.*)"))
     with pytest.raises(ValueError, match="client"):
-        SimCodeReader(None, settings("off", 1))
+        SimCodeReader(None, reader_section("off", 1))
