@@ -45,11 +45,7 @@ class SimCodeReader:
                              "a pattern: give a template for the simulated reader's line config")
         if spec.ids not in ("tracking", "own"):
             raise ValueError(f"reader ids {spec.ids!r}: use tracking or own")
-        self.model = model
-        self.listens = reader["mode"] == "client"       # the controller is the client: this reader serves
-        self.host = host or reader["host"]
-        self.port = port or reader["port"]
-        self.framing = reader["framing"]
+        self._device(model, reader, host, port)
         self.prefix = reader["prefix"]
         self.template = reader["template"]
         self.separator = reader["code_separator"] or ";"
@@ -57,11 +53,20 @@ class SimCodeReader:
         self.spec = spec
         self._rng = random.Random(spec.seed)
         self._own_id = self._rng.randint(1, 100_000)
+        self.counts = {"triggers": 0, "sent": 0, "no_reads": 0, "withheld": 0, "unsent": 0, "garbage": 0}
+
+    def _device(self, model, device: dict, host: str | None, port: int | None) -> None:
+        """The connection and the photo-eye, from the device's section of the line config ([reader],
+        or [scale] for the simulated scale)."""
+        self.model = model
+        self.listens = device["mode"] == "client"       # the controller is the client: this device serves
+        self.host = host or device["host"]
+        self.port = port or device["port"]
+        self.framing = device["framing"]
         self._next_tracking: int | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task] = set()
-        self.counts = {"triggers": 0, "sent": 0, "no_reads": 0, "withheld": 0, "unsent": 0, "garbage": 0}
 
     async def start(self) -> None:
         if self.listens:

@@ -42,20 +42,12 @@ class SimScale(SimCodeReader):
                  port: int | None = None):
         if scale["mode"] == "off":
             raise ValueError('the line config has [scale] mode = "off": set "client" or "server" to simulate a scale')
-        self.model = model
-        self.listens = scale["mode"] == "client"
-        self.host = host or scale["host"]
-        self.port = port or scale["port"]
-        self.framing = scale["framing"]
+        self._device(model, scale, host, port)
         self.fields = [f.strip() for f in scale["fields"].split(",")]
         self.separator = scale["separator"] if scale["separator"].strip() else " "
         self.grams = scale["weight_unit"] == "g"
         self.scale_spec = spec
         self._rng = random.Random(spec.seed * 7919 + 1)
-        self._next_tracking: int | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._server: asyncio.AbstractServer | None = None
-        self._tasks: set[asyncio.Task] = set()
         self.counts = {"triggers": 0, "sent": 0, "unsent": 0, "heavy": 0, "long": 0, "negative": 0, "absurd": 0}
         self.weighed: dict[int, tuple[float, tuple[float, float, float]]] = {}   # tracking -> what it sent
 
@@ -96,9 +88,6 @@ class SimScale(SimCodeReader):
             writer.write(frame)
         self.counts["sent"] += 1
         self.weighed[tracking] = (weight_kg, sides)
-
-    def summary(self) -> dict:
-        return dict(self.counts)
 
 
 # -- `sortline sim --scale` ---------------------------------------------------------------------------
