@@ -2,7 +2,7 @@
 import pytest
 
 from edge.config import load_config
-from tests.edge.config_files import assert_one_problem, section_problems, write
+from tests.edge.config_files import LINE, assert_one_problem, reader_section, section_problems, write
 
 
 def problems(tmp_path, reader: str) -> list[str]:
@@ -11,6 +11,13 @@ def problems(tmp_path, reader: str) -> list[str]:
 
 def test_left_out_it_is_off(tmp_path):
     assert load_config(write(tmp_path))["reader"]["mode"] == "off"
+
+
+def test_the_reader_section_of_the_link_tests_is_one_the_config_check_gives(tmp_path):
+    path = write(tmp_path, LINE + '\n[reader]\nmode = "client"\nhost = "127.0.0.1"\nport = 51236\n'
+                                  'template = "{trigger},{codes}"\nmatch = "trigger"\nmax_frame_bytes = 256\n'
+                                  'reconnect_max_ms = 200\n')
+    assert dict(load_config(path)["reader"]) == reader_section("client", 51236)
 
 
 def test_a_working_reader_section_loads(tmp_path):
