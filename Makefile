@@ -13,7 +13,7 @@ demo: build
 	$(PY) -m edge.cli demo
 
 test: build os-packages browser-deps lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=30
 
 # ruff and mypy, with the rules and files named in pyproject.toml.
 lint: $(STAMP)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import sqlite3
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -32,8 +33,47 @@ def private_copy(config_path: Path, folder: Path, plan_path: Path | None = None,
     return path
 
 
-async def run_shift(config_path: Path, parcels: int, rate_per_h: float, seed: int, during=None, *sim_args: str):
-    """Run a shift; `during(controller)` runs beside it. Returns (report, records rows, controller, result)."""
+class LinkOutages:
+    """When the controller's PLC link was down, as it saw it (a PLC that did not answer in time is
+    dropped and reconnected), on time.monotonic: the clock of the simulator's `scan_s` too.
+
+    A simulated PLC shares the machine with everything else; when it does not answer within the
+    link's timeout the controller reconnects, with an alarm, and the parcels whose decision points
+    fall in that moment go to the end chute, as on a real line. Those are the PLC's, not the
+    controller's: a test counts lateness outside these windows, as the soak does with its faults."""
+    SAMPLE_S = 0.005
+    AFTER_S = 1.0          # a reconnect's first polls and heartbeat check
+
+    def __init__(self, budget_s: float):
+        self.budget_s = budget_s
+        self.windows: list[tuple[float, float]] = []
+
+    async def watch(self, controller) -> None:
+        down = None
+        while True:
+            connected = controller.link.status.connected
+            now = time.monotonic()
+            if not connected and down is None and controller.stats.decided:
+                down = now
+            elif connected and down is not None:
+                self.windows.append((down, now))
+                down = None
+            await asyncio.sleep(self.SAMPLE_S)
+
+    def explains(self, record: dict) -> bool:
+        """The parcel's time from scan to decision point overlaps an outage."""
+        scan = record["scan_s"]
+        return any(scan <= up + self.AFTER_S and down <= scan + self.budget_s for down, up in self.windows)
+
+    def late_outside(self, report: dict) -> list[dict]:
+        late = [r for r in report["records"] if r["result"] in ("LATE", "NO_HEARTBEAT")]
+        return [r for r in late if not self.explains(r)]
+
+
+async def run_shift(config_path: Path, parcels: int, rate_per_h: float, seed: int, during=None, *sim_args: str,
+                    limit_s: float = 200, outages: LinkOutages | None = None):
+    """Run a shift; `during(controller)` runs beside it; `outages` is filled while it runs.
+    Returns (report, records rows, controller, result)."""
     config = load_config(config_path)
     report_path = config_path.parent / "report.json"
     sim = await asyncio.create_subprocess_exec(
@@ -44,13 +84,15 @@ async def run_shift(config_path: Path, parcels: int, rate_per_h: float, seed: in
     stop = asyncio.Event()
     run = asyncio.create_task(controller.run(stop))
     side = asyncio.create_task(during(controller)) if during else None
+    watch = asyncio.create_task(outages.watch(controller)) if outages is not None else None
     try:
-        _, err = await asyncio.wait_for(sim.communicate(), 200)
+        _, err = await asyncio.wait_for(sim.communicate(), limit_s)
         assert sim.returncode == 0, err.decode()[-3000:]
         result = await asyncio.wait_for(side, 60) if side else None
     finally:
-        if side and not side.done():
-            side.cancel()
+        for task in (side, watch):
+            if task and not task.done():
+                task.cancel()
         stop.set()
         await asyncio.wait_for(run, 20)
         controller.records.close()
