@@ -65,6 +65,11 @@ class LinkOutages:
         scan = record["scan_s"]
         return any(scan <= up + self.AFTER_S and down <= scan + self.budget_s for down, up in self.windows)
 
+    def parcels_within(self, report: dict) -> int:
+        """Parcels whose way from scan to decision point met an outage (the controller may see their
+        scans only after it, past their decision points)."""
+        return sum(1 for r in report["records"] if self.explains(r))
+
     def late_outside(self, report: dict) -> list[dict]:
         late = [r for r in report["records"] if r["result"] in ("LATE", "NO_HEARTBEAT")]
         return [r for r in late if not self.explains(r)]

@@ -74,7 +74,7 @@ def check_every_parcel(report, rows, controller):
     # Late only where the PLC itself did not answer in time (its outages are printed above).
     outages = report["link_outages"]
     assert not outages.late_outside(report), (outages.late_outside(report)[:3], outages.windows)
-    assert controller.stats.past_deadline == 0
+    assert controller.stats.past_deadline <= outages.parcels_within(report)
     assert len(rows) == PARCELS and set(rows) == {r["tracking"] for r in report["records"]}, "every parcel recorded"
     unsent = [r for r in report["records"] if r["result"] in ("LATE", "NO_HEARTBEAT")]
     assert controller.stats.sent + len(unsent) >= PARCELS
@@ -124,11 +124,6 @@ async def test_the_image_reads_what_the_reader_missed(tmp_path):
     assert report["accuracy"] >= 0.9, report["by_reason"]
 
 
-# Known defect: when the reader falls silent, the parcels of that moment still wait its wait_ms
-# before their image is read, and one or two of them can miss their decision point (2 of 300 in a
-# fresh-clone test run). Until the controller stops waiting at the first missing result, this
-# case is expected to fail on a busy machine; it reports, it does not gate.
-@pytest.mark.xfail(reason="a parcel or two late at the moment the code reader falls silent", strict=False)
 async def test_reader_silent_mid_run_raises_an_alarm_and_images_carry_on(tmp_path):
     config = reader_config(tmp_path)
     silent_after = PARCELS // 3
