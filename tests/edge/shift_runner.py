@@ -71,8 +71,10 @@ class LinkOutages:
         return sum(1 for r in report["records"] if self.explains(r))
 
     def late_outside(self, report: dict) -> list[dict]:
+        """The late parcels no outage explains, with what a reader of a failure needs."""
         late = [r for r in report["records"] if r["result"] in ("LATE", "NO_HEARTBEAT")]
-        return [r for r in late if not self.explains(r)]
+        return [{k: r.get(k) for k in ("tracking", "scan_s", "result", "assign_ms", "why")}
+                for r in late if not self.explains(r)]
 
 
 async def run_shift(config_path: Path, parcels: int, rate_per_h: float, seed: int, during=None, *sim_args: str,
