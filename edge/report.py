@@ -235,7 +235,7 @@ def make_report(records_db: Path, start_wall: float, end_wall: float, out: Path,
     out.mkdir(parents=True, exist_ok=True)
     files = write_csv(shift, out)
     page = out / "report.html"
-    page.write_text(render_report(shift, line_name=line_name, budget_ms=budget_ms), encoding="utf-8")
+    page.write_text(render_report(shift, line_name=line_name, budget_ms=budget_ms, no_courier=NO_COURIER), encoding="utf-8")
     return shift, [*files, page]
 
 

@@ -54,7 +54,8 @@ def _local(wall: float, fmt="%Y-%m-%d %H:%M") -> str:
     return datetime.fromtimestamp(wall).strftime(fmt)
 
 
-def render_report(shift, line_name: str = "", budget_ms: float | None = None) -> str:
+def render_report(shift, line_name: str = "", budget_ms: float | None = None, no_courier: str = "") -> str:
+    """`no_courier`: the per-courier key of parcels whose waybill told no courier."""
     n = len(shift.parcels)
     period = f"{_local(shift.start_wall)} – {_local(shift.end_wall)}"
     parts = [f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{_h("report_title")} '
@@ -97,7 +98,7 @@ def render_report(shift, line_name: str = "", budget_ms: float | None = None) ->
     parts.append(charts.columns([str(c) for c in shift.per_chute], list(shift.per_chute.values()),
                                 fmt=lambda v: f"{v:.0f}", title=TEXT["per_chute"][1], label_px=24))
     parts.append(f"<h2>{_h('per_courier')}</h2>")
-    parts.append(_per_courier_table(shift.per_courier))
+    parts.append(_per_courier_table(shift.per_courier, no_courier))
     parts.append(f"<h2>{_h('latency_pct')}</h2>")
     lat = {k: v for k, v in shift.latency_ms.items() if v is not None}
     parts.append(charts.columns(list(lat), list(lat.values()), fmt=lambda v: f"{v:.0f} ms", color="#6a4fb0",
@@ -118,16 +119,15 @@ def render_report(shift, line_name: str = "", budget_ms: float | None = None) ->
     return "\n".join(parts)
 
 
-def _per_courier_table(per_courier: dict) -> str:
+def _per_courier_table(per_courier: dict, no_courier: str) -> str:
     """What each courier's parcels were and weighed: what the center settles with it."""
-    from ..report import NO_COURIER
     columns = ("parcels", "weighed", "weight_kg", "mean_kg", "volume_l", "overweight", "oversize")
     head = f"<tr><th>{_h('courier')}</th>" + "".join(f"<th>{_h(k)}</th>" for k in columns) + "</tr>"
     rows = []
     for name, c in per_courier.items():
         cells = (c.parcels, c.weighed, f"{c.weight_kg:.2f}", "—" if c.mean_kg is None else f"{c.mean_kg:.2f}",
                  f"{c.volume_l:.1f}", c.overweight, c.oversize)
-        label = _h("no_courier") if name == NO_COURIER else escape(name)
+        label = _h("no_courier") if name == no_courier else escape(name)
         rows.append(f'<tr class="courier"><td>{label}</td>' + "".join(f'<td class="n">{v}</td>' for v in cells)
                     + "</tr>")
     return f'<table class="couriers">{head}{"".join(rows)}</table>' if rows else "<p>—</p>"
